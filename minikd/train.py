@@ -1,0 +1,266 @@
+"""The one training loop. Every objective in minikd (masked SFT, token-level KD online or offline,
+sequence-level KD, their mix) is a function this loop calls; nothing else about training changes.
+
+An objective is `fn(model, batch) -> loss summed over the answer tokens of the batch`. The loop divides
+by the number of answer tokens in the whole optimizer step (all micro-batches together), so gradient
+accumulation gives exactly the gradient of one big batch, whatever the micro-batches' lengths.
+
+Reading order: TrainConfig -> get_lr -> make_optimizer -> train (numbered steps) -> checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from minikd.common import atomic_write_bytes, get_device
+from minikd.data import IGNORE_INDEX
+from minikd.losses import masked_nll
+from minikd.model import GPT, GPTConfig
+
+Batch = dict  # str -> Tensor; at least "inputs" (B, T) and "targets" (B, T) with IGNORE_INDEX off the answer
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000  # optimizer steps
+    lr: float = 3e-3  # peak learning rate, reached after warmup
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    warmup: int = 50  # linear warmup steps
+    weight_decay: float = 0.1  # AdamW decay on matrices only (not on biases, LayerNorms)
+    betas: tuple = (0.9, 0.99)  # AdamW betas
+    grad_clip: float = 1.0  # clip the global gradient norm to this (0 = off)
+    grad_accum: int = 1  # split every batch into this many micro-batches
+    device: str = "auto"  # cuda > mps > cpu, or a name
+    compile: bool = False  # torch.compile the model (faster on GPU, slow to start)
+    seed: int = 0  # seeds dropout and anything random inside the loop
+    log_every: int = 50  # progress line every this many steps (0 = quiet)
+    eval_every: int = 0  # call eval_fn every this many steps (0 = only at the end)
+    ckpt_path: str | None = None  # where to save a checkpoint (None = never)
+    ckpt_every: int = 0  # save every this many steps (0 = only at the end)
+    resume: bool = False  # continue from ckpt_path if it exists
+    csv_path: str | None = None  # write the history as CSV here
+
+
+def get_lr(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup to cfg.lr, then cosine decay to cfg.lr * cfg.min_lr_ratio at the last step."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))  # 1 -> 0
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW; weight decay on 2-D weights (matmuls, embeddings), none on biases and LayerNorm gains."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    # foreach: one fused kernel launch per parameter group instead of one per tensor (the default too).
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, foreach=True)
+
+
+def sft_objective(model, batch: Batch) -> torch.Tensor:
+    """Masked SFT: -log p(answer | prompt), summed over answer tokens (the card's step 4)."""
+    return masked_nll(model(batch["inputs"]), batch["targets"], reduction="sum")
+
+
+class TrainingError(RuntimeError):
+    """The run cannot go on (a NaN loss, a checkpoint that does not fit)."""
+
+
+def train(model: GPT, get_batch: Callable[[int], Batch], objective: Callable = sft_objective,
+          cfg: TrainConfig | None = None, eval_fn: Callable | None = None,
+          fingerprint: str | None = None, meta: dict | None = None) -> list[dict]:
+    """Train `model` for cfg.steps optimizer steps; return the history (one dict per logged step).
+
+    get_batch(step) returns the batch for that step; it must depend only on the step (and a seed) so
+    that a resumed run sees exactly the batches an uninterrupted one would.
+    eval_fn(model) -> dict of numbers, called with the model in eval mode.
+    fingerprint / meta are stored in checkpoints (the tokenizer's fingerprint, anything else).
+    """
+    cfg = cfg or TrainConfig()
+    # Step 1: device, optimizer, the autocast context (bf16 on CUDA only; plain float32 elsewhere).
+    device = get_device(cfg.device)
+    model.to(device)
+    optimizer = make_optimizer(model, cfg)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else contextlib.nullcontext())
+    fwd_model = torch.compile(model) if cfg.compile else model
+
+    # Step 2: resume from a checkpoint, or start fresh from the seed.
+    start_step, history = 0, []
+    if cfg.resume and cfg.ckpt_path and Path(cfg.ckpt_path).exists():
+        ckpt = load_checkpoint(cfg.ckpt_path, expect_fingerprint=fingerprint, expect_config=model.config)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["rng"])
+        start_step, history = ckpt["step"], list(ckpt.get("history", []))
+        print(f"resumed from {cfg.ckpt_path} at step {start_step}")
+    else:
+        torch.manual_seed(cfg.seed)
+
+    def save(step):
+        save_checkpoint(cfg.ckpt_path, model, step=step, fingerprint=fingerprint, optimizer=optimizer,
+                        history=history, meta={**(meta or {}), "train_config": asdict(cfg)})
+
+    # Step 3: the loop.
+    model.train()
+    t0, tokens_seen = time.perf_counter(), 0
+    for step in range(start_step, cfg.steps):
+        lr = get_lr(step, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = {k: v.to(device, non_blocking=True) for k, v in get_batch(step).items()}
+
+        # Step 3a: forward + backward over micro-batches (see accumulate_gradients).
+        loss_value = accumulate_gradients(fwd_model, batch, objective, cfg.grad_accum, autocast)
+        if not math.isfinite(loss_value):
+            raise TrainingError(f"loss is {loss_value} at step {step}: stopping (try a lower lr, "
+                                f"currently {lr:.2e}, or check the batch)")
+
+        # Step 3b: clip, update, clear.
+        grad_norm = (torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                     if cfg.grad_clip > 0 else torch.tensor(0.0))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        tokens_seen += batch["inputs"].numel()
+
+        # Step 3c: report, evaluate, checkpoint.
+        done = step + 1
+        is_last = done == cfg.steps
+        if (cfg.log_every and done % cfg.log_every == 0) or is_last:
+            elapsed = time.perf_counter() - t0
+            tok_s = tokens_seen / elapsed
+            row = {"step": done, "loss": loss_value, "lr": lr, "grad_norm": float(grad_norm),
+                   "tokens_per_s": tok_s, "elapsed_s": elapsed}
+            if eval_fn is not None and ((cfg.eval_every and done % cfg.eval_every == 0) or is_last):
+                model.eval()
+                with torch.no_grad():
+                    row.update(eval_fn(model))
+                model.train()
+            history.append(row)
+            if cfg.log_every:
+                eta = (cfg.steps - done) * elapsed / (done - start_step)
+                extra = "".join(f" | {k} {v:.3f}" for k, v in row.items()
+                                if k not in ("step", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s"))
+                print(f"step {done:5d}/{cfg.steps} | loss {loss_value:.4f} | lr {lr:.2e} | "
+                      f"{tok_s:,.0f} tok/s | ETA {eta:4.0f}s{extra}", flush=True)
+        if cfg.ckpt_path and ((cfg.ckpt_every and done % cfg.ckpt_every == 0) or is_last):
+            save(done)
+
+    model.eval()
+    if cfg.csv_path:
+        write_history_csv(cfg.csv_path, history)
+    return history
+
+
+def accumulate_gradients(model, batch: Batch, objective, grad_accum: int = 1,
+                         autocast=contextlib.nullcontext()) -> float:
+    """Backward over `grad_accum` micro-batches; return the step's loss (mean per answer token).
+
+    Each micro-batch's summed loss is divided by the answer tokens of the WHOLE batch, so the summed
+    gradients equal those of one big batch even when micro-batches hold different numbers of answer tokens.
+    """
+    n_answer = int((batch["targets"] != IGNORE_INDEX).sum())
+    denom = max(n_answer, 1)  # a fully masked batch gives loss 0, not 0/0
+    loss_sum = 0.0
+    for micro in _split(batch, grad_accum):
+        with autocast:
+            loss = objective(model, micro) / denom
+        loss.backward()
+        loss_sum += loss.detach()
+    return float(loss_sum)
+
+
+def _split(batch: Batch, n: int):
+    """Split a batch along its first dimension into n micro-batches (gradient accumulation)."""
+    if n <= 1:
+        yield batch
+        return
+    size = batch["inputs"].size(0)
+    if n > size:
+        raise ValueError(f"grad_accum={n} is larger than the batch size {size}")
+    for idx in torch.arange(size).chunk(n):
+        yield {k: v[idx] for k, v in batch.items()}
+
+
+def write_history_csv(path, history: list[dict]) -> None:
+    keys = sorted({k for row in history for k in row}, key=lambda k: (k != "step", k))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_bytes(path, buf.getvalue().encode())
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoints: one file, a plain dict of tensors and numbers, read back with weights_only=True
+# (loading a checkpoint never runs pickled code). Written to a temporary name, then renamed.
+
+REQUIRED_KEYS = ("model", "config", "step")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable, or made for another tokenizer / model."""
+
+
+def save_checkpoint(path, model: GPT, step: int, fingerprint: str | None = None, optimizer=None,
+                    history=None, meta: dict | None = None) -> None:
+    ckpt = {
+        "model": model.state_dict(),
+        "config": asdict(model.config),
+        "step": step,
+        "tokenizer": fingerprint,
+        "rng": torch.get_rng_state(),
+        "history": history or [],
+        "meta": meta or {},
+    }
+    if optimizer is not None:
+        ckpt["optimizer"] = optimizer.state_dict()
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path, expect_fingerprint: str | None = None,
+                    expect_config: GPTConfig | None = None) -> dict:
+    """Read a checkpoint and check it fits; every failure is one clear CheckpointError."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, corrupted, or not a torch file at all
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupted?): "
+                              f"{type(e).__name__}") from None
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
+        raise CheckpointError(f"{path}: not a minikd checkpoint (needs keys {REQUIRED_KEYS})")
+    if expect_fingerprint is not None and ckpt.get("tokenizer") != expect_fingerprint:
+        raise CheckpointError(f"{path}: made with tokenizer {ckpt.get('tokenizer')}, "
+                              f"but the tokenizer in use is {expect_fingerprint}")
+    if expect_config is not None:
+        want = asdict(expect_config)
+        diff = [f"{k}: checkpoint {ckpt['config'].get(k)!r} vs model {v!r}"
+                for k, v in want.items() if ckpt["config"].get(k) != v]
+        if diff:
+            raise CheckpointError(f"{path}: made for another model config ({'; '.join(diff)})")
+    return ckpt
+
+
+def load_model(path, tokenizer=None, device: str = "cpu") -> tuple[GPT, dict]:
+    """Build the model a checkpoint describes and load its weights (eval mode)."""
+    fp = tokenizer.fingerprint if tokenizer is not None else None
+    ckpt = load_checkpoint(path, expect_fingerprint=fp)
+    names = {f.name for f in fields(GPTConfig)}
+    model = GPT(GPTConfig(**{k: v for k, v in ckpt["config"].items() if k in names}))
+    model.load_state_dict(ckpt["model"])
+    return model.to(get_device(device)).eval(), ckpt
