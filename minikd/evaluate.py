@@ -1,0 +1,72 @@
+"""Measuring a model: task accuracy (scored by the verifiers), greedy vs beam, and NLL per answer token.
+
+Every accuracy minikd prints comes from here: the model writes an answer with a named decoding method,
+and `minikd.tasks.verify` — which recomputes the truth from the prompt — says whether it is right.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+
+from minikd.data import IGNORE_INDEX, batches
+from minikd.generate import generate
+from minikd.losses import masked_nll
+from minikd.tasks import verify
+
+
+def max_new_tokens_for(model, prompt_ids: list[list[int]], cap: int = 96) -> int:
+    """As many new tokens as the longest prompt leaves room for in the context (at most `cap`)."""
+    return max(1, min(cap, model.config.block_size - max(len(p) for p in prompt_ids)))
+
+
+@torch.no_grad()
+def decode_records(model, tok, records: list[dict], method: str = "greedy", beam_size: int = 1,
+                   batch_size: int = 128, **kw) -> list:
+    """The model's answer to each record's prompt (a list of minikd.generate.Generation with .text)."""
+    prompts = [tok.render_prompt(r["prompt"]) for r in records]
+    gens = generate(model, prompts, max_new_tokens=max_new_tokens_for(model, prompts), end_id=tok.end_id,
+                    method=method, beam_size=beam_size, batch_size=batch_size, **kw)
+    for g in gens:
+        g.text = tok.decode(g.tokens)
+    return gens
+
+
+def accuracy(model, tok, records: list[dict], method: str = "greedy", beam_size: int = 1,
+             batch_size: int = 128) -> dict:
+    """Verified accuracy overall and per task family, plus what the model wrote.
+
+    Returns {"acc": float, "acc_by_task": {task: float}, "mean_logprob": mean log-prob the model gives its
+    own outputs (per sequence), "ended": fraction that stopped with the end token, "outputs": [text]}.
+    A generation cut off before its end token counts as wrong, whatever its text says.
+    """
+    gens = decode_records(model, tok, records, method=method, beam_size=beam_size, batch_size=batch_size)
+    by_task = defaultdict(list)
+    for r, g in zip(records, gens):
+        by_task[r["task"]].append(bool(g.ended and verify(r["prompt"], g.text)))
+    correct = [c for v in by_task.values() for c in v]
+    return {
+        "acc": sum(correct) / max(1, len(correct)),
+        "acc_by_task": {t: sum(v) / len(v) for t, v in sorted(by_task.items())},
+        "mean_logprob": sum(g.logprob for g in gens) / max(1, len(gens)),
+        "ended": sum(g.ended for g in gens) / max(1, len(gens)),
+        "outputs": [g.text for g in gens],
+    }
+
+
+@torch.no_grad()
+def answer_nll(model, examples: list[dict], pad_id: int, batch_size: int = 128) -> float:
+    """Mean negative log-likelihood per answer token (end token included) of rendered examples.
+
+    Low NLL on a dataset = the model finds those answers likely. Kim & Rush's point: a teacher's own
+    outputs are far more likely (easier) for a student than the human / ground-truth answers.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    for batch in batches(examples, batch_size, pad_id):
+        targets = batch["targets"].to(device)
+        total += float(masked_nll(model(batch["inputs"].to(device)), targets, reduction="sum"))
+        count += int((targets != IGNORE_INDEX).sum())
+    return total / max(1, count)

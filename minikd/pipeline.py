@@ -1,0 +1,147 @@
+"""The shared stages every later lesson and the main job reuse: load the data, get the (cached) teacher,
+train a student with any objective.
+
+Two profiles name every size and budget in one place:
+- `default`: the real run (teacher and student presets, the shipped sets) — minutes on a 2-core CPU;
+- `quick`: the same path on tiny models and a slice of the data — seconds; lessons' `--fast` and the tests.
+
+Artefacts go to runs/<profile>/ (git-ignored). The teacher is trained once and cached there: a checkpoint
+whose recorded settings differ from the profile's is retrained, never silently reused.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from minikd.common import DATA_DIR, get_device, runs_dir, seed_all
+from minikd.data import SFTData, load_sft, read_jsonl
+from minikd.model import GPT, get_config
+from minikd.tokenizer import Tokenizer
+from minikd.train import CheckpointError, TrainConfig, load_model, save_checkpoint, sft_objective, train
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str  # also the folder under runs/
+    teacher_preset: str  # model.PRESETS name of the teacher
+    student_preset: str  # model.PRESETS name of every student
+    teacher_overrides: tuple = ()  # (field, value) pairs changed on the teacher preset
+    student_overrides: tuple = ()  # (field, value) pairs changed on the student preset
+    teacher_steps: int = 1000  # teacher optimizer steps
+    student_steps: int = 600  # steps of EVERY student (same budget for every method)
+    batch_size: int = 64  # sequences per step, teacher and students
+    lr: float = 3e-3  # peak learning rate
+    n_train: int | None = None  # first n records of data/train.jsonl (None = all)
+    n_unlabelled: int | None = None  # first n prompts of data/unlabelled.jsonl
+    n_test: int | None = None  # first n records of data/test.jsonl
+    n_heldout: int | None = None  # first n records of data/heldout.jsonl
+    block_size: int = 128  # context of both models
+
+    def teacher_config(self, vocab_size: int):
+        return get_config(self.teacher_preset, vocab_size=vocab_size, block_size=self.block_size,
+                          **dict(self.teacher_overrides))
+
+    def student_config(self, vocab_size: int):
+        return get_config(self.student_preset, vocab_size=vocab_size, block_size=self.block_size,
+                          **dict(self.student_overrides))
+
+
+PROFILES = {
+    "default": Profile(name="default", teacher_preset="teacher", student_preset="student"),
+    "quick": Profile(name="quick", teacher_preset="tiny", student_preset="tiny",
+                     teacher_overrides=(("n_embd", 32),), teacher_steps=30, student_steps=20,
+                     batch_size=16, n_train=256, n_unlabelled=64, n_test=48, n_heldout=24),
+}
+
+
+def get_profile(name: str | Profile) -> Profile:
+    if isinstance(name, Profile):
+        return name
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+    return PROFILES[name]
+
+
+def profile_dir(profile: Profile) -> Path:
+    d = runs_dir() / profile.name
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+# ---------------------------------------------------------------------------------------------------
+# Data
+
+def load_split(split: str, profile: Profile, tok: Tokenizer | None = None):
+    """Records of a shipped split, cut to the profile's size.
+
+    train/test/heldout come back tokenized (dicts with "ids" and "mask" added by load_sft);
+    unlabelled comes back as plain records (prompts only).
+    """
+    limit = {"train": profile.n_train, "unlabelled": profile.n_unlabelled, "test": profile.n_test,
+             "heldout": profile.n_heldout}[split]
+    path = DATA_DIR / f"{split}.jsonl"
+    if split == "unlabelled":
+        records = list(read_jsonl(path))
+    else:
+        records, _ = load_sft(path, tok or Tokenizer.default(), profile.block_size)
+    return records[:limit] if limit else records
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training a model on stored (prompt, completion) examples with any objective
+
+def train_model(config, examples: list[dict], steps: int, profile: Profile, seed: int = 0,
+                objective=sft_objective, ckpt_path: Path | None = None, device: str = "auto",
+                log_every: int | None = None, meta: dict | None = None,
+                tok: Tokenizer | None = None) -> tuple[GPT, list[dict]]:
+    """Build a fresh model from `config` (seeded) and train it on `examples` with `objective`.
+
+    Batches are drawn by SFTData, seeded by (seed, step): every method sees the same number of
+    sequences per step and, for the same example pool, the same sequences.
+    Returns (model in eval mode, training history).
+    """
+    tok = tok or Tokenizer.default()
+    seed_all(seed)
+    model = GPT(config)
+    data = SFTData(examples, tok.pad_id, profile.batch_size, seed=seed)
+    cfg = TrainConfig(steps=steps, lr=profile.lr, warmup=max(1, steps // 20), device=device, seed=seed,
+                      log_every=log_every if log_every is not None else max(1, steps // 5),
+                      ckpt_path=str(ckpt_path) if ckpt_path else None)
+    history = train(model, data.get_batch, objective, cfg, fingerprint=tok.fingerprint, meta=meta)
+    return model, history
+
+
+def get_teacher(profile: Profile | str = "default", device: str = "auto", retrain: bool = False,
+                seed: int = 0) -> tuple[GPT, dict]:
+    """The profile's teacher: loaded from runs/<profile>/teacher.pt, or trained (masked SFT on the
+    labelled training set) and saved there. Returns (model in eval mode, info dict)."""
+    profile = get_profile(profile)
+    tok = Tokenizer.default()
+    path = profile_dir(profile) / "teacher.pt"
+    settings = {"profile": asdict(profile), "seed": seed}
+    if path.exists() and not retrain:
+        try:
+            model, ckpt = load_model(path, tok, device=device)
+            if ckpt["meta"].get("settings") == json.loads(json.dumps(settings)):
+                print(f"teacher: loaded cached {path}")
+                return model, {**ckpt["meta"], "history": ckpt["history"]}
+            print(f"teacher: {path} was trained with other settings; retraining")
+        except CheckpointError as e:
+            print(f"teacher: cannot reuse cached checkpoint ({e}); retraining")
+    train_set = load_split("train", profile, tok)
+    print(f"teacher: training the {profile.teacher_preset} preset on {len(train_set)} labelled examples "
+          f"for {profile.teacher_steps} steps (cached at {path})")
+    t0 = time.perf_counter()
+    meta = {"settings": settings}
+    model, history = train_model(profile.teacher_config(tok.vocab_size), train_set, profile.teacher_steps,
+                                 profile, seed=seed, device=device, meta=meta, tok=tok)
+    meta["train_seconds"] = time.perf_counter() - t0
+    save_checkpoint(path, model, step=profile.teacher_steps, fingerprint=tok.fingerprint, meta=meta,
+                    history=history)
+    return model.to(get_device(device)).eval(), {**meta, "history": history}
+

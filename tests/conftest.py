@@ -1,0 +1,21 @@
+"""Shared test setup: every test writes its artefacts to a temporary runs/ folder, never to the repo's.
+
+The folder is shared by the whole session, so the `quick` profile's teacher is trained once and reused
+by every lesson test (as the lessons reuse runs/default/teacher.pt for real).
+"""
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def runs_tmp(tmp_path_factory):
+    path = tmp_path_factory.mktemp("runs")
+    old = os.environ.get("MINIKD_RUNS")
+    os.environ["MINIKD_RUNS"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("MINIKD_RUNS", None)
+    else:
+        os.environ["MINIKD_RUNS"] = old
