@@ -123,11 +123,11 @@ def get_teacher(profile: Profile | str = "default", device: str = "auto", retrai
     profile = get_profile(profile)
     tok = Tokenizer.default()
     path = profile_dir(profile) / "teacher.pt"
-    settings = {"profile": asdict(profile), "seed": seed}
+    settings = json.loads(json.dumps({"profile": asdict(profile), "seed": seed}))  # plain lists, not tuples
     if path.exists() and not retrain:
         try:
             model, ckpt = load_model(path, tok, device=device)
-            if ckpt["meta"].get("settings") == json.loads(json.dumps(settings)):
+            if ckpt["meta"].get("settings") == settings:
                 print(f"teacher: loaded cached {path}")
                 return model, {**ckpt["meta"], "history": ckpt["history"]}
             print(f"teacher: {path} was trained with other settings; retraining")
