@@ -95,8 +95,9 @@ class KVCache:
 
     def reorder(self, index: torch.Tensor) -> None:
         """Keep rows `index` of the batch (beam search reshuffles its hypotheses every step)."""
-        self.k = self.k[:, index]
-        self.v = self.v[:, index]
+        n = self.length  # only the filled positions need moving
+        self.k[:, :, :, :n] = self.k[:, index, :, :n]
+        self.v[:, :, :, :n] = self.v[:, index, :, :n]
 
 
 class CausalSelfAttention(nn.Module):
