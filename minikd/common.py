@@ -27,6 +27,7 @@ def runs_dir() -> Path:
 
 def get_device(name: str = "auto") -> torch.device:
     """'auto' picks cuda > mps > cpu; any other name is used as given (and checked)."""
+    name = str(name)  # a torch.device is fine too
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

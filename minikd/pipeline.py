@@ -54,8 +54,8 @@ class Profile:
 PROFILES = {
     "default": Profile(name="default", teacher_preset="teacher", student_preset="student"),
     "quick": Profile(name="quick", teacher_preset="tiny", student_preset="tiny",
-                     teacher_overrides=(("n_embd", 32),), teacher_steps=30, student_steps=20,
-                     batch_size=16, n_train=256, n_unlabelled=64, n_test=48, n_heldout=24),
+                     teacher_overrides=(("n_embd", 32),), teacher_steps=100, student_steps=30,
+                     batch_size=16, lr=1e-2, n_train=256, n_unlabelled=64, n_test=48, n_heldout=24),
 }
 
 
