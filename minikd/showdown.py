@@ -40,6 +40,7 @@ from minikd.tokenizer import Tokenizer
 from minikd.train import sft_objective
 
 WORD_KD = {"temperature": 1.0, "alpha": 0.5}  # T = 1 as in Kim & Rush; half hard CE, half KL
+CHUNK = 2048  # prompts generated (and appended to disk) at a time
 BEAM = 5  # beam width for the teacher's data and for beam-search evaluation
 METHODS = ["gt", "word_kd", "seq_kd", "seq_kd_beam", "seq_kd+word", "seq_inter"]
 README_START, README_END = "<!-- showdown:start -->", "<!-- showdown:end -->"
@@ -58,10 +59,11 @@ def teacher_data(profile, teacher, tok, train_set, times: dict) -> dict[str, Pat
              "inter": out / "teacher_seq_inter.jsonl"}
     t0 = stage(3, f"generate: the teacher answers {len(train_set)} training prompts (cached in {out})")
     records = [{k: r[k] for k in ("id", "task", "prompt", "completion", "answer")} for r in train_set]
-    generate_dataset(teacher, tok, records, paths["greedy"], method="greedy", teacher_ckpt=str(out / "teacher.pt"))
-    generate_dataset(teacher, tok, records, paths["beam"], method="beam", beam_size=BEAM,
-                     teacher_ckpt=str(out / "teacher.pt"))
-    seq_inter_dataset(teacher, tok, records, paths["inter"], beam_size=BEAM)
+    # Big chunks: prompts are batched by equal length inside a chunk, so larger chunks mean fuller batches.
+    common = dict(teacher_ckpt=str(out / "teacher.pt"), chunk=CHUNK, stale="restart")
+    generate_dataset(teacher, tok, records, paths["greedy"], method="greedy", **common)
+    generate_dataset(teacher, tok, records, paths["beam"], method="beam", beam_size=BEAM, **common)
+    seq_inter_dataset(teacher, tok, records, paths["inter"], beam_size=BEAM, **common)
     times["generate"] = time.perf_counter() - t0
 
     t0 = stage(4, "filter: drop truncated and too-long answers (the verifier only counts)")
