@@ -19,3 +19,14 @@ def runs_tmp(tmp_path_factory):
         os.environ.pop("MINIKD_RUNS", None)
     else:
         os.environ["MINIKD_RUNS"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """Tests use tiny models, where a second thread only adds synchronisation (and, on a busy shared CPU,
+    spin-waiting): one thread is faster and steadier."""
+    import torch
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -1,0 +1,616 @@
+"""Offline sequence-level distillation: the teacher writes a dataset once, a filter curates it.
+
+The card's offline recipe, and where each step lives:
+
+    1. generate the teacher's answers in advance     generate_dataset    u = teacher(s), stored as JSONL
+    2. filter out low-quality answers, or regenerate filter_dataset      verifier, truncation, length, duplicates;
+                                                                         rejection sampling for the dropped prompts
+    3. train the student on the stored dataset       load_teacher_data   + pipeline.train_model / `minikd train`
+    4. never run the teacher again while the student trains (step 3 reads a file, nothing else)
+
+plus Kim & Rush's seq-inter (seq_inter_dataset): among the teacher's K beam candidates keep the one
+closest to the ground truth.
+
+A generated record keeps every field of its prompt record (id, task, prompt, answer, ...) and adds
+
+    completion       u, the teacher's answer (decoded text, without the end token)
+    source           "teacher"
+    teacher_logprob  log p_teacher(u + <|end|> | s): the quantity sequence-level KD copies
+    teacher_tokens   len(u) in tokens
+    ended            False when the length limit cut the answer off. Such a record stays in the raw file,
+                     flagged; filter_dataset drops it and load_teacher_data refuses it: never silently trained on
+    prompt_index     the prompt's position in the prompt set (shards merge back in this order)
+    ground_truth     the prompt record's own completion, if it had one (kept for seq-inter and analysis;
+                     the student reads only prompt and completion)
+
+and the file gets a sidecar `<file>.meta.json`: decoding settings, the teacher's checkpoint, step and weight
+fingerprint, the teacher's tokenizer, the number of prompts. The tokenizer goes under "teacher_tokenizer",
+not "tokenizer": the stored answers are plain text, and a student with another tokenizer may train on them
+(one of the card's gains of sequence-level KD), so data.load_sft must not refuse the file.
+
+Long runs survive being killed. Records are appended one line at a time and flushed. A rerun with the
+same settings reads the ids already written, cuts off a torn last line, and generates only what is
+missing. Prompts go in fixed chunks (sorted by length, so each chunk decodes in few equal-length buckets);
+a chunk that was half-written is decoded again as a whole and only its missing records are written, so
+the result equals that of a run that never stopped, for sampling too (each chunk has its own fixed seed).
+When every prompt is done the file is rewritten in prompt order.
+
+Several processes can split the work: rank r of world_size W takes prompts r, r + W, r + 2W, ... and
+writes `<out>.rank<r>`; merge_shards puts the shards back together in prompt order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from minikd.common import Progress
+from minikd.data import (IGNORE_INDEX, DatasetError, append_jsonl, batches, load_sft, read_jsonl, read_meta,
+                         write_jsonl, write_meta)
+from minikd.evaluate import max_new_tokens_for
+from minikd.generate import generate
+from minikd.model import check_vocab
+from minikd.tasks import verify as verify_answer
+
+# Fields that describe a prompt record's OLD completion; a teacher-written record replaces them.
+_REPLACED = ("completion", "source", "label_noisy", "form", "verified", "teacher_logprob", "teacher_tokens",
+             "ended", "prompt_index", "regenerated", "inter_rank", "inter_distance")
+# Why filter_dataset drops a record, in the order it checks (the first reason that applies is counted).
+DROP_REASONS = ("truncated", "empty", "too_long", "incorrect", "duplicate")
+# Dropped prompts that regeneration may retry (a duplicate's prompt already has an answer in the output).
+RETRY_REASONS = ("truncated", "empty", "too_long", "incorrect")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Small helpers: fingerprints, seeds, paths, prompt sets
+# ---------------------------------------------------------------------------------------------------
+
+
+def teacher_fingerprint(model) -> str:
+    """A short hash of a model's weights: a retrained teacher (same path, same step) gets a new one."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _mix_seed(*numbers: int) -> int:
+    """One well-spread seed from several numbers (seed * K + chunk would collide)."""
+    return int(np.random.SeedSequence([int(n) for n in numbers]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def shard_path(out_path, rank: int, world_size: int) -> Path:
+    """Where rank `rank` writes: `out_path` itself for one process, `<out_path>.rank<r>` for several."""
+    out_path = Path(out_path)
+    return out_path if world_size == 1 else out_path.with_name(f"{out_path.name}.rank{rank}")
+
+
+def _prompt_set(records) -> list[dict]:
+    """Check a prompt set: dicts with a non-empty string 'prompt' and a unique 'id' (missing ids are numbered).
+
+    Ids are how a resumed run knows what is done, so two prompts must never share one.
+    """
+    out, seen = [], {}
+    for i, r in enumerate(records):
+        if not isinstance(r, dict):
+            raise ValueError(f"prompt record {i}: expected a dict, got {type(r).__name__}")
+        if not isinstance(r.get("prompt"), str) or not r["prompt"]:
+            raise ValueError(f"prompt record {i} (id {r.get('id')!r}): field 'prompt' must be a non-empty string")
+        r = r if "id" in r else {"id": f"prompt-{i:06d}", **r}
+        if r["id"] in seen:
+            raise ValueError(f"prompt records {seen[r['id']]} and {i} share the id {r['id']!r}; ids must be unique")
+        seen[r["id"]] = i
+        out.append(r)
+    if not out:
+        raise ValueError("the prompt set is empty")
+    return out
+
+
+def _digest(records: list[dict]) -> str:
+    """A hash of the prompt set (ids and prompts, in order): resuming on another prompt set is refused."""
+    text = json.dumps([[r["id"], r["prompt"]] for r in records], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _recover(path: Path) -> list[dict]:
+    """The records already in an output file. A torn last line (a run killed mid-write) is cut off.
+
+    append_jsonl writes a whole line and its newline at once, so only the last line can be incomplete,
+    and an incomplete line is one without its newline. A bad line anywhere else is a real error.
+    """
+    if not path.exists():
+        return []
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        if size:
+            f.seek(size - 1)
+            last = f.read(1)
+    if size and last != b"\n":
+        with open(path, "rb") as f:
+            data = f.read()
+        keep = data.rfind(b"\n") + 1
+        print(f"{path}: the last line is incomplete ({size - keep} bytes, left by a run killed while "
+              "writing it): cutting it off; that prompt is generated again", flush=True)
+        os.truncate(path, keep)
+    return list(read_jsonl(path))
+
+
+def _output_record(record: dict, index: int, new: dict) -> dict:
+    """A prompt record + the teacher's answer. Fields describing an old completion are replaced."""
+    out = {k: v for k, v in record.items() if k not in _REPLACED}
+    if "completion" in record and record.get("source", "ground_truth") == "ground_truth":
+        out["ground_truth"] = record["completion"]
+    out.update(new)
+    out["source"] = "teacher"
+    out["prompt_index"] = index
+    return out
+
+
+def default_max_new_tokens(teacher, tok, records: list[dict], cap: int = 96) -> int:
+    """As many new tokens as the longest prompt of the WHOLE set leaves room for (at most `cap`).
+
+    One number for the whole run, so every chunk and every shard decodes with the same limit.
+    """
+    return max_new_tokens_for(teacher, [tok.render_prompt(r["prompt"]) for r in records], cap=cap)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Step 1: the teacher labels a prompt set — resumable, shardable
+# ---------------------------------------------------------------------------------------------------
+
+
+def _labelling_run(teacher, tok, records, out_path, settings: dict, label_chunk: Callable, *, rank: int,
+                   world_size: int, chunk: int, teacher_ckpt, overwrite: bool, stale: str, label: str,
+                   stop_after: int | None = None) -> Path:
+    """The loop shared by generate_dataset and seq_inter_dataset.
+
+    label_chunk(records, seed) -> one dict of new fields per record (completion, teacher_logprob, ended, ...).
+    """
+    check_vocab(tok, teacher)
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    if stale not in ("error", "restart"):
+        raise ValueError(f"stale must be 'error' or 'restart', got {stale!r}")
+    settings = {**settings, "tokenizer": tok.fingerprint, "teacher": teacher_fingerprint(teacher),
+                "prompts": _digest(records), "n_prompts": len(records), "chunk": chunk}
+    shard = {"rank": rank, "world_size": world_size} if world_size > 1 else None
+    path = shard_path(out_path, rank, world_size)
+
+    # Step 1a: this process's prompts — every world_size-th one, starting at rank.
+    mine = [(i, r) for i, r in enumerate(records) if i % world_size == rank]
+
+    # Step 1b: what an earlier run with the SAME settings already wrote (resume). A file made with other
+    # settings is never mixed with this run: an error, or (stale="restart", for caches) started over.
+    done: dict = {}
+    if path.exists() and not overwrite:
+        old = read_meta(path)
+        if old is None or old.get("settings") != settings or old.get("shard") != shard:
+            why = _what_differs(old, settings, shard)
+            if stale == "error":
+                raise ValueError(f"{path} already exists and was not made with these settings ({why}); pass "
+                                 "overwrite=True (--overwrite) to start over, or write somewhere else")
+            print(f"{label}: {path} was made with other settings ({why}): starting over", flush=True)
+            path.unlink()
+        else:
+            done = {r["id"]: r for r in _recover(path)}
+            if old.get("complete") and all(r["id"] in done for _, r in mine):
+                print(f"{label}: {path} is complete ({len(done)} records, same settings): nothing to do", flush=True)
+                return path
+            print(f"{label}: resuming {path}: {sum(r['id'] in done for _, r in mine)}/{len(mine)} prompts "
+                  "already done", flush=True)
+    elif path.exists():
+        path.unlink()
+    earlier = (read_meta(path) or {}).get("seconds", 0.0) if done else 0.0  # time spent by the killed run(s)
+    ckpt_info = _checkpoint_info(teacher_ckpt)
+    meta = {"created_by": f"minikd.distill ({label})", "settings": settings, "shard": shard,
+            "teacher_tokenizer": tok.fingerprint, "teacher_checkpoint": ckpt_info,
+            "teacher_config": teacher.config_dict() if hasattr(teacher, "config_dict") else None,
+            "n_prompts": len(mine), "complete": False}
+    write_meta(path, meta)
+
+    # Step 1c: fixed chunks of prompts of similar length (the chunks never depend on what is done).
+    order = sorted(mine, key=lambda ir: (len(tok.render_prompt(ir[1]["prompt"])), ir[0]))
+    chunks = [order[s:s + chunk] for s in range(0, len(order), chunk)]
+    todo = sum(r["id"] not in done for _, r in mine)
+    bar = Progress(label, todo, unit="prompts")
+    t0, written = time.perf_counter(), 0
+    for c, part in enumerate(chunks):
+        if all(r["id"] in done for _, r in part):
+            continue
+        new_fields = label_chunk([r for _, r in part], _mix_seed(settings.get("seed") or 0, rank, world_size, c))
+        for (i, r), new in zip(part, new_fields):
+            if r["id"] in done:
+                continue  # written by the killed run: this chunk was decoded again only to get the rest
+            rec = _output_record(r, i, new)
+            append_jsonl(path, rec)  # one line, flushed: a kill loses at most this line
+            done[r["id"]] = rec
+            written += 1
+        bar.update(written, extra=f"chunk {c + 1}/{len(chunks)}")
+        meta["seconds"] = round(earlier + time.perf_counter() - t0, 3)  # so a resumed run can add to it
+        write_meta(path, meta)
+        if stop_after is not None and written >= stop_after:
+            raise KeyboardInterrupt(f"stop_after={stop_after} (test hook)")
+    seconds = bar.close() if todo else time.perf_counter() - t0
+
+    # Step 1d: complete — rewrite in prompt order, count the flagged (cut-off) answers.
+    wanted = {r["id"] for _, r in mine}
+    extra = set(done) - wanted
+    if extra:
+        raise DatasetError(path, None, f"holds {len(extra)} records whose ids are not in the prompt set "
+                           f"(e.g. {sorted(extra)[:3]})", reason="unknown_ids")
+    final = sorted(done.values(), key=lambda r: r["prompt_index"])
+    write_jsonl(path, final)
+    cut = sum(not r["ended"] for r in final)
+    meta.update(complete=True, n_records=len(final), n_truncated=cut, seconds=round(earlier + seconds, 3))
+    write_meta(path, meta)
+    if cut:
+        print(f"{label}: {cut} of {len(final)} answers were cut off at max_new_tokens={settings['max_new_tokens']} "
+              "(kept in the raw file with ended=false; filter_dataset drops them)", flush=True)
+    return path
+
+
+def _checkpoint_info(teacher_ckpt) -> dict | None:
+    """Path and step of the teacher's checkpoint, for the sidecar (None when the teacher lives in memory)."""
+    if teacher_ckpt is None:
+        return None
+    info = {"path": str(teacher_ckpt), "step": None}
+    if Path(teacher_ckpt).exists():
+        from minikd.train import load_checkpoint  # reading the step: the checkpoint is small
+        info["step"] = load_checkpoint(teacher_ckpt)["step"]
+    return info
+
+
+def _what_differs(old: dict | None, settings: dict, shard) -> str:
+    if old is None:
+        return "it has no .meta.json sidecar"
+    diffs = [f"{k}: file {old.get('settings', {}).get(k)!r} vs now {v!r}" for k, v in settings.items()
+             if old.get("settings", {}).get(k) != v]
+    if old.get("shard") != shard:
+        diffs.append(f"shard: file {old.get('shard')!r} vs now {shard!r}")
+    return "; ".join(diffs) or "unknown difference"
+
+
+def _decoding(method: str, beam_size: int, temperature: float, top_k, length_penalty: float) -> dict:
+    """The settings generate() accepts for `method` (it refuses settings that do not apply)."""
+    if method == "greedy":
+        return {"method": "greedy"}
+    if method == "sample":
+        return {"method": "sample", "temperature": temperature, "top_k": top_k}
+    if method == "beam":
+        return {"method": "beam", "beam_size": beam_size, "length_penalty": length_penalty}
+    raise ValueError(f"unknown decoding method {method!r}; choose greedy, sample or beam")
+
+
+def _answer_fields(tok, g) -> dict:
+    return {"completion": tok.decode(g.tokens), "teacher_logprob": g.logprob, "teacher_tokens": len(g.tokens),
+            "ended": bool(g.ended)}
+
+
+def generate_dataset(teacher, tok, records, out_path, *, method: str = "greedy", beam_size: int = 1,
+                     temperature: float = 1.0, top_k: int | None = None, length_penalty: float = 0.0,
+                     seed: int = 0, rank: int = 0, world_size: int = 1, batch_size: int = 256,
+                     max_new_tokens: int | None = None, teacher_ckpt=None, chunk: int = 256,
+                     overwrite: bool = False, stale: str = "error", stop_after: int | None = None) -> Path:
+    """u = teacher(s) for every prompt record; writes JSONL (see the module docstring) and returns its path.
+
+    method: greedy | sample (temperature, top_k, seed) | beam (beam_size, length_penalty).
+    A finished file with the same settings is reused as it is (nothing to do); a half-finished one is
+    resumed; one made with other settings (another teacher, prompt set, decoding) is an error, or, with
+    stale="restart" (a cache: lessons, the main job), is started over. overwrite=True always starts over.
+    rank / world_size: this process's share of the prompts (it writes `<out_path>.rank<r>`, see merge_shards).
+    stop_after: a test hook that interrupts the run after that many records are written.
+    """
+    records = _prompt_set(records)
+    decoding = _decoding(method, beam_size, temperature, top_k, length_penalty)
+    mnt = max_new_tokens or default_max_new_tokens(teacher, tok, records)
+    settings = {**decoding, "seed": seed if method == "sample" else None, "max_new_tokens": mnt,
+                "batch_size": batch_size}
+
+    def label_chunk(part: list[dict], chunk_seed: int) -> list[dict]:
+        prompts = [tok.render_prompt(r["prompt"]) for r in part]
+        gens = generate(teacher, prompts, max_new_tokens=mnt, end_id=tok.end_id, batch_size=batch_size,
+                        seed=chunk_seed if method == "sample" else None, **decoding)
+        return [_answer_fields(tok, g) for g in gens]
+
+    return _labelling_run(teacher, tok, records, out_path, settings, label_chunk, rank=rank,
+                          world_size=world_size, chunk=chunk, teacher_ckpt=teacher_ckpt, overwrite=overwrite,
+                          stale=stale, label=f"generate ({method})", stop_after=stop_after)
+
+
+def merge_shards(paths, out_path) -> Path:
+    """Put the shards of one generation run back together, in prompt order (atomically).
+
+    Every shard must be complete and made with the same settings; together they must hold every prompt
+    exactly once. The merged file's sidecar is the shards' without the shard entry.
+    """
+    paths = [Path(p) for p in paths]
+    metas = []
+    for p in paths:
+        if not p.exists():
+            raise ValueError(f"{p}: no such shard")
+        meta = read_meta(p)
+        if meta is None or not meta.get("complete"):
+            raise ValueError(f"{p}: shard is not complete (rerun its rank to finish it)")
+        metas.append(meta)
+    if any(m["settings"] != metas[0]["settings"] for m in metas):
+        raise ValueError("the shards were made with different settings: " + ", ".join(map(str, paths)))
+    world = {m["shard"]["world_size"] if m.get("shard") else 1 for m in metas}
+    ranks = sorted(m["shard"]["rank"] if m.get("shard") else 0 for m in metas)
+    if len(world) != 1 or ranks != list(range(world.pop())):
+        raise ValueError(f"need one shard for every rank 0..W-1, got ranks {ranks}")
+    records = sorted((r for p in paths for r in read_jsonl(p)), key=lambda r: r["prompt_index"])
+    n = metas[0]["settings"]["n_prompts"]
+    if [r["prompt_index"] for r in records] != list(range(n)):
+        raise ValueError(f"the shards hold {len(records)} records, not each of the {n} prompts exactly once")
+    write_jsonl(out_path, records)
+    meta = {**metas[0], "shard": None, "n_prompts": n, "n_records": n,
+            "n_truncated": sum(not r["ended"] for r in records), "merged_from": [str(p) for p in paths]}
+    write_meta(out_path, meta)
+    return Path(out_path)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Kim & Rush's seq-inter: the beam candidate closest to the ground truth
+# ---------------------------------------------------------------------------------------------------
+
+
+def edit_distance(a: list, b: list) -> int:
+    """Levenshtein distance: the fewest token insertions, deletions and substitutions turning a into b."""
+    prev = list(range(len(b) + 1))  # distance from a[:0] to every prefix of b
+    for i, x in enumerate(a, start=1):
+        cur = [i]
+        for j, y in enumerate(b, start=1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+        prev = cur
+    return prev[-1]
+
+
+def seq_inter_dataset(teacher, tok, labelled_records, out_path, beam_size: int = 5, *, length_penalty: float = 0.0,
+                      batch_size: int = 256, max_new_tokens: int | None = None, rank: int = 0, world_size: int = 1,
+                      teacher_ckpt=None, chunk: int = 256, overwrite: bool = False, stale: str = "error") -> Path:
+    """Kim & Rush's sequence-level interpolation: beam search keeps the teacher's K best answers, and the
+    stored target is the one closest to the ground-truth completion — likely under the teacher AND near
+    the reference.
+
+    Closeness, explicitly: candidates that ended come first; then the smallest token-level edit distance
+    to the ground-truth completion; a tie goes to the better beam rank (the higher teacher score).
+    Kim & Rush used sentence BLEU; edit distance plays the same role for these short answers.
+    The record says which rank was kept ("inter_rank", 0 = the beam's best) and its distance
+    ("inter_distance"). Note: a wrong ground truth (the training set's label noise) pulls the choice
+    towards a wrong candidate — the reference is trusted here.
+    """
+    records = _prompt_set(labelled_records)
+    for i, r in enumerate(records):
+        if not isinstance(r.get("completion"), str):
+            raise ValueError(f"seq-inter needs ground-truth completions: record {i} (id {r['id']!r}) has none")
+    decoding = _decoding("beam", beam_size, 1.0, None, length_penalty)
+    mnt = max_new_tokens or default_max_new_tokens(teacher, tok, records)
+    settings = {**decoding, "select": "ended, then edit distance to ground truth, then beam rank",
+                "seed": None, "max_new_tokens": mnt, "batch_size": batch_size}
+
+    def label_chunk(part: list[dict], chunk_seed: int) -> list[dict]:
+        prompts = [tok.render_prompt(r["prompt"]) for r in part]
+        pools = generate(teacher, prompts, max_new_tokens=mnt, end_id=tok.end_id, batch_size=batch_size,
+                         num_return=beam_size, **decoding)
+        pools = [p if isinstance(p, list) else [p] for p in pools]  # beam_size 1 returns one answer
+        out = []
+        for r, pool in zip(part, pools):
+            reference = tok.encode(r["completion"])
+            dist = [edit_distance(g.tokens, reference) for g in pool]
+            k = min(range(len(pool)), key=lambda k: (not pool[k].ended, dist[k], k))
+            out.append({**_answer_fields(tok, pool[k]), "inter_rank": k, "inter_distance": dist[k],
+                        "beam_candidates": len(pool)})
+        return out
+
+    return _labelling_run(teacher, tok, records, out_path, settings, label_chunk, rank=rank,
+                          world_size=world_size, chunk=chunk, teacher_ckpt=teacher_ckpt, overwrite=overwrite,
+                          stale=stale, label=f"seq-inter (beam {beam_size})")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Step 2: filter, and regenerate what was dropped (rejection sampling)
+# ---------------------------------------------------------------------------------------------------
+
+
+def _drop_reason(record: dict, tok, block_size: int, verify: bool, drop_truncated: bool) -> str | None:
+    """Why a record must go (the first of DROP_REASONS that applies, duplicates aside), or None to keep it."""
+    if drop_truncated and record.get("ended") is False:
+        return "truncated"
+    if record["completion"] == "":
+        return "empty"
+    if len(tok.render(record["prompt"], record["completion"])[0]) > block_size + 1:
+        return "too_long"  # the student's context holds block_size + 1 ids (inputs and shifted targets)
+    if verify and not verify_answer(record["prompt"], record["completion"]):
+        return "incorrect"
+    return None
+
+
+def _read_for_filter(path: Path, verify: bool) -> list[dict]:
+    records = []
+    for lineno, r in enumerate(read_jsonl(path), start=1):  # blank lines are errors, so line = record number
+        for field in ("prompt", "completion"):
+            if not isinstance(r.get(field), str):
+                raise DatasetError(path, lineno, "missing or not a string", field=field, reason=f"bad_{field}")
+        if verify:
+            try:
+                verify_answer(r["prompt"], "")
+            except ValueError as e:
+                raise DatasetError(path, lineno, f"{e}; the verifier only knows the prompt world's tasks "
+                                   "(use verify=False / --no-verify)", field="prompt", reason="unverifiable") from None
+        records.append(r)
+    return records
+
+
+def filter_dataset(in_path, out_path, tok, block_size: int, *, verify: bool = True, drop_truncated: bool = True,
+                   dedupe: bool = True, regenerate=None, tries: int = 4, temperature: float = 1.0,
+                   top_k: int | None = None, seed: int = 0, batch_size: int = 256,
+                   max_new_tokens: int | None = None) -> Counter:
+    """Curate a generated dataset; returns the counts (also printed as a table and saved beside the output).
+
+    A record is dropped for the first reason that applies:
+        truncated  no end token (ended=false)            (drop_truncated)
+        empty      an empty completion
+        too_long   does not fit a context of block_size  (the student's)
+        incorrect  the verifier rejects its answer        (verify)
+        duplicate  the same (prompt, completion) was already kept   (dedupe)
+    With `regenerate=<teacher model>` every dropped prompt (duplicates aside) is retried by sampling up to
+    `tries` answers at `temperature`; the first that passes every check replaces the dropped record
+    (rejection sampling, as DeepSeek-R1's distillation data was made). Output keeps the input order.
+
+    Counts: input, kept (passed as they were), one per drop reason, regenerated_ok, regenerate_failed, output.
+    Kept records get "verified": true when verify is on; regenerated ones "regenerated": <try number>.
+    The report goes to `<out>.report.json`; the sidecar of the input is carried over with a "filter" entry.
+    """
+    in_path, out_path = Path(in_path), Path(out_path)
+    if not in_path.exists():
+        raise DatasetError(in_path, None, "no such file", reason="missing_file")
+    if tries < 0:
+        raise ValueError(f"tries must be >= 0, got {tries}")
+    records = _read_for_filter(in_path, verify)
+    report = Counter({"input": len(records), "kept": 0})
+    for reason in DROP_REASONS:
+        report[reason] = 0
+    by_task: dict = defaultdict(Counter)
+
+    # Step 2a: check every record; remember why each dropped one went.
+    output: list[dict | None] = [None] * len(records)
+    seen: set = set()
+    retry: list[int] = []
+    for pos, r in enumerate(records):
+        reason = _drop_reason(r, tok, block_size, verify, drop_truncated)
+        if reason is None and dedupe and (r["prompt"], r["completion"]) in seen:
+            reason = "duplicate"
+        by_task[r.get("task", "?")][reason or "kept"] += 1
+        if reason is None:
+            seen.add((r["prompt"], r["completion"]))
+            output[pos] = {**r, "verified": True} if verify else dict(r)
+            report["kept"] += 1
+        else:
+            report[reason] += 1
+            if reason in RETRY_REASONS:
+                retry.append(pos)
+
+    # Step 2b: rejection sampling — sample again for every dropped prompt, keep the first answer that passes.
+    mnt = None
+    if regenerate is not None:
+        report["regenerated_ok"] = report["regenerate_failed"] = 0
+        check_vocab(tok, regenerate)
+        mnt = max_new_tokens or default_max_new_tokens(regenerate, tok, [records[p] for p in retry] or records)
+        bar = Progress("regenerate", len(retry), unit="prompts")
+        pending = retry
+        for attempt in range(1, tries + 1):
+            if not pending:
+                break
+            prompts = [tok.render_prompt(records[p]["prompt"]) for p in pending]
+            gens = generate(regenerate, prompts, max_new_tokens=mnt, end_id=tok.end_id, method="sample",
+                            temperature=temperature, top_k=top_k, batch_size=batch_size,
+                            seed=_mix_seed(seed, attempt))
+            still = []
+            for p, g in zip(pending, gens):
+                new = {k: v for k, v in records[p].items() if k not in ("verified",)}
+                new.update(_answer_fields(tok, g), source="teacher", regenerated=attempt)
+                if _drop_reason(new, tok, block_size, verify, True) is None \
+                        and not (dedupe and (new["prompt"], new["completion"]) in seen):
+                    seen.add((new["prompt"], new["completion"]))
+                    output[p] = {**new, "verified": True} if verify else new
+                    report["regenerated_ok"] += 1
+                    by_task[new.get("task", "?")]["regenerated_ok"] += 1
+                else:
+                    still.append(p)
+            pending = still
+            bar.update(len(retry) - len(pending), extra=f"try {attempt}/{tries}", force=True)
+        report["regenerate_failed"] = len(pending)
+        for p in pending:
+            by_task[records[p].get("task", "?")]["regenerate_failed"] += 1
+        bar.close(extra=f"({report['regenerated_ok']} regenerated, {len(pending)} failed after {tries} tries)")
+
+    # Step 2c: write the output, the report, the sidecar.
+    kept = [r for r in output if r is not None]
+    write_jsonl(out_path, kept)
+    report["output"] = len(kept)
+    settings = {"verify": verify, "drop_truncated": drop_truncated, "dedupe": dedupe, "block_size": block_size,
+                "regenerate": regenerate is not None, "tries": tries if regenerate is not None else 0,
+                "temperature": temperature if regenerate is not None else None, "top_k": top_k, "seed": seed,
+                "max_new_tokens": mnt}
+    full = {"input": str(in_path), "output": str(out_path), "settings": settings, "counts": dict(report),
+            "by_task": {t: dict(c) for t, c in sorted(by_task.items())}}
+    report_path(out_path).write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
+    meta = read_meta(in_path) or {}
+    write_meta(out_path, {**meta, "filter": {"from": str(in_path), **settings, "counts": dict(report)}})
+    print(format_report(report, title=f"filter {in_path.name} -> {out_path.name}"), flush=True)
+    return report
+
+
+def report_path(out_path) -> Path:
+    """`x.jsonl` -> `x.jsonl.report.json` (beside the .meta.json sidecar)."""
+    out_path = Path(out_path)
+    return out_path.with_name(out_path.name + ".report.json")
+
+
+def format_report(report: Counter, title: str = "filter") -> str:
+    """The counts as a small table: what came in, what was kept, dropped per reason, regenerated."""
+    n = max(1, report["input"])
+    lines = [title, f"  {'':22s} {'count':>7s} {'of input':>9s}"]
+    rows = [("input", "input"), ("kept as is", "kept")]
+    rows += [(f"dropped: {r}", r) for r in DROP_REASONS]
+    if "regenerated_ok" in report:
+        rows += [("regenerated (passed)", "regenerated_ok"), ("regeneration failed", "regenerate_failed")]
+    rows.append(("output", "output"))
+    for name, key in rows:
+        lines.append(f"  {name:22s} {report.get(key, 0):7d} {100 * report.get(key, 0) / n:8.1f}%")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Step 3: the student's side — read the stored data (no teacher), score sequences
+# ---------------------------------------------------------------------------------------------------
+
+
+def load_teacher_data(path, tok, block_size: int, allow_truncated: bool = False) -> list[dict]:
+    """Load a stored (s, u) dataset for student SFT: data.load_sft plus one more rule — a record flagged
+    ended=false (a cut-off generation) is an error naming its line, unless allow_truncated. Run
+    filter_dataset first. This reads a file and nothing else: the teacher is not needed here.
+    """
+    examples, _ = load_sft(path, tok, block_size)
+    if not allow_truncated:
+        for lineno, ex in enumerate(examples, start=1):  # load_sft raised on any bad line: line = index + 1
+            if ex.get("ended") is False:
+                n = sum(e.get("ended") is False for e in examples)
+                raise DatasetError(path, lineno, f"a truncated generation (ended=false; {n} in the file): the "
+                                   "teacher was cut off before its end token. Filter the file first "
+                                   "(minikd filter / filter_dataset)", field="ended", reason="truncated")
+    return examples
+
+
+@torch.no_grad()
+def sequence_logprobs(model, examples: list[dict], pad_id: int, batch_size: int = 128) -> tuple[list[float], list[int]]:
+    """log p_model(u + <|end|> | s) of every rendered example, and its number of answer tokens.
+
+    Kim & Rush's observation is measured with this: a teacher gives its own outputs a far higher
+    log-probability than the ground-truth answers — distilled data is easier to fit.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    logprobs, counts = [], []
+    for batch in batches(examples, batch_size, pad_id):
+        targets = batch["targets"].to(device)  # (B, T)
+        logits = model(batch["inputs"].to(device)).float()  # (B, T, V)
+        keep = targets != IGNORE_INDEX  # (B, T) answer tokens only
+        lp = F.log_softmax(logits, dim=-1).gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1)  # (B, T)
+        logprobs += (lp * keep).sum(dim=1).tolist()
+        counts += keep.sum(dim=1).tolist()
+    model.train(was_training)
+    return logprobs, counts

@@ -1,0 +1,373 @@
+"""Word-level (token-level) KD, online and offline, and what each costs.
+
+The card's word-level picture, at every answer position t:
+
+    prompt + previous tokens  ->  teacher distribution over the vocabulary
+                              ->  student distribution over the vocabulary  ->  KL between them
+
+Two ways to get the teacher's distribution to the student:
+
+- **online** (`word_kd_objective`): the teacher sits in memory next to the student and is run (eval mode,
+  no gradient) on every training batch. Kim & Rush's word-level KD on the ground-truth (prompt, answer)
+  sequences. Exact, but every step pays for a teacher forward pass and the teacher must fit on the device.
+- **offline** (`build_topk_store` -> `topk_objective`): run the teacher ONCE over the training set and
+  keep, at every answer position, only its k most likely token ids and their log-probabilities. Training
+  then loads the store, never the teacher. The mass outside the top k is DROPPED: `losses.topk_kd_loss`
+  renormalises the k stored probabilities to sum to 1 and computes the forward KL over those k ids only.
+  With k = V nothing is dropped and offline equals online.
+
+`storage_costs` and `step_costs` make the card's "storage, transfer and training cost" concrete: bytes
+per example for full logits, top-k and plain text, and step time / memory for SFT, online and offline KD.
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from minikd.common import atomic_write_bytes
+from minikd.data import IGNORE_INDEX, SFTData, batches
+from minikd.losses import forward_kl, kd_loss, log_softmax_t, topk_kd_loss
+from minikd.train import TrainConfig, accumulate_gradients, make_optimizer, sft_objective
+
+STORE_FORMAT = "minikd-topk-v1"
+INT16_MAX = 32767
+
+
+# ---------------------------------------------------------------------------------------------------
+# Online: the teacher in the loop
+# ---------------------------------------------------------------------------------------------------
+
+
+def run_teacher(teacher, inputs: torch.Tensor) -> torch.Tensor:
+    """The teacher's logits (B, T, V) for a batch of inputs (B, T): eval mode, no gradient, same device.
+
+    eval mode: no dropout, the teacher is a fixed function. no_grad: nothing of the teacher's forward
+    pass is kept for backward, and its weights can never be updated by the student's loss.
+    """
+    teacher.eval()
+    device = inputs.device
+    if next(teacher.parameters()).device != device:
+        teacher.to(device)  # the loop moved the batch (and the student) to its device; follow it
+    with torch.no_grad():
+        return teacher(inputs)
+
+
+def word_kd_objective(teacher, temperature: float = 1.0, alpha: float = 0.5, kl: str = "forward") -> Callable:
+    """Online word-level KD as an objective for minikd.train.train: fn(model, batch) -> summed loss.
+
+    loss = (1 - alpha) * CE(student, batch targets) + alpha * T^2 * KL(teacher_T || student_T), summed over
+    the answer tokens. On ground-truth batches this is Kim & Rush's word-level KD; on teacher-written
+    batches it is their "seq-KD + word-KD" combination. The teacher must share the student's tokenizer.
+    """
+    def objective(model, batch):
+        t_logits = run_teacher(teacher, batch["inputs"])  # (B, T, V), no grad
+        s_logits = model(batch["inputs"])  # (B, T, V)
+        return kd_loss(s_logits, t_logits, batch["targets"], temperature=temperature, alpha=alpha,
+                       reduction="sum", kl=kl)
+    return objective
+
+
+def kl_grad_norms(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor,
+                  temperatures=(1.0, 2.0, 4.0, 8.0)) -> list[dict]:
+    """Why kd_loss multiplies the KL by T^2: the gradient norm of the soft term w.r.t. the student's logits.
+
+    d KL(p_t^T || p_s^T) / d z_s = (p_s^T - p_t^T) / T, and once T is large next to the spread of the
+    logits, softmax(z / T) ~ (1 + z / T) / V, so p_s^T - p_t^T shrinks as 1/T too: without T^2 the pull
+    falls as 1/T^2, with it it tends to a constant. (At low T, for peaked logits, only roughly.)
+    Returns [{"T", "with_t2", "without_t2"}] (the norm of the whole (B, T, V) gradient, summed loss).
+    """
+    rows = []
+    for T in temperatures:
+        s = student_logits.detach().float().clone().requires_grad_(True)
+        loss = kd_loss(s, teacher_logits.detach(), targets, temperature=T, alpha=1.0, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, s)  # (B, T, V)
+        # alpha=1 leaves only T^2 * KL; the KL alone is that loss / T^2, and so is its gradient.
+        rows.append({"T": float(T), "with_t2": grad.norm().item(), "without_t2": grad.norm().item() / T**2})
+    return rows
+
+
+@torch.no_grad()
+def mean_kl(teacher, student, examples: list, pad_id: int, temperature: float = 1.0,
+            batch_size: int = 128) -> float:
+    """KL(teacher || student) per answer token, averaged over `examples`: how far the student's
+    distributions are from the teacher's where it matters (0 = it predicts exactly like the teacher)."""
+    student.eval()
+    device = next(student.parameters()).device
+    total, count = 0.0, 0
+    for batch in batches(examples, batch_size, pad_id):
+        inputs, targets = batch["inputs"].to(device), batch["targets"].to(device)
+        keep = targets != IGNORE_INDEX  # (B, T)
+        kl = forward_kl(run_teacher(teacher, inputs)[keep], student(inputs)[keep], temperature)  # (n,)
+        total, count = total + float(kl.sum()), count + int(keep.sum())
+    return total / max(count, 1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Offline: a store of the teacher's top-k at every answer position
+# ---------------------------------------------------------------------------------------------------
+
+
+class TopkStoreError(ValueError):
+    """A top-k store that is missing, unreadable, or made for other data / another tokenizer."""
+
+
+def ids_dtype_for(vocab_size: int) -> torch.dtype:
+    """int16 (2 bytes) when every id fits (V <= 32,767; ours is a few hundred), else int32 (4 bytes).
+
+    Ids are half of a top-k store's bytes, so the narrower type halves them. torch has no general
+    uint16, so a 50k-token GPT-2 vocabulary needs int32.
+    """
+    return torch.int16 if vocab_size <= INT16_MAX else torch.int32
+
+
+def answer_positions(example) -> int:
+    """Positions the loss is computed on for one example: where mask[1:] == 1 (the targets that count)."""
+    mask = example["mask"] if isinstance(example, dict) else example[1]
+    return int(sum(mask[1:]))
+
+
+@torch.no_grad()
+def build_topk_store(teacher, examples: list, pad_id: int, k: int, temperature: float, path,
+                     fingerprint: str, batch_size: int = 128,
+                     logprob_dtype: torch.dtype = torch.float16) -> dict:
+    """Run the teacher once over `examples` and save its top-k at every answer position to ONE file.
+
+    Layout (ragged, answer positions only — prompt and padding positions are never stored):
+        ids       (N, k)  int16/int32   the k most likely token ids, most likely first
+        logprobs  (N, k)  float16       log softmax(z / temperature) at those ids (NOT renormalised)
+        offsets   (n_examples + 1,)     example i owns rows offsets[i] : offsets[i+1], in position order
+    with N = all answer positions of all examples, and k, temperature, fingerprint, vocab_size,
+    n_examples recorded beside them. Returns the store dict (as `load_topk_store` would).
+    `logprob_dtype=torch.float32` keeps full precision (used to check offline == online exactly).
+    """
+    vocab_size = teacher.config.vocab_size
+    if not 1 <= k <= vocab_size:
+        raise ValueError(f"k must be between 1 and the vocabulary size {vocab_size}, got {k}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if not examples:
+        raise ValueError("build_topk_store needs at least one example")
+    device = next(teacher.parameters()).device
+    all_ids, all_lp = [], []
+    for batch in batches(examples, batch_size, pad_id):  # in order: rows come out example by example
+        inputs, targets = batch["inputs"].to(device), batch["targets"].to(device)
+        logp = log_softmax_t(run_teacher(teacher, inputs), temperature)  # (B, T, V) float32
+        top_lp, top_ids = logp[targets != IGNORE_INDEX].topk(k, dim=-1)  # (n, V) -> (n, k), (n, k)
+        all_ids.append(top_ids.cpu().to(ids_dtype_for(vocab_size)))
+        all_lp.append(top_lp.cpu().to(logprob_dtype))
+    counts = torch.tensor([answer_positions(e) for e in examples])  # (n_examples,)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])  # (n_examples + 1,)
+    store = {
+        "format": STORE_FORMAT,
+        "ids": torch.cat(all_ids),  # (N, k)
+        "logprobs": torch.cat(all_lp),  # (N, k)
+        "offsets": offsets,
+        "k": int(k),
+        "temperature": float(temperature),
+        "fingerprint": str(fingerprint),
+        "vocab_size": int(vocab_size),
+        "n_examples": len(examples),
+    }
+    if store["ids"].shape[0] != int(offsets[-1]):  # the collate mask and the examples' masks disagree
+        raise RuntimeError(f"stored {store['ids'].shape[0]} positions but the masks count {int(offsets[-1])}")
+    buf = io.BytesIO()
+    torch.save(store, buf)
+    atomic_write_bytes(path, buf.getvalue())  # a reader never sees half a store
+    return store
+
+
+def load_topk_store(path, expect_fingerprint: str | None = None, expect_examples=None) -> dict:
+    """Read a top-k store and check it fits; every failure is one clear TopkStoreError.
+
+    expect_examples: the dataset the store will be used with — an int (its length) or the list of
+    examples, in which case every example's number of answer positions is checked as well.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise TopkStoreError(f"{path}: no such top-k store (build it with build_topk_store)")
+    try:
+        store = torch.load(path, map_location="cpu", weights_only=True)  # never runs pickled code
+    except Exception as e:
+        raise TopkStoreError(f"{path}: not a readable top-k store (truncated or corrupted?): "
+                             f"{type(e).__name__}") from None
+    needed = ("ids", "logprobs", "offsets", "k", "temperature", "fingerprint", "vocab_size", "n_examples")
+    if not isinstance(store, dict) or store.get("format") != STORE_FORMAT or any(k not in store for k in needed):
+        raise TopkStoreError(f"{path}: not a minikd top-k store (format {STORE_FORMAT!r} with keys {needed})")
+    if expect_fingerprint is not None and store["fingerprint"] != expect_fingerprint:
+        raise TopkStoreError(f"{path}: made with tokenizer {store['fingerprint']}, but the tokenizer in use "
+                             f"is {expect_fingerprint}: the stored ids mean other tokens")
+    if expect_examples is not None:
+        n = expect_examples if isinstance(expect_examples, int) else len(expect_examples)
+        if store["n_examples"] != n:
+            raise TopkStoreError(f"{path}: holds {store['n_examples']} examples but the dataset has {n}: "
+                                 f"built from other data (rebuild the store)")
+        if not isinstance(expect_examples, int):
+            counts = store["offsets"].diff().tolist()
+            for i, ex in enumerate(expect_examples):
+                if counts[i] != answer_positions(ex):
+                    raise TopkStoreError(f"{path}: example {i} has {answer_positions(ex)} answer positions in "
+                                         f"the dataset but {counts[i]} in the store: built from other data")
+    return store
+
+
+def gather_topk(store: dict, index: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stored rows for a batch, laid out like its targets: index (B,), targets (B, T) -> two (B, T, k).
+
+    Row b of the batch is example index[b]; its answer positions (targets != IGNORE_INDEX, in order) get
+    that example's stored rows. Other positions hold id 0 / log-prob 0, which the loss never reads.
+    The stored dtypes are kept (int16 / fp16): what travels to the device is as compact as the store.
+    """
+    index, targets = index.cpu(), targets.cpu()
+    offsets = store["offsets"]
+    if int(index.max()) >= len(offsets) - 1 or int(index.min()) < 0:
+        raise TopkStoreError(f"batch asks for example {int(index.max())} but the store holds "
+                             f"{len(offsets) - 1} examples")
+    keep = targets != IGNORE_INDEX  # (B, T)
+    have = keep.sum(dim=1)  # (B,) answer positions per row
+    stored = offsets[index + 1] - offsets[index]  # (B,)
+    if not torch.equal(have, stored):
+        b = int((have != stored).nonzero()[0])
+        raise TopkStoreError(f"batch row {b} (example {int(index[b])}) has {int(have[b])} answer positions "
+                             f"but the store has {int(stored[b])}: the store was built from other data")
+    rows = torch.cat([torch.arange(int(offsets[i]), int(offsets[i + 1])) for i in index.tolist()])  # (n,)
+    k = store["ids"].shape[1]
+    ids = torch.zeros(*targets.shape, k, dtype=store["ids"].dtype)  # (B, T, k)
+    logprobs = torch.zeros(*targets.shape, k, dtype=store["logprobs"].dtype)  # (B, T, k)
+    ids[keep] = store["ids"][rows]  # boolean-mask order = row by row, position by position
+    logprobs[keep] = store["logprobs"][rows]
+    return ids, logprobs
+
+
+def topk_objective(store: dict, temperature: float | None = None, alpha: float = 0.5) -> Callable:
+    """Offline word-level KD from a top-k store: fn(model, batch) -> summed loss. No teacher anywhere.
+
+    The batch must carry "index" (SFTData and data.batches add it): which examples its rows are.
+    temperature None = the one the store was taken at. Another T' re-tempers the stored log-probs:
+    log p_T(v) = z_v / T - const, so (T / T') * log p_T(v) = z_v / T' - const', and after renormalising
+    over the top k that is exactly the teacher's top-k distribution at T' (up to fp16 rounding).
+    The mass outside the top k is dropped and the k probabilities renormalised (losses.topk_kd_loss).
+    """
+    t_store = store["temperature"]
+    T = t_store if temperature is None else float(temperature)
+    if not T > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+
+    def objective(model, batch):
+        if "index" not in batch:
+            raise ValueError("topk_objective needs batch['index'] (which examples the batch holds); "
+                             "use SFTData.get_batch or data.batches")
+        logits = model(batch["inputs"])  # (B, T, V)
+        ids, logprobs = gather_topk(store, batch["index"], batch["targets"])  # (B, T, k) each
+        logprobs = logprobs.float() * (t_store / T)  # re-temper (a no-op when T is the store's)
+        return topk_kd_loss(logits, ids.to(logits.device), logprobs.to(logits.device), batch["targets"],
+                            temperature=T, alpha=alpha, reduction="sum")
+    return objective
+
+
+def topk_mass(store: dict) -> float:
+    """Mean probability mass (at the store's temperature) the top k hold; 1 - this is what is dropped."""
+    return float(store["logprobs"].float().exp().sum(dim=-1).mean())
+
+
+# ---------------------------------------------------------------------------------------------------
+# What it costs
+# ---------------------------------------------------------------------------------------------------
+
+
+def _answer_text(example, tokenizer) -> str:
+    if isinstance(example, dict) and "completion" in example:
+        return example["completion"]
+    ids, mask = (example["ids"], example["mask"]) if isinstance(example, dict) else example
+    if tokenizer is None:
+        raise ValueError("examples without a 'completion' field need a tokenizer to decode the answer")
+    return tokenizer.decode([i for i, m in zip(ids, mask) if m and i != tokenizer.end_id])
+
+
+def storage_costs(examples: list, vocab_size: int, ks=(1, 5, 20), tokenizer=None,
+                  store_path=None) -> list[dict]:
+    """Bytes per example (mean over `examples`) for each way of storing the teacher's signal.
+
+    Rows: full logits fp32 / fp16 (answer positions x V x 4 or 2), top-k (answer positions x k x
+    (id bytes + 2 for an fp16 log-prob)), and the sequence's text in UTF-8 (what sequence-level KD
+    stores). These are computed from the counts. `store_path` adds a MEASURED row: the size of a
+    real top-k file on disk divided by its examples (it also holds offsets and metadata).
+    Each row: {"what", "bytes_per_example", "total_bytes", "how"}.
+    """
+    if not examples:
+        raise ValueError("storage_costs needs at least one example")
+    n = len(examples)
+    positions = sum(answer_positions(e) for e in examples)  # answer positions in the whole set
+    id_bytes = torch.empty(0, dtype=ids_dtype_for(vocab_size)).element_size()
+    rows = [("full logits fp32", positions * vocab_size * 4, f"positions x V={vocab_size} x 4 B"),
+            ("full logits fp16", positions * vocab_size * 2, f"positions x V={vocab_size} x 2 B")]
+    for k in ks:
+        rows.append((f"top-{k} (ids + fp16 log-probs)", positions * k * (id_bytes + 2),
+                     f"positions x k={k} x ({id_bytes} B id + 2 B log-prob)"))
+    text = sum(len(_answer_text(e, tokenizer).encode("utf-8")) for e in examples)
+    rows.append(("sequence text (seq-KD)", text, "UTF-8 bytes of the completion"))
+    out = [{"what": w, "bytes_per_example": b / n, "total_bytes": b, "how": h} for w, b, h in rows]
+    if store_path is not None:
+        store = load_topk_store(store_path)
+        size = Path(store_path).stat().st_size
+        out.append({"what": f"top-{store['k']} store file (measured)",
+                    "bytes_per_example": size / store["n_examples"], "total_bytes": size, "how": f"file size on disk / {store['n_examples']} examples"})
+    return out
+
+
+def step_costs(make_student: Callable, teacher, store: dict, examples: list, pad_id: int,
+               batch_size: int = 64, steps: int = 5, temperature: float = 1.0, alpha: float = 0.5,
+               device: str = "cpu", seed: int = 0) -> list[dict]:
+    """Time a few optimizer steps of plain SFT, online KD and offline top-k KD on the SAME batches.
+
+    make_student() -> a fresh student; it is called after torch.manual_seed(seed), so every method
+    starts from the same weights.
+    One untimed warm-up step, then `steps` timed steps; ms_per_step is their median (forward, backward,
+    update; online includes the teacher's forward pass). Memory per step of the teacher's signal:
+      - teacher_signal_bytes: the teacher tensors one step materialises for the loss (mean over the
+        timed batches) — online: the teacher's logits B x T x V fp32; offline: the gathered top-k ids +
+        log-probs B x T x k in the stored dtypes (SFT: none). Computed from the tensors' shapes.
+      - teacher_weight_bytes: teacher parameters that must sit in memory (online only).
+      - peak_bytes: on CUDA, torch.cuda.max_memory_allocated over the timed steps (everything the step
+        allocates, student included); None on CPU, where PyTorch keeps no such counter.
+    """
+    dev = torch.device(device)
+    data = SFTData(examples, pad_id, batch_size, seed=seed)
+    batch_list = [data.get_batch(i) for i in range(steps + 1)]
+    methods = {"plain SFT": sft_objective,
+               "online word-KD": word_kd_objective(teacher.to(dev), temperature, alpha),
+               f"offline top-{store['k']} KD": topk_objective(store, temperature, alpha)}
+    teacher_weights = sum(p.numel() * p.element_size() for p in teacher.parameters())
+    stored_row_bytes = store["k"] * (store["ids"].element_size() + store["logprobs"].element_size())
+    V = teacher.config.vocab_size
+    rows = []
+    for name, objective in methods.items():
+        torch.manual_seed(seed)  # every method starts from the same student weights
+        student = make_student().to(dev).train()
+        optimizer = make_optimizer(student, TrainConfig())
+        times = []
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        for i, batch in enumerate(batch_list):
+            batch = {k: v.to(dev) for k, v in batch.items()}
+            t0 = time.perf_counter()
+            accumulate_gradients(student, batch, objective)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            if i > 0:  # step 0 warms up (allocations, kernel choice)
+                times.append(time.perf_counter() - t0)
+        cells = statistics.mean(b["inputs"].numel() for b in batch_list[1:])  # B x T per timed batch
+        signal = int({"plain SFT": 0, "online word-KD": cells * V * 4}.get(name, cells * stored_row_bytes))
+        rows.append({"method": name, "ms_per_step": 1000 * statistics.median(times),
+                     "teacher_signal_bytes": signal,
+                     "teacher_weight_bytes": teacher_weights if name == "online word-KD" else 0,
+                     "peak_bytes": torch.cuda.max_memory_allocated() if dev.type == "cuda" else None})
+    return rows

@@ -1,0 +1,38 @@
+"""Lessons 7 (sequence-level KD) and 8 (curation) run end to end in their --fast mode."""
+
+import pytest
+
+from lessons import l07_sequence_kd, l08_curation
+from minikd.data import read_jsonl, read_meta
+
+
+@pytest.mark.slow
+def test_lesson7_sequence_kd(capsys, runs_tmp):
+    out = l07_sequence_kd.main(["--fast"])
+    text = capsys.readouterr().out
+    raw = runs_tmp / "quick" / "seqkd_unlabelled_greedy.jsonl"
+    records = list(read_jsonl(raw))
+    assert len(records) == out["n_prompts"] == 64 and all(r["source"] == "teacher" for r in records)
+    assert read_meta(raw)["complete"]
+    assert out["n_stored"] > 0 and set(out["acc"]) == {"teacher", "student on ground truth",
+                                                        "student on teacher (seq-KD)"}
+    assert out["gt_logprob"] < 0
+    assert "loss is computed here" in text
+    assert "2. Why is LLM sequence distillation implemented like SFT?" in text
+    assert "3. Why is offline sequence distillation possible without teacher logits?" in text
+
+
+@pytest.mark.slow
+def test_lesson8_curation(capsys, runs_tmp):
+    out = l08_curation.main(["--fast"])
+    text = capsys.readouterr().out
+    assert (runs_tmp / "quick" / "teacher_weak.pt").exists()
+    for name in ("unfiltered", "filtered", "regenerated"):
+        c = out["counts"][name]
+        dropped = sum(c[k] for k in ("truncated", "empty", "too_long", "incorrect", "duplicate"))
+        assert c["kept"] + dropped == c["input"] == 48, "every record is kept or dropped for a counted reason"
+        assert c["output"] == c["kept"] + c.get("regenerated_ok", 0)
+    assert out["counts"]["filtered"]["output"] <= out["counts"]["unfiltered"]["output"]
+    assert set(out["students"]) == {"unfiltered", "filtered", "regenerated", "ground truth (control)"}
+    assert all(0.0 <= s["teacher_errors_repeated"] <= 1.0 for s in out["students"].values())
+    assert "dropped: incorrect" in text and "Check yourself" in text
