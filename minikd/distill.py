@@ -410,8 +410,10 @@ def seq_inter_dataset(teacher, tok, labelled_records, out_path, beam_size: int =
             reference = tok.encode(r["completion"])
             dist = [edit_distance(g.tokens, reference) for g in pool]
             k = min(range(len(pool)), key=lambda k: (not pool[k].ended, dist[k], k))
+            best = pool[0]  # the beam's own best answer, kept too: plain seq-KD on beam output needs no 2nd search
             out.append({**_answer_fields(tok, pool[k]), "inter_rank": k, "inter_distance": dist[k],
-                        "beam_candidates": len(pool)})
+                        "beam_candidates": len(pool), "beam_completion": tok.decode(best.tokens),
+                        "beam_logprob": best.logprob, "beam_ended": bool(best.ended)})
         return out
 
     return _labelling_run(teacher, tok, records, out_path, settings, label_chunk, rank=rank,
@@ -508,7 +510,7 @@ def filter_dataset(in_path, out_path, tok, block_size: int, *, verify: bool = Tr
         report["regenerated_ok"] = report["regenerate_failed"] = 0
         check_vocab(tok, regenerate)
         mnt = max_new_tokens or default_max_new_tokens(regenerate, tok, [records[p] for p in retry] or records)
-        bar = Progress("regenerate", len(retry), unit="prompts")
+        bar = Progress("regenerate", tries, unit="tries")  # each try samples every prompt still dropped
         pending = retry
         for attempt in range(1, tries + 1):
             if not pending:
@@ -530,7 +532,7 @@ def filter_dataset(in_path, out_path, tok, block_size: int, *, verify: bool = Tr
                 else:
                     still.append(p)
             pending = still
-            bar.update(len(retry) - len(pending), extra=f"try {attempt}/{tries}", force=True)
+            bar.update(attempt, extra=f"({report['regenerated_ok']} passed, {len(pending)} still dropped)", force=True)
         report["regenerate_failed"] = len(pending)
         for p in pending:
             by_task[records[p].get("task", "?")]["regenerate_failed"] += 1

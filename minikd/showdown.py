@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from minikd.common import ROOT, atomic_write_text, get_device
-from minikd.data import load_sft
+from minikd.data import load_sft, read_jsonl, write_jsonl
 from minikd.evaluate import accuracy, answer_nll
 from minikd.pipeline import PROFILES, get_profile, get_teacher, load_split, profile_dir, train_model
 from minikd.report import markdown_table, mean_std, save_bar_chart
@@ -62,8 +62,12 @@ def teacher_data(profile, teacher, tok, train_set, times: dict) -> dict[str, Pat
     # Big chunks: prompts are batched by equal length inside a chunk, so larger chunks mean fuller batches.
     common = dict(teacher_ckpt=str(out / "teacher.pt"), chunk=CHUNK, stale="restart")
     generate_dataset(teacher, tok, records, paths["greedy"], method="greedy", **common)
-    generate_dataset(teacher, tok, records, paths["beam"], method="beam", beam_size=BEAM, **common)
+    # One beam search serves two methods: its best answer (seq_kd_beam) and the candidate closest to
+    # the ground truth (seq_inter); both are stored in the seq-inter file.
     seq_inter_dataset(teacher, tok, records, paths["inter"], beam_size=BEAM, **common)
+    beam_best = [{**r, "completion": r["beam_completion"], "teacher_logprob": r["beam_logprob"],
+                  "ended": r["beam_ended"]} for r in read_jsonl(paths["inter"])]
+    write_jsonl(paths["beam"], beam_best)
     times["generate"] = time.perf_counter() - t0
 
     t0 = stage(4, "filter: drop truncated and too-long answers (the verifier only counts)")
