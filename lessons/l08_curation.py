@@ -12,7 +12,7 @@ distilled too". DeepSeek-R1's distilled models were trained on a curated set mad
 teacher, keep what a checker accepts (rejection sampling), train the small model on what is left.
 
 What to look at:
-  1. a deliberately weakened teacher: the teacher preset trained for a quarter of its steps on the noisy
+  1. a deliberately weakened teacher: the teacher preset trained for half of its steps on the noisy
      training set (20% wrong labels) — cached like the real one;
   2. its answers to the prompt set, stored (greedy);
   3. the filter: every dropped answer counted by reason (cut off, too long, rejected by the verifier,
@@ -52,9 +52,9 @@ FILTERS = {  # name -> filter_dataset settings (what each student's data went th
 
 
 def weak_teacher(profile, tok, device: str, seed: int):
-    """The teacher preset after a quarter of the real teacher's steps; cached at runs/<profile>/teacher_weak.pt."""
+    """The teacher preset after half of the real teacher's steps; cached at runs/<profile>/teacher_weak.pt."""
     path = profile_dir(profile) / "teacher_weak.pt"
-    steps = max(1, profile.teacher_steps // 4)
+    steps = max(1, profile.teacher_steps // 2)
     settings = json.loads(json.dumps({"profile": asdict(profile), "steps": steps, "seed": seed}))
     if path.exists():
         try:
@@ -112,7 +112,7 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fast", action="store_true", help="tiny models, a slice of the data (the tests use it)")
     parser.add_argument("--prompts", type=int, default=None,
-                        help="how many unlabelled prompts the weak teacher labels (default 3000, --fast 48)")
+                        help="how many unlabelled prompts the weak teacher labels (default 2000, --fast 48)")
     parser.add_argument("--tries", type=int, default=None, help="regeneration samples per dropped prompt (default 3)")
     parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
     parser.add_argument("--seed", type=int, default=0)
@@ -120,7 +120,7 @@ def main(argv=None):
     profile = get_profile("quick" if args.fast else "default")
     tok = Tokenizer.default()
     out_dir = profile_dir(profile)
-    n_prompts = args.prompts or (48 if args.fast else 3000)
+    n_prompts = args.prompts or (48 if args.fast else 2000)
     tries = args.tries or (2 if args.fast else 3)
     max_new_tokens = 16 if args.fast else None  # the --fast teacher rarely stops: keep its answers short
 

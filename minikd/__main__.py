@@ -40,6 +40,13 @@ def default_teacher() -> Path:
     return runs_dir() / "default" / "teacher.pt"
 
 
+def add_machine_args(p) -> None:
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's choice). These models are small: on a busy "
+                   "CPU, 1 thread is often much faster than several, which wait for each other")
+
+
 def _need_file(path, what: str) -> Path:
     path = Path(path)
     if not path.exists():
@@ -141,7 +148,7 @@ def add_generate(sub) -> None:
     p.add_argument("--world-size", type=int, default=int(os.environ.get("WORLD_SIZE", 1)))
     p.add_argument("--merge", action="store_true", help="merge the --world-size shards of --out and exit")
     p.add_argument("--overwrite", action="store_true", help="start over if --out exists with other settings")
-    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
+    add_machine_args(p)
     p.set_defaults(func=cmd_generate)
 
 
@@ -179,7 +186,7 @@ def add_filter(sub) -> None:
     p.add_argument("--tries", type=int, default=4, help="samples per dropped prompt (default 4)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for regeneration")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
+    add_machine_args(p)
     p.set_defaults(func=cmd_filter)
 
 
@@ -258,7 +265,7 @@ def add_train(sub) -> None:
     p.add_argument("--temperature", type=float, default=1.0, help="wordkd: softmax temperature T")
     p.add_argument("--alpha", type=float, default=0.5, help="wordkd: weight of the KL term (1 - alpha on CE)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
+    add_machine_args(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -313,7 +320,7 @@ def add_eval(sub) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     p.add_argument("--chunk", type=int, default=256, help="prompts per progress step")
     p.add_argument("--out", default=None, help="also write every answer to this JSONL")
-    p.add_argument("--device", default="auto")
+    add_machine_args(p)
     p.set_defaults(func=cmd_eval)
 
 
@@ -348,6 +355,11 @@ def main(argv=None) -> int:
             importlib.import_module(DELEGATED[command][0]).main(argv[1:])
             return 0
         args = build_parser().parse_args(argv)
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            import torch
+            torch.set_num_threads(args.threads)
         return args.func(args)
     except (DatasetError, CheckpointError, TrainingError, ValueError, OSError) as e:
         print(f"minikd {command}: error: {e}", file=sys.stderr)

@@ -72,6 +72,7 @@ def test_no_command_means_run(monkeypatch):
     (["eval", "--model", "nowhere.pt"], "checkpoint nowhere.pt: no such file"),
     (["generate", "--teacher", "nowhere.pt", "--out", "x.jsonl"], "lessons.l05_train_teacher"),
     (["filter", "--data", "nowhere.jsonl", "--out", "x.jsonl"], "no such file"),
+    (["eval", "--model", "nowhere.pt", "--threads", "0"], "--threads must be >= 1"),
 ])
 def test_errors_are_one_line_with_exit_status_2(argv, message, capsys):
     status, _, err = run(argv, capsys)
@@ -95,7 +96,7 @@ def test_dataset_and_checkpoint_errors_name_the_problem(tmp_path, capsys):
 def test_generate_flags_cut_off_answers_and_training_refuses_them(tmp_path, teacher_ckpt, capsys):
     raw = tmp_path / "raw.jsonl"
     status, out, _ = run(["generate", "--teacher", str(teacher_ckpt), "--out", str(raw), "--limit", "6",
-                          "--max-new-tokens", "4", "--device", "cpu"], capsys)
+                          "--max-new-tokens", "4", "--device", "cpu", "--threads", "1"], capsys)
     assert status == 0 and "generate (greedy) done: 6 prompts" in out, "a progress line"
     records = list(read_jsonl(raw))
     assert len(records) == 6 and not any(r["ended"] for r in records), "an untrained tiny teacher never stops"
