@@ -48,23 +48,33 @@ def have_matplotlib() -> bool:
         return False
 
 
-def save_line_plot(path, series: dict[str, tuple[list, list]], xlabel: str, ylabel: str, title: str) -> Path | None:
-    """series: name -> (xs, ys). Returns the path written, or None without matplotlib."""
-    if not have_matplotlib():
-        return None
+def _pyplot():
+    """matplotlib's pyplot on the file-only backend (no window, works on a headless machine)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name, (xs, ys) in series.items():
-        ax.plot(xs, ys, label=name)
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    return plt
+
+
+def _save(fig, ax, path) -> Path:
     ax.legend()
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _pyplot().close(fig)
     return Path(path)
+
+
+def save_line_plot(path, series: dict[str, tuple[list, list]], xlabel: str, ylabel: str, title: str) -> Path | None:
+    """series: name -> (xs, ys). Returns the path written, or None without matplotlib."""
+    if not have_matplotlib():
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, (xs, ys) in series.items():
+        ax.plot(xs, ys, label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    return _save(fig, ax, path)
 
 
 def save_bar_chart(path, labels: list[str], groups: dict[str, list[float]], errors: dict[str, list[float]] | None,
@@ -85,12 +95,7 @@ def save_bar_chart(path, labels: list[str], groups: dict[str, list[float]], erro
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels, rotation=20, ha="right")
     ax.set(ylabel=ylabel, title=title)
-    ax.legend()
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, ax, path)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
