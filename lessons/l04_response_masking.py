@@ -82,10 +82,10 @@ def main(argv=None):
     print(f"Step 3: two {profile.student_preset} students, {steps} steps of {profile.batch_size} sequences each")
     print("  (a) naive: loss on every token")
     naive_model, _ = train_model(profile.student_config(tok.vocab_size), every_token(train_set), steps, profile,
-                              seed=args.seed, device=args.device, tok=tok)
+                              lr=profile.student_lr, seed=args.seed, device=args.device, tok=tok)
     print("  (b) masked: loss on the answer only")
     masked_model, _ = train_model(profile.student_config(tok.vocab_size), train_set, steps, profile,
-                               seed=args.seed, device=args.device, tok=tok)
+                               lr=profile.student_lr, seed=args.seed, device=args.device, tok=tok)
 
     # Step 4: where the naive loss goes: prompt positions vs answer positions (on the test set).
     naive_model.eval()

@@ -63,7 +63,7 @@ def main(argv=None):
     # Step 3: a student trained exactly the same way, on its own budget.
     print(f"\nStep 3: student = {profile.student_preset} preset, the same data, {profile.student_steps} steps")
     student, _ = train_model(profile.student_config(tok.vocab_size), train_set, profile.student_steps,
-                             profile, seed=args.seed, device=args.device, tok=tok)
+                             profile, lr=profile.student_lr, seed=args.seed, device=args.device, tok=tok)
 
     # Step 4: verified accuracy, teacher vs student.
     print("\nStep 4: verified accuracy (greedy decoding)")

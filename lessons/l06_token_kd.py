@@ -120,8 +120,9 @@ def main(argv=None):
     # Step 2: the baseline — a student trained on the ground-truth answers alone (masked SFT).
     print(f"\nStep 2: baseline student ({profile.student_preset} preset), masked SFT on {len(train_set)} "
           f"ground-truth examples, {profile.student_steps} steps")
-    gt_student, _ = train_model(student_config, train_set, profile.student_steps, profile, seed=args.seed,
-                                objective=sft_objective, device=args.device, tok=tok)
+    gt_student, _ = train_model(student_config, train_set, profile.student_steps, profile,
+                                lr=profile.student_lr, seed=args.seed, objective=sft_objective,
+                                device=args.device, tok=tok)
 
     # Step 3: the card's picture, position by position.
     with torch.no_grad():
@@ -188,7 +189,8 @@ def main(argv=None):
 
     # Step 6: online word-level KD — the teacher in the loop (eval mode, no gradient), ground-truth data.
     print(f"\nStep 6: online word-KD (alpha {ALPHA}, T {TEMPERATURE}): the teacher runs on every batch")
-    online, _ = train_model(student_config, train_set, profile.student_steps, profile, seed=args.seed,
+    online, _ = train_model(student_config, train_set, profile.student_steps, profile,
+                            lr=profile.student_lr, seed=args.seed,
                             objective=word_kd_objective(teacher, TEMPERATURE, ALPHA), device=args.device, tok=tok)
 
     # Step 7: offline word-level KD — store the teacher's top-k once, then train with no teacher.
@@ -216,7 +218,8 @@ def main(argv=None):
             off = float(topk_objective(full, TEMPERATURE, ALPHA)(gt_student, b))
     print(f"  check: with k = V = {tok.vocab_size} the offline loss of a batch is {off:.5f}, "
           f"the online loss {on:.5f}")
-    offline, _ = train_model(student_config, train_set, profile.student_steps, profile, seed=args.seed,
+    offline, _ = train_model(student_config, train_set, profile.student_steps, profile,
+                             lr=profile.student_lr, seed=args.seed,
                              objective=topk_objective(store, TEMPERATURE, ALPHA), device=args.device, tok=tok)
 
     # Step 8: the three students side by side.

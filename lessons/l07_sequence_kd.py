@@ -117,7 +117,8 @@ def main(argv=None):
     for name, data in [("ground truth", train_set), ("teacher (seq-KD)", examples)]:
         print(f"  student on {name}: {len(data)} examples, {profile.student_steps} steps x {profile.batch_size}")
         students[name], history = train_model(profile.student_config(tok.vocab_size), data, profile.student_steps,
-                                              profile, seed=args.seed, device=args.device, tok=tok, log_every=0)
+                                              profile, lr=profile.student_lr, seed=args.seed, device=args.device,
+                                              tok=tok, log_every=0)
         final_loss[name] = history[-1]["loss"]
 
     # Step 5: verified accuracy on the test set, greedy decoding. (The teacher's answers are kept for step 6.)

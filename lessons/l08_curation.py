@@ -67,7 +67,8 @@ def weak_teacher(profile, tok, device: str, seed: int):
     train_set = load_split("train", profile, tok)
     print(f"weak teacher: the {profile.teacher_preset} preset, {steps} of {profile.teacher_steps} steps "
           f"(cached at {path})")
-    model, _ = train_model(profile.teacher_config(tok.vocab_size), train_set, steps, profile, seed=seed,
+    model, _ = train_model(profile.teacher_config(tok.vocab_size), train_set, steps, profile,
+                           lr=profile.teacher_lr, seed=seed,
                            ckpt_path=path, device=device, meta={"settings": settings}, tok=tok)
     return model, path, steps
 
@@ -96,7 +97,7 @@ def student_on(name, examples, profile, tok, seed, device):
         return GPT(profile.student_config(tok.vocab_size)).eval()
     print(f"  {name}: {len(examples)} examples, {profile.student_steps} steps x {profile.batch_size}")
     model, _ = train_model(profile.student_config(tok.vocab_size), examples, profile.student_steps, profile,
-                           seed=seed, device=device, tok=tok, log_every=0)
+                           lr=profile.student_lr, seed=seed, device=device, tok=tok, log_every=0)
     return model
 
 

@@ -241,7 +241,8 @@ def cmd_train(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     print(f"train: {args.objective} ({OBJECTIVES[args.objective]})\n  {len(examples)} examples from {data}; "
           f"{args.preset} preset; {steps} steps x {profile.batch_size} sequences; -> {out}", flush=True)
-    model, history = train_model(config, examples, steps, profile, seed=args.seed, objective=objective,
+    lr = profile.teacher_lr if args.preset == profile.teacher_preset else profile.student_lr
+    model, history = train_model(config, examples, steps, profile, lr=lr, seed=args.seed, objective=objective,
                                  ckpt_path=out, device=args.device, meta=meta, tok=tok)
     print(f"saved {out} ({model.num_params():,} parameters, final loss {history[-1]['loss']:.4f})")
     return 0

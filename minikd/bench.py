@@ -37,6 +37,40 @@ def matmul_flops(n: int = 2048, repeats: int = 10, device="cpu") -> float:
     return best
 
 
+def model_gemm_flops(preset: str, vocab_size: int = 297, tokens: int = 4096, repeats: int = 5,
+                     device="cpu") -> float:
+    """FLOP/s of exactly the matrix multiplies one training step of `preset` does, timed on their own.
+
+    Every Linear layer (in -> out) of the model costs three products per step over `tokens` rows: the
+    forward x @ W^T, and in the backward dX = dY @ W and dW = dY^T @ x. Timed alone, they show the most
+    any implementation of this model could reach at these shapes, before attention, GELU, LayerNorm and
+    the optimizer add their time: small inner dimensions (128 here) keep a CPU far from its large-matmul rate.
+    """
+    cfg = get_config(preset, vocab_size=vocab_size)
+    C = cfg.n_embd
+    shapes = [(C, 3 * C), (C, C), (C, 4 * C), (4 * C, C)] * cfg.n_layer + [(C, vocab_size)]  # (in, out)
+    mats = [(torch.randn(tokens, i, device=device), torch.randn(o, i, device=device),
+             torch.randn(tokens, o, device=device)) for i, o in shapes]
+
+    def products():
+        for x, w, dy in mats:
+            x @ w.t()  # forward (tokens, out)
+            dy @ w  # gradient of the input (tokens, in)
+            dy.t() @ x  # gradient of the weight (out, in)
+
+    flops = sum(3 * 2 * tokens * i * o for i, o in shapes) * repeats
+    best = 0.0
+    for _ in range(3):
+        products()  # warm up
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            products()
+        _sync(device)
+        best = max(best, flops / (time.perf_counter() - t0))
+    return best
+
+
 def _sync(device):
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
@@ -80,6 +114,7 @@ def main(argv=None):
     parser.add_argument("--seq-len", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20, help="timed optimizer steps per preset")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--matmul-size", type=int, default=2048, help="n of the n x n reference matmul")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--no-generate", action="store_true", help="skip the decoding benchmark")
     args = parser.parse_args(argv)
@@ -87,20 +122,24 @@ def main(argv=None):
 
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, device {device}")
-    peak = matmul_flops(device=device)
-    print(f"large fp32 matmul (2048 x 2048): {peak / 1e9:.1f} GFLOP/s\n")
+    peak = matmul_flops(n=args.matmul_size, device=device)
+    print(f"large fp32 matmul ({args.matmul_size} x {args.matmul_size}): {peak / 1e9:.1f} GFLOP/s\n")
     print(f"training, batch {args.batch_size} x {args.seq_len} tokens:")
     print(f"  {'preset':8s} {'compile':7s} {'params':>9s} {'ms/step':>8s} {'tokens/s':>9s} "
-          f"{'GFLOP/s':>8s} {'of matmul':>9s}")
+          f"{'GFLOP/s':>8s} {'of matmul':>9s} {'its GEMMs alone':>16s}")
     results = []
     for preset in args.presets:
+        gemm = model_gemm_flops(preset, tokens=args.batch_size * args.seq_len, device=device)
         for comp in ([False, True] if args.compile else [False]):
             r = train_throughput(preset, batch_size=args.batch_size, seq_len=args.seq_len, steps=args.steps,
                                  device=device, compile=comp)
-            r["compile"], r["of_matmul"] = comp, r["flops"] / peak
+            r["compile"], r["of_matmul"], r["gemm_flops"] = comp, r["flops"] / peak, gemm
             results.append(r)
             print(f"  {preset:8s} {str(comp):7s} {r['params']:9,d} {r['ms_per_step']:8.1f} "
-                  f"{r['tokens_per_s']:9,.0f} {r['flops'] / 1e9:8.1f} {100 * r['of_matmul']:8.0f}%")
+                  f"{r['tokens_per_s']:9,.0f} {r['flops'] / 1e9:8.1f} {100 * r['of_matmul']:8.0f}% "
+                  f"{gemm / 1e9:7.1f} = {100 * gemm / peak:3.0f}%")
+    print("  (its GEMMs alone: the model's own matrix products timed without anything else — the ceiling "
+          "at these shapes)")
     if not args.no_generate:
         from minikd.generate import bench_generation
         model = GPT(get_config("teacher", vocab_size=297)).to(device)

@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import re
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -37,7 +40,7 @@ from minikd.evaluate import accuracy, answer_nll
 from minikd.pipeline import PROFILES, get_profile, get_teacher, load_split, profile_dir, train_model
 from minikd.report import markdown_table, mean_std, save_bar_chart
 from minikd.tokenizer import Tokenizer
-from minikd.train import sft_objective
+from minikd.train import load_model, sft_objective
 
 WORD_KD = {"temperature": 1.0, "alpha": 0.5}  # T = 1 as in Kim & Rush; half hard CE, half KL
 CHUNK = 2048  # prompts generated (and appended to disk) at a time
@@ -51,20 +54,81 @@ def stage(n: int, title: str) -> float:
     return time.perf_counter()
 
 
-def teacher_data(profile, teacher, tok, train_set, times: dict) -> dict[str, Path]:
-    """Stages 3-4: the teacher's answers to the training prompts, stored as JSONL (cached)."""
-    from minikd.distill import filter_dataset, generate_dataset, seq_inter_dataset
+def default_jobs(device) -> int:
+    """Worker processes for the embarrassingly parallel stages: 2 on a CPU with 2+ cores, else 1.
+
+    Small models use a core badly: on 2 cores, two 1-thread processes get through about 1.3-1.6x the work
+    of one 2-thread process (measured with `minikd bench`-style timings; see the README). A GPU runs one."""
+    return 2 if torch.device(device).type == "cpu" and (os.cpu_count() or 1) >= 2 else 1
+
+
+def _worker_init(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def worker_pool(jobs: int) -> ProcessPoolExecutor:
+    """`jobs` fresh processes ("spawn": nothing inherited from this one), the cores shared between them."""
+    threads = max(1, torch.get_num_threads() // jobs)
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init, initargs=(threads,))
+
+
+def data_paths(profile) -> dict[str, Path]:
     out = profile_dir(profile)
-    paths = {"greedy": out / "teacher_greedy.jsonl", "beam": out / "teacher_beam.jsonl",
-             "inter": out / "teacher_seq_inter.jsonl"}
-    t0 = stage(3, f"generate: the teacher answers {len(train_set)} training prompts (cached in {out})")
-    records = [{k: r[k] for k in ("id", "task", "prompt", "completion", "answer")} for r in train_set]
+    return {"greedy": out / "teacher_greedy.jsonl", "beam": out / "teacher_beam.jsonl",
+            "inter": out / "teacher_seq_inter.jsonl"}
+
+
+def prompt_records(train_set: list[dict]) -> list[dict]:
+    """The training prompts as the teacher sees them (with the ground truth, which seq-inter needs)."""
+    return [{k: r[k] for k in ("id", "task", "prompt", "completion", "answer")} for r in train_set]
+
+
+def label_shard(profile, rank: int, world_size: int, device="cpu", teacher=None) -> None:
+    """The teacher's greedy answers and beam search (K = BEAM) for every world_size-th training prompt.
+
+    One beam search serves two methods: its best answer (seq_kd_beam) and the candidate closest to the
+    ground truth (seq_inter); both are stored in the seq-inter file. Runs in a worker process when
+    world_size > 1 (the teacher is then read from its checkpoint)."""
+    from minikd.distill import generate_dataset, seq_inter_dataset
+    tok = Tokenizer.default()
+    ckpt = profile_dir(profile) / "teacher.pt"
+    if teacher is None:
+        teacher, _ = load_model(ckpt, tok, device=str(device))
+    records = prompt_records(load_split("train", profile, tok))
+    paths = data_paths(profile)
     # Big chunks: prompts are batched by equal length inside a chunk, so larger chunks mean fuller batches.
-    common = dict(teacher_ckpt=str(out / "teacher.pt"), chunk=CHUNK, stale="restart")
+    common = dict(teacher_ckpt=str(ckpt), chunk=CHUNK, stale="restart", rank=rank, world_size=world_size)
     generate_dataset(teacher, tok, records, paths["greedy"], method="greedy", **common)
-    # One beam search serves two methods: its best answer (seq_kd_beam) and the candidate closest to
-    # the ground truth (seq_inter); both are stored in the seq-inter file.
     seq_inter_dataset(teacher, tok, records, paths["inter"], beam_size=BEAM, **common)
+
+
+def _complete_for(path: Path, teacher, n: int) -> bool:
+    """Does `path` look like a finished file of this teacher's answers to n prompts? (The full settings
+    check happens in distill when the file is opened again.)"""
+    from minikd.data import read_meta
+    from minikd.distill import teacher_fingerprint
+    meta = read_meta(path) if path.exists() else None
+    return bool(meta and meta.get("complete") and meta.get("n_records") == n
+                and meta.get("settings", {}).get("teacher") == teacher_fingerprint(teacher))
+
+
+def teacher_data(profile, teacher, tok, train_set, times: dict, device="cpu", jobs: int = 1) -> dict[str, Path]:
+    """Stages 3-4: the teacher's answers to the training prompts, stored as JSONL (cached)."""
+    from minikd.distill import filter_dataset, merge_shards, shard_path
+    paths = data_paths(profile)
+    t0 = stage(3, f"generate: the teacher answers {len(train_set)} training prompts, greedy and beam "
+               f"K = {BEAM} (cached in {profile_dir(profile)})")
+    cached = all(_complete_for(paths[k], teacher, len(train_set)) for k in ("greedy", "inter"))
+    if jobs > 1 and not cached:
+        # Split the prompts: worker r answers prompts r, r + jobs, ...; the shards merge back in prompt order.
+        print(f"  {jobs} worker processes, one shard of the prompts each", flush=True)
+        with worker_pool(jobs) as pool:
+            list(pool.map(label_shard, [profile] * jobs, range(jobs), [jobs] * jobs, [str(device)] * jobs))
+        for k in ("greedy", "inter"):
+            merge_shards([shard_path(paths[k], r, jobs) for r in range(jobs)], paths[k])
+    else:
+        label_shard(profile, 0, 1, device, teacher=teacher)
     beam_best = [{**r, "completion": r["beam_completion"], "teacher_logprob": r["beam_logprob"],
                   "ended": r["beam_ended"]} for r in read_jsonl(paths["inter"])]
     write_jsonl(paths["beam"], beam_best)
@@ -87,44 +151,75 @@ def student_objective(method: str, teacher):
     return sft_objective
 
 
-def run_students(profile, tok, teacher, train_set, data_paths, test_set, heldout, seeds, device, times):
-    """Stage 5-6: train every method with every seed (results cached per method and seed)."""
+def student_settings(profile, method: str, seed: int, n_examples: int) -> dict:
+    return {"profile": profile.name, "steps": profile.student_steps, "seed": seed, "word_kd": WORD_KD,
+            "beam": BEAM, "n_examples": n_examples}
+
+
+def train_student(profile, method: str, seed: int, kept: dict[str, Path], device="cpu") -> dict:
+    """Train and measure one student; cache the result as runs/<profile>/students/<method>-seed<seed>.json.
+
+    Reads everything it needs from disk (data, the teacher's checkpoint), so it runs the same in this
+    process or in a worker process."""
+    tok = Tokenizer.default()
+    train_set = load_split("train", profile, tok)
+    test_set, heldout = load_split("test", profile, tok), load_split("heldout", profile, tok)
+    pool = {"gt": lambda: train_set, "word_kd": lambda: train_set}.get(method)
+    source = {"seq_kd": "greedy", "seq_kd+word": "greedy", "seq_kd_beam": "beam", "seq_inter": "inter"}
+    examples = pool() if pool else load_sft(kept[source[method]], tok, profile.block_size)[0]
+    teacher_examples = load_sft(kept["greedy"], tok, profile.block_size)[0][: len(test_set)]
+    teacher = None
+    if method in ("word_kd", "seq_kd+word"):  # only token-level KD needs the teacher while the student trains
+        teacher, _ = load_model(profile_dir(profile) / "teacher.pt", tok, device=str(device))
+
+    s0 = time.perf_counter()
+    model, _ = train_model(profile.student_config(tok.vocab_size), examples, profile.student_steps, profile,
+                           lr=profile.student_lr, seed=seed, objective=student_objective(method, teacher),
+                           device=str(device), tok=tok, log_every=0)
+    train_s = time.perf_counter() - s0
+    metrics = measure(model, tok, test_set, heldout, teacher_examples)
+    metrics.update(train_seconds=train_s, params=model.num_params(), stored_bytes=stored_bytes(examples),
+                   teacher_at_train_time=teacher is not None)
+    record = {"settings": student_settings(profile, method, seed, len(examples)), "metrics": metrics}
+    atomic_write_text(profile_dir(profile) / "students" / f"{method}-seed{seed}.json", json.dumps(record, indent=1))
+    print(f"  {method} seed {seed}: greedy {100 * metrics['greedy_acc']:.1f}%  beam {100 * metrics['beam_acc']:.1f}%  "
+          f"({train_s:.0f} s training on {len(examples)} examples)", flush=True)
+    return record
+
+
+def run_students(profile, tok, kept, seeds, device, times, jobs: int = 1) -> dict:
+    """Stage 5: train every method with every seed (results cached per method and seed)."""
     out = profile_dir(profile) / "students"
     out.mkdir(parents=True, exist_ok=True)
-    teacher_sets = {name: load_sft(p, tok, profile.block_size)[0] for name, p in data_paths.items()}
-    pools = {"gt": train_set, "word_kd": train_set, "seq_kd": teacher_sets["greedy"],
-             "seq_kd_beam": teacher_sets["beam"], "seq_kd+word": teacher_sets["greedy"],
-             "seq_inter": teacher_sets["inter"]}
-    nll_teacher_data = teacher_sets["greedy"][: len(test_set)]
-    results = {}
+    n_train = len(load_split("train", profile, tok))
+    sizes = {"gt": n_train, "word_kd": n_train}  # the ground-truth set; the others: the filtered teacher files
+    for method, name in (("seq_kd", "greedy"), ("seq_kd_beam", "beam"), ("seq_kd+word", "greedy"),
+                         ("seq_inter", "inter")):
+        sizes[method] = sum(1 for _ in read_jsonl(kept[name]))
     t0 = stage(5, f"students: {len(METHODS)} methods x {len(seeds)} seed(s), {profile.student_steps} steps "
                f"of {profile.batch_size} sequences each")
+    results, todo = {}, []
     for method in METHODS:
         for seed in seeds:
             cache = out / f"{method}-seed{seed}.json"
-            settings = {"profile": profile.name, "steps": profile.student_steps, "seed": seed,
-                        "word_kd": WORD_KD, "beam": BEAM, "n_examples": len(pools[method])}
             if cache.exists():
                 cached = json.loads(cache.read_text())
-                if cached.get("settings") == settings:
+                if cached.get("settings") == student_settings(profile, method, seed, sizes[method]):
                     print(f"  {method} seed {seed}: cached ({cache.name})")
                     results[(method, seed)] = cached
                     continue
-            print(f"  {method} seed {seed}: training on {len(pools[method])} examples")
-            s0 = time.perf_counter()
-            model, _ = train_model(profile.student_config(tok.vocab_size), pools[method], profile.student_steps,
-                                   profile, seed=seed, objective=student_objective(method, teacher),
-                                   device=device, tok=tok, log_every=0)
-            train_s = time.perf_counter() - s0
-            metrics = measure(model, tok, test_set, heldout, nll_teacher_data)
-            metrics.update(train_seconds=train_s, params=model.num_params(),
-                           stored_bytes=stored_bytes(pools[method]),
-                           teacher_at_train_time=method in ("word_kd", "seq_kd+word"))
-            record = {"settings": settings, "metrics": metrics}
-            atomic_write_text(cache, json.dumps(record, indent=1))
-            results[(method, seed)] = record
-            print(f"    greedy {100 * metrics['greedy_acc']:.1f}%  beam {100 * metrics['beam_acc']:.1f}%  "
-                  f"({train_s:.0f} s training)")
+            todo.append((method, seed))
+    # The two token-level KD methods cost the most (a teacher forward every step): start them first.
+    todo.sort(key=lambda ms: ms[0] not in ("word_kd", "seq_kd+word"))
+    if todo:
+        print(f"  training {len(todo)} student(s)" + (f" in {jobs} worker processes" if jobs > 1 else ""), flush=True)
+    if jobs > 1 and len(todo) > 1:
+        with worker_pool(jobs) as pool:
+            records = list(pool.map(train_student, [profile] * len(todo), [m for m, _ in todo],
+                                    [s for _, s in todo], [kept] * len(todo), [str(device)] * len(todo)))
+    else:
+        records = [train_student(profile, m, s, kept, device) for m, s in todo]
+    results.update(zip(todo, records))
     times["students"] = time.perf_counter() - t0
     return results
 
@@ -194,12 +289,17 @@ def main(argv=None):
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None, help="overrides --quick")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per method (3 for the full table)")
     parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="worker processes for generation and students (default: 2 on a CPU with 2+ cores)")
     parser.add_argument("--retrain-teacher", action="store_true", help="ignore the cached teacher")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README's results block")
     args = parser.parse_args(argv)
     profile = get_profile(args.profile or ("quick" if args.quick else "default"))
     seeds = list(range(args.seeds))
     device = get_device(args.device)
+    jobs = args.jobs if args.jobs is not None else default_jobs(device)
+    if jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {jobs}")
     start, times = time.perf_counter(), {}
 
     t0 = stage(1, "tokenizer")
@@ -213,9 +313,9 @@ def main(argv=None):
     teacher, info = get_teacher(profile, device=str(device), retrain=args.retrain_teacher)
     times["teacher"] = time.perf_counter() - t0
 
-    data_paths = teacher_data(profile, teacher, tok, train_set, times)
-    teacher_examples = load_sft(data_paths["greedy"], tok, profile.block_size)[0]
-    results = run_students(profile, tok, teacher, train_set, data_paths, test_set, heldout, seeds, device, times)
+    kept = teacher_data(profile, teacher, tok, train_set, times, device=device, jobs=jobs)
+    teacher_examples = load_sft(kept["greedy"], tok, profile.block_size)[0]
+    results = run_students(profile, tok, kept, seeds, device, times, jobs=jobs)
 
     t0 = stage(6, "measure the teacher and write the table")
     teacher_metrics = measure(teacher, tok, test_set, heldout, teacher_examples[: len(test_set)])

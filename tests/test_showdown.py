@@ -18,7 +18,7 @@ def test_showdown_quick_runs_end_to_end_and_caches(runs_tmp, capsys):
     l09_showdown.main(["--fast"])  # everything is cached now
     again = capsys.readouterr().out
     assert "loaded cached" in again and "cached (" in again
-    assert "training on" in out and "training on" not in again
+    assert "training 6 student(s)" in out and "student(s)" not in again
 
 
 def test_readme_block_is_replaced_between_markers_only(tmp_path):
@@ -29,3 +29,30 @@ def test_readme_block_is_replaced_between_markers_only(tmp_path):
     plain = tmp_path / "other.md"
     plain.write_text("no markers")
     assert not showdown.update_readme("x", plain)
+
+
+@pytest.mark.slow
+def test_parallel_stages_give_the_same_results_as_one_process(runs_tmp):
+    """--jobs 2 splits generation into shards and trains students in worker processes; with the same
+    thread count (1, as the tests run) that changes where the work runs, not its numbers."""
+    from minikd.data import read_jsonl
+    from minikd.pipeline import get_profile, get_teacher, load_split
+    from minikd.tokenizer import Tokenizer
+
+    l09_showdown.main(["--fast"])  # the quick run (default jobs), or its cache
+    profile, tok = get_profile("quick"), Tokenizer.default()
+    teacher, _ = get_teacher(profile)
+    kept = showdown.teacher_data(profile, teacher, tok, load_split("train", profile, tok), {}, jobs=1)
+    merged = list(read_jsonl(showdown.data_paths(profile)["greedy"]))
+    assert [r["prompt_index"] for r in merged] == list(range(len(merged)))
+
+    in_process = showdown.train_student(profile, "seq_kd", 0, kept)
+    with showdown.worker_pool(1) as pool:
+        in_worker = pool.submit(showdown.train_student, profile, "seq_kd", 0, kept).result()
+    for key in ("greedy_acc", "beam_acc", "own_logprob", "nll_gt", "nll_teacher_data"):
+        assert in_worker["metrics"][key] == in_process["metrics"][key], key
+
+
+def test_jobs_must_be_positive():
+    with pytest.raises(SystemExit):
+        showdown.main(["--quick", "--jobs", "0"])
