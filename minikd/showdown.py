@@ -19,6 +19,12 @@
                  (runs/<profile>/results.md, and the README for the default profile) and a bar chart.
 
 Every number in the table comes from this code, run with the seeds it records.
+
+Stages 3 and 5 are embarrassingly parallel: the prompts split into shards (worker r answers prompts
+r, r + W, ...; distill.merge_shards puts them back in order) and the students are independent runs. On a
+CPU they go to `--jobs` worker processes (default 2), each with its share of the cores: for models this
+small, two 1-thread processes do about 1.3-1.6x the work of one 2-thread process. A student trained in a
+worker gives the same numbers as one trained here with the same thread count (a test checks it).
 """
 
 from __future__ import annotations
