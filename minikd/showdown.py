@@ -41,7 +41,9 @@ from pathlib import Path
 import torch
 
 from minikd.common import ROOT, atomic_write_text, get_device
-from minikd.data import load_sft, read_jsonl, write_jsonl
+from minikd.data import load_sft, read_jsonl, read_meta, write_jsonl
+from minikd.distill import (filter_dataset, generate_dataset, merge_shards, seq_inter_dataset, shard_path,
+                            teacher_fingerprint)
 from minikd.evaluate import accuracy, answer_nll
 from minikd.pipeline import PROFILES, get_profile, get_teacher, load_split, profile_dir, train_model
 from minikd.report import markdown_table, mean_std, save_bar_chart
@@ -52,6 +54,10 @@ WORD_KD = {"temperature": 1.0, "alpha": 0.5}  # T = 1 as in Kim & Rush; half har
 CHUNK = 2048  # prompts generated (and appended to disk) at a time
 BEAM = 5  # beam width for the teacher's data and for beam-search evaluation
 METHODS = ["gt", "word_kd", "seq_kd", "seq_kd_beam", "seq_kd+word", "seq_inter"]
+# What each student trains on: the labelled training set, or one of the teacher's filtered files.
+POOLS = {"gt": "ground truth", "word_kd": "ground truth", "seq_kd": "greedy", "seq_kd_beam": "beam",
+         "seq_kd+word": "greedy", "seq_inter": "inter"}
+TOKEN_KD = ("word_kd", "seq_kd+word")  # the methods that need the teacher's logits while the student trains
 README_START, README_END = "<!-- showdown:start -->", "<!-- showdown:end -->"
 
 
@@ -63,8 +69,8 @@ def stage(n: int, title: str) -> float:
 def default_jobs(device) -> int:
     """Worker processes for the embarrassingly parallel stages: 2 on a CPU with 2+ cores, else 1.
 
-    Small models use a core badly: on 2 cores, two 1-thread processes get through about 1.3-1.6x the work
-    of one 2-thread process (measured with `minikd bench`-style timings; see the README). A GPU runs one."""
+    Small models use a core badly: on this project's 2-core machine, two 1-thread processes trained the
+    student preset 1.35x and decoded greedily 1.6x faster than one 2-thread process. A GPU runs one."""
     return 2 if torch.device(device).type == "cpu" and (os.cpu_count() or 1) >= 2 else 1
 
 
@@ -96,7 +102,6 @@ def label_shard(profile, rank: int, world_size: int, device="cpu", teacher=None)
     One beam search serves two methods: its best answer (seq_kd_beam) and the candidate closest to the
     ground truth (seq_inter); both are stored in the seq-inter file. Runs in a worker process when
     world_size > 1 (the teacher is then read from its checkpoint)."""
-    from minikd.distill import generate_dataset, seq_inter_dataset
     tok = Tokenizer.default()
     ckpt = profile_dir(profile) / "teacher.pt"
     if teacher is None:
@@ -112,8 +117,6 @@ def label_shard(profile, rank: int, world_size: int, device="cpu", teacher=None)
 def _complete_for(path: Path, teacher, n: int) -> bool:
     """Does `path` look like a finished file of this teacher's answers to n prompts? (The full settings
     check happens in distill when the file is opened again.)"""
-    from minikd.data import read_meta
-    from minikd.distill import teacher_fingerprint
     meta = read_meta(path) if path.exists() else None
     return bool(meta and meta.get("complete") and meta.get("n_records") == n
                 and meta.get("settings", {}).get("teacher") == teacher_fingerprint(teacher))
@@ -121,7 +124,6 @@ def _complete_for(path: Path, teacher, n: int) -> bool:
 
 def teacher_data(profile, teacher, tok, train_set, times: dict, device="cpu", jobs: int = 1) -> dict[str, Path]:
     """Stages 3-4: the teacher's answers to the training prompts, stored as JSONL (cached)."""
-    from minikd.distill import filter_dataset, merge_shards, shard_path
     paths = data_paths(profile)
     t0 = stage(3, f"generate: the teacher answers {len(train_set)} training prompts, greedy and beam "
                f"K = {BEAM} (cached in {profile_dir(profile)})")
@@ -151,31 +153,33 @@ def teacher_data(profile, teacher, tok, train_set, times: dict, device="cpu", jo
 
 
 def student_objective(method: str, teacher):
-    if method in ("word_kd", "seq_kd+word"):
+    if method in TOKEN_KD:
         from minikd.word_kd import word_kd_objective
         return word_kd_objective(teacher, **WORD_KD)
     return sft_objective
 
 
-def student_settings(profile, method: str, seed: int, n_examples: int) -> dict:
-    return {"profile": profile.name, "steps": profile.student_steps, "seed": seed, "word_kd": WORD_KD,
-            "beam": BEAM, "n_examples": n_examples}
+def student_settings(profile, method: str, seed: int, n_examples: int, teacher_id: str) -> dict:
+    """Everything a cached student result depends on: a change to any of these retrains it."""
+    return {"profile": profile.name, "preset": profile.student_preset, "steps": profile.student_steps,
+            "batch_size": profile.batch_size, "lr": profile.student_lr, "seed": seed, "word_kd": WORD_KD,
+            "beam": BEAM, "n_examples": n_examples, "teacher": teacher_id}
 
 
-def train_student(profile, method: str, seed: int, kept: dict[str, Path], device="cpu") -> dict:
-    """Train and measure one student; cache the result as runs/<profile>/students/<method>-seed<seed>.json.
+def train_student(profile, method: str, seed: int, kept: dict[str, Path], settings: dict, device="cpu") -> dict:
+    """Train and measure one student; cache the result (with `settings`) in runs/<profile>/students/.
 
     Reads everything it needs from disk (data, the teacher's checkpoint), so it runs the same in this
     process or in a worker process."""
     tok = Tokenizer.default()
-    train_set = load_split("train", profile, tok)
     test_set, heldout = load_split("test", profile, tok), load_split("heldout", profile, tok)
-    pool = {"gt": lambda: train_set, "word_kd": lambda: train_set}.get(method)
-    source = {"seq_kd": "greedy", "seq_kd+word": "greedy", "seq_kd_beam": "beam", "seq_inter": "inter"}
-    examples = pool() if pool else load_sft(kept[source[method]], tok, profile.block_size)[0]
-    teacher_examples = load_sft(kept["greedy"], tok, profile.block_size)[0][: len(test_set)]
+    teacher_examples = load_sft(kept["greedy"], tok, profile.block_size)[0]
+    if POOLS[method] == "ground truth":
+        examples = load_split("train", profile, tok)
+    else:
+        examples = load_sft(kept[POOLS[method]], tok, profile.block_size)[0]
     teacher = None
-    if method in ("word_kd", "seq_kd+word"):  # only token-level KD needs the teacher while the student trains
+    if method in TOKEN_KD:  # only token-level KD needs the teacher while the student trains
         teacher, _ = load_model(profile_dir(profile) / "teacher.pt", tok, device=str(device))
 
     s0 = time.perf_counter()
@@ -183,49 +187,45 @@ def train_student(profile, method: str, seed: int, kept: dict[str, Path], device
                            lr=profile.student_lr, seed=seed, objective=student_objective(method, teacher),
                            device=str(device), tok=tok, log_every=0)
     train_s = time.perf_counter() - s0
-    metrics = measure(model, tok, test_set, heldout, teacher_examples)
+    metrics = measure(model, tok, test_set, heldout, teacher_examples[: len(test_set)])
     metrics.update(train_seconds=train_s, params=model.num_params(), stored_bytes=stored_bytes(examples),
                    teacher_at_train_time=teacher is not None)
-    record = {"settings": student_settings(profile, method, seed, len(examples)), "metrics": metrics}
+    record = {"settings": settings, "metrics": metrics}
     atomic_write_text(profile_dir(profile) / "students" / f"{method}-seed{seed}.json", json.dumps(record, indent=1))
     print(f"  {method} seed {seed}: greedy {100 * metrics['greedy_acc']:.1f}%  beam {100 * metrics['beam_acc']:.1f}%  "
           f"({train_s:.0f} s training on {len(examples)} examples)", flush=True)
     return record
 
 
-def run_students(profile, tok, kept, seeds, device, times, jobs: int = 1) -> dict:
+def run_students(profile, kept, n_train: int, teacher_id: str, seeds, device, times, jobs: int = 1) -> dict:
     """Stage 5: train every method with every seed (results cached per method and seed)."""
     out = profile_dir(profile) / "students"
     out.mkdir(parents=True, exist_ok=True)
-    n_train = len(load_split("train", profile, tok))
-    sizes = {"gt": n_train, "word_kd": n_train}  # the ground-truth set; the others: the filtered teacher files
-    for method, name in (("seq_kd", "greedy"), ("seq_kd_beam", "beam"), ("seq_kd+word", "greedy"),
-                         ("seq_inter", "inter")):
-        sizes[method] = sum(1 for _ in read_jsonl(kept[name]))
+    sizes = {name: sum(1 for _ in read_jsonl(path)) for name, path in kept.items()}
+    sizes["ground truth"] = n_train
     t0 = stage(5, f"students: {len(METHODS)} methods x {len(seeds)} seed(s), {profile.student_steps} steps "
                f"of {profile.batch_size} sequences each")
     results, todo = {}, []
     for method in METHODS:
         for seed in seeds:
+            settings = student_settings(profile, method, seed, sizes[POOLS[method]], teacher_id)
             cache = out / f"{method}-seed{seed}.json"
-            if cache.exists():
-                cached = json.loads(cache.read_text())
-                if cached.get("settings") == student_settings(profile, method, seed, sizes[method]):
-                    print(f"  {method} seed {seed}: cached ({cache.name})")
-                    results[(method, seed)] = cached
-                    continue
-            todo.append((method, seed))
-    # The two token-level KD methods cost the most (a teacher forward every step): start them first.
-    todo.sort(key=lambda ms: ms[0] not in ("word_kd", "seq_kd+word"))
+            if cache.exists() and json.loads(cache.read_text()).get("settings") == settings:
+                print(f"  {method} seed {seed}: cached ({cache.name})")
+                results[(method, seed)] = json.loads(cache.read_text())
+            else:
+                todo.append((method, seed, settings))
+    # The token-level KD methods cost the most (a teacher forward every step): start them first.
+    todo.sort(key=lambda job: job[0] not in TOKEN_KD)
     if todo:
         print(f"  training {len(todo)} student(s)" + (f" in {jobs} worker processes" if jobs > 1 else ""), flush=True)
+    args = [(profile, method, seed, kept, settings, str(device)) for method, seed, settings in todo]
     if jobs > 1 and len(todo) > 1:
         with worker_pool(jobs) as pool:
-            records = list(pool.map(train_student, [profile] * len(todo), [m for m, _ in todo],
-                                    [s for _, s in todo], [kept] * len(todo), [str(device)] * len(todo)))
+            records = list(pool.map(train_student, *zip(*args)))
     else:
-        records = [train_student(profile, m, s, kept, device) for m, s in todo]
-    results.update(zip(todo, records))
+        records = [train_student(*a) for a in args]
+    results.update({(method, seed): r for (method, seed, _), r in zip(todo, records)})
     times["students"] = time.perf_counter() - t0
     return results
 
@@ -321,7 +321,8 @@ def main(argv=None):
 
     kept = teacher_data(profile, teacher, tok, train_set, times, device=device, jobs=jobs)
     teacher_examples = load_sft(kept["greedy"], tok, profile.block_size)[0]
-    results = run_students(profile, tok, kept, seeds, device, times, jobs=jobs)
+    results = run_students(profile, kept, len(train_set), teacher_fingerprint(teacher), seeds, device, times,
+                           jobs=jobs)
 
     t0 = stage(6, "measure the teacher and write the table")
     teacher_metrics = measure(teacher, tok, test_set, heldout, teacher_examples[: len(test_set)])

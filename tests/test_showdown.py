@@ -46,9 +46,10 @@ def test_parallel_stages_give_the_same_results_as_one_process(runs_tmp):
     merged = list(read_jsonl(showdown.data_paths(profile)["greedy"]))
     assert [r["prompt_index"] for r in merged] == list(range(len(merged)))
 
-    in_process = showdown.train_student(profile, "seq_kd", 0, kept)
+    settings = {"what": "a test run"}
+    in_process = showdown.train_student(profile, "seq_kd", 0, kept, settings)
     with showdown.worker_pool(1) as pool:
-        in_worker = pool.submit(showdown.train_student, profile, "seq_kd", 0, kept).result()
+        in_worker = pool.submit(showdown.train_student, profile, "seq_kd", 0, kept, settings).result()
     for key in ("greedy_acc", "beam_acc", "own_logprob", "nll_gt", "nll_teacher_data"):
         assert in_worker["metrics"][key] == in_process["metrics"][key], key
 
@@ -56,3 +57,24 @@ def test_parallel_stages_give_the_same_results_as_one_process(runs_tmp):
 def test_jobs_must_be_positive():
     with pytest.raises(SystemExit):
         showdown.main(["--quick", "--jobs", "0"])
+
+
+@pytest.mark.slow
+def test_a_cached_student_is_retrained_when_the_teacher_changes(runs_tmp, monkeypatch):
+    """The student cache is keyed on the teacher too: a retrained teacher means new teacher data and a new
+    NLL-on-teacher-data column, so no old student result may be reused."""
+    from minikd.pipeline import get_profile, get_teacher, load_split
+    from minikd.tokenizer import Tokenizer
+
+    l09_showdown.main(["--fast"])  # every quick student cached for this teacher
+    profile, tok = get_profile("quick"), Tokenizer.default()
+    teacher, _ = get_teacher(profile)
+    train_set = load_split("train", profile, tok)
+    kept = showdown.teacher_data(profile, teacher, tok, train_set, {}, jobs=1)
+    n_train = len(train_set)
+    trained = []
+    monkeypatch.setattr(showdown, "train_student", lambda profile, method, seed, *rest: trained.append(method) or {})
+    same = showdown.run_students(profile, kept, n_train, showdown.teacher_fingerprint(teacher), [0], "cpu", {})
+    assert trained == [] and len(same) == len(showdown.METHODS)
+    showdown.run_students(profile, kept, n_train, "another teacher", [0], "cpu", {})
+    assert sorted(trained) == sorted(showdown.METHODS)
