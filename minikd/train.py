@@ -4,6 +4,8 @@ sequence-level KD, their mix) is a function this loop calls; nothing else about 
 An objective is `fn(model, batch) -> loss summed over the answer tokens of the batch`. The loop divides
 by the number of answer tokens in the whole optimizer step (all micro-batches together), so gradient
 accumulation gives exactly the gradient of one big batch, whatever the micro-batches' lengths.
+Micro-batches hold rows of similar length, each trimmed to its own longest row (`micro_batches`): less
+padding to compute on, the same gradient.
 
 Reading order: TrainConfig -> get_lr -> make_optimizer -> train (numbered steps) -> checkpoints.
 """
@@ -39,6 +41,7 @@ class TrainConfig:
     betas: tuple = (0.9, 0.99)  # AdamW betas
     grad_clip: float = 1.0  # clip the global gradient norm to this (0 = off)
     grad_accum: int = 1  # split every batch into this many micro-batches
+    length_groups: int = 1  # micro-batches of similar-length rows, each padded only to its longest row: same gradient
     device: str = "auto"  # cuda > mps > cpu, or a name
     compile: bool = False  # torch.compile the model (faster on GPU, slow to start)
     seed: int = 0  # seeds dropout and anything random inside the loop
@@ -121,8 +124,10 @@ def train(model: GPT, get_batch: Callable[[int], Batch], objective: Callable = s
             group["lr"] = lr
         batch = {k: v.to(device, non_blocking=True) for k, v in get_batch(step).items()}
 
-        # Step 3a: forward + backward over micro-batches (see accumulate_gradients).
-        loss_value = accumulate_gradients(fwd_model, batch, objective, cfg.grad_accum, autocast)
+        # Step 3a: forward + backward over micro-batches (see accumulate_gradients). Both settings ask
+        # for micro-batches; the larger number serves both (memory and padding).
+        n_micro = max(cfg.grad_accum, cfg.length_groups)
+        loss_value = accumulate_gradients(fwd_model, batch, objective, n_micro, autocast)
         if not math.isfinite(loss_value):
             raise TrainingError(f"loss is {loss_value} at step {step}: stopping (try a lower lr, "
                                 f"currently {lr:.2e}, or check the batch)")
@@ -165,7 +170,7 @@ def train(model: GPT, get_batch: Callable[[int], Batch], objective: Callable = s
 
 def accumulate_gradients(model, batch: Batch, objective, grad_accum: int = 1,
                          autocast=contextlib.nullcontext()) -> float:
-    """Backward over `grad_accum` micro-batches; return the step's loss (mean per answer token).
+    """Backward over `grad_accum` micro-batches (micro_batches); return the step's loss (mean per answer token).
 
     Each micro-batch's summed loss is divided by the answer tokens of the WHOLE batch, so the summed
     gradients equal those of one big batch even when micro-batches hold different numbers of answer tokens.
@@ -173,7 +178,7 @@ def accumulate_gradients(model, batch: Batch, objective, grad_accum: int = 1,
     n_answer = int((batch["targets"] != IGNORE_INDEX).sum())
     denom = max(n_answer, 1)  # a fully masked batch gives loss 0, not 0/0
     loss_sum = 0.0
-    for micro in _split(batch, grad_accum):
+    for micro in micro_batches(batch, grad_accum):
         with autocast:
             loss = objective(model, micro) / denom
         loss.backward()
@@ -181,16 +186,35 @@ def accumulate_gradients(model, batch: Batch, objective, grad_accum: int = 1,
     return float(loss_sum)
 
 
-def _split(batch: Batch, n: int):
-    """Split a batch along its first dimension into n micro-batches (gradient accumulation)."""
-    if n <= 1:
-        yield batch
-        return
-    size = batch["inputs"].size(0)
-    if n > size:
-        raise ValueError(f"grad_accum={n} is larger than the batch size {size}")
-    for idx in torch.arange(size).chunk(n):
-        yield {k: v[idx] for k, v in batch.items()}
+def micro_batches(batch: Batch, n: int) -> list[Batch]:
+    """Split a batch into n micro-batches of rows of similar length, each trimmed to its own longest row.
+
+    Why: every row is padded to the longest row of the whole batch, and padding costs as much compute as
+    real tokens. Sorting the rows by length and cutting them into n runs puts short rows together, so
+    most micro-batches drop most of their padding columns. Why the gradient stays the same: the model is
+    causal, so columns after a row's last answer target never change its logits at earlier positions, and
+    their targets are all IGNORE_INDEX; and accumulate_gradients divides by the WHOLE batch's answer
+    tokens, so every answer token (every row, every task family) weighs exactly what it did before.
+
+    A row's length is 1 + the position of its last answer target; a row with no answer target has
+    length 1 (it adds nothing to the loss; one column keeps its tensors non-empty). Tensors shaped
+    (B, T, ...) like the targets are trimmed along T, the others (e.g. "index" (B,)) follow the rows.
+    n == 1 still trims the batch to its longest row.
+    """
+    B, T = batch["targets"].shape
+    if not 1 <= n <= B:
+        raise ValueError(f"cannot split a batch of {B} rows into {n} micro-batches "
+                         f"(grad_accum / length_groups must be between 1 and the batch size)")
+    answer = batch["targets"] != IGNORE_INDEX  # (B, T)
+    pos = torch.arange(1, T + 1, device=answer.device)  # (T,) 1-based, so "no answer" gives 0
+    lengths = (answer * pos).amax(dim=1).clamp(min=1)  # (B,) 1 + position of the last answer target
+    order = lengths.argsort(stable=True)  # (B,) shortest rows first, ties in batch order
+    out = []
+    for rows in order.tensor_split(n):  # n runs of consecutive sorted rows, sizes differ by at most 1
+        width = int(lengths[rows].max())  # this micro-batch's longest row
+        out.append({k: v[rows, :width] if v.shape[:2] == (B, T) else v[rows]  # (b, width, ...) or (b, ...)
+                    for k, v in batch.items()})
+    return out
 
 
 def write_history_csv(path, history: list[dict]) -> None:

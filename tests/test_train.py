@@ -5,11 +5,13 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from minikd.data import IGNORE_INDEX
+from minikd.data import IGNORE_INDEX, SFTData
 from minikd.model import GPT, get_config
 from minikd.train import (CheckpointError, TrainConfig, TrainingError, accumulate_gradients, get_lr,
-                          load_checkpoint, load_model, save_checkpoint, sft_objective, train)
+                          load_checkpoint, load_model, micro_batches, save_checkpoint, sft_objective, train)
+from minikd.word_kd import build_topk_store, topk_objective, word_kd_objective
 
 V = 12
 
@@ -68,6 +70,118 @@ def test_grad_accumulation_equals_one_big_batch():
     assert loss_a == pytest.approx(loss_b, rel=1e-5)
     for x, y in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(x.grad, y.grad, rtol=1e-4, atol=1e-7)
+
+
+PAD = 0
+
+
+def ragged_examples(n=12, seed=0):
+    """(ids, mask) pairs of very different lengths: prompts of 2-8 tokens, answers of 1-10."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        p, a = int(torch.randint(2, 9, (1,), generator=g)), int(torch.randint(1, 11, (1,), generator=g))
+        ids = torch.randint(1, V, (p + a,), generator=g).tolist()  # never PAD
+        out.append((ids, [0] * p + [1] * a))
+    return out
+
+
+def ragged_batch(batch_size=8):
+    """A collated batch (inputs, targets, index) whose rows differ in length and in answer tokens."""
+    batch = SFTData(ragged_examples(), PAD, batch_size, seed=0).get_batch(0)
+    answer = batch["targets"] != IGNORE_INDEX  # (B, T)
+    assert len(set(answer.sum(1).tolist())) >= 4 and (~answer[:, -1]).sum() >= 4  # really ragged
+    return batch
+
+
+def row_lengths(targets):
+    """1 + position of each row's last answer target, written out row by row."""
+    return [1 + max(i for i, t in enumerate(row) if t != IGNORE_INDEX) for row in targets.tolist()]
+
+
+def padded_reference_grads(model, batch, loss_sum_fn):
+    """The gradient of the ONE padded batch: one forward, summed loss / answer tokens, backward."""
+    model.zero_grad(set_to_none=True)
+    loss = loss_sum_fn(model, batch) / (batch["targets"] != IGNORE_INDEX).sum()
+    loss.backward()
+    return float(loss.detach()), [p.grad.clone() for p in model.parameters()]
+
+
+def assert_grouped_equals_padded(objective, reference_fn):
+    """length_groups 4 and grad_accum 3 (uneven: 3 + 3 + 2 rows) give the padded batch's loss and gradient.
+
+    float32: the micro-batches add the same terms in another order and run matmuls of other shapes, so
+    results agree to rounding (~1e-7 relative), not bit for bit; atol 1e-6 / rtol 1e-5 leaves room for
+    that and still fails loudly on any real difference (a wrong normalisation is off by whole percents).
+    """
+    batch, model = ragged_batch(), fresh_model()
+    want_loss, want = padded_reference_grads(model, batch, reference_fn)
+    for grad_accum, length_groups in ((1, 4), (3, 1)):
+        n_micro = max(grad_accum, length_groups)  # as train() passes it
+        model.zero_grad(set_to_none=True)
+        loss = accumulate_gradients(model, batch, objective, n_micro)
+        assert loss == pytest.approx(want_loss, rel=1e-5)
+        for (name, p), g in zip(model.named_parameters(), want):
+            torch.testing.assert_close(p.grad, g, atol=1e-6, rtol=1e-5,
+                                       msg=lambda m: f"{name}, {n_micro} micro-batches: {m}")
+
+
+def test_length_grouped_micro_batches_give_the_padded_batchs_gradient():
+    def padded_nll(model, batch):  # no trimming, no minikd.losses: cross-entropy on every position
+        logits = model(batch["inputs"])  # (B, T, V)
+        return F.cross_entropy(logits.flatten(0, 1), batch["targets"].flatten(), reduction="sum")
+    assert_grouped_equals_padded(sft_objective, padded_nll)
+
+
+def test_micro_batches_are_trimmed_to_their_longest_row_and_hold_every_row_once():
+    batch = ragged_batch()
+    B, T = batch["inputs"].shape
+    batch["row"] = torch.arange(B)  # which row of the batch each micro-batch row is
+    for n in (1, 3, 4, 8):
+        micros = micro_batches(batch, n)
+        assert len(micros) == n
+        for m in micros:
+            width = m["inputs"].shape[1]
+            assert m["targets"].shape == m["inputs"].shape and m["index"].shape == m["row"].shape
+            assert width == max(row_lengths(m["targets"]))  # padded to its own longest row, no further
+            whole = batch["inputs"][m["row"]]  # (b, T) the same rows untrimmed
+            assert torch.equal(m["inputs"], whole[:, :width]) and (whole[:, width:] == PAD).all()
+            assert torch.equal(m["targets"], batch["targets"][m["row"], :width])
+            assert torch.equal(m["index"], batch["index"][m["row"]])
+        assert sorted(torch.cat([m["row"] for m in micros]).tolist()) == list(range(B))  # a permutation
+        cells = sum(m["inputs"].numel() for m in micros)
+        assert cells == B * T if n == 1 else cells < B * T  # one group: the batch's own longest row is T
+    with pytest.raises(ValueError, match="cannot split a batch of 8 rows into 9 micro-batches"):
+        micro_batches(batch, 9)
+
+
+def test_train_uses_the_larger_of_grad_accum_and_length_groups():
+    widths = []
+
+    def objective(model, batch):  # record each micro-batch's shape
+        widths.append(tuple(batch["inputs"].shape))
+        return sft_objective(model, batch)
+    train(fresh_model(), lambda step: ragged_batch(), objective, cfg(steps=1, grad_accum=2, length_groups=4))
+    assert len(widths) == 4 and sum(b for b, _ in widths) == 8
+    assert [w for _, w in widths] == sorted(w for _, w in widths)  # shortest rows first
+
+
+def test_length_groups_keep_the_online_word_kd_gradient():
+    torch.manual_seed(7)
+    teacher = GPT(get_config("tiny", vocab_size=V, n_embd=16))
+    obj = word_kd_objective(teacher, temperature=2.0, alpha=0.5)
+    assert_grouped_equals_padded(obj, obj)  # the reference is the objective on the untrimmed batch
+
+
+def test_length_groups_keep_the_offline_topk_gradient(tmp_path):
+    """Rows are reordered and trimmed: "index" moves with its row, and the stored top-k still lands on
+    the row's answer positions (gather_topk lays them out by the targets, which only lose IGNORE columns)."""
+    torch.manual_seed(7)
+    teacher = GPT(get_config("tiny", vocab_size=V, n_embd=16))
+    store = build_topk_store(teacher, ragged_examples(), PAD, k=4, temperature=2.0, path=tmp_path / "s.pt",
+                             fingerprint="toy")
+    obj = topk_objective(store, alpha=0.5)
+    assert_grouped_equals_padded(obj, obj)
 
 
 def test_nan_loss_stops_the_run_naming_the_step():
