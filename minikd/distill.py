@@ -8,8 +8,9 @@ The card's offline recipe, and where each step lives:
     3. train the student on the stored dataset       load_teacher_data   + pipeline.train_model / `minikd train`
     4. never run the teacher again while the student trains (step 3 reads a file, nothing else)
 
-plus Kim & Rush's seq-inter (seq_inter_dataset): among the teacher's K beam candidates keep the one
-closest to the ground truth.
+plus Kim & Rush's seq-inter (seq_inter_dataset): among the teacher's K beam candidates keep the one whose
+final ANSWER is closest to the ground truth's, whatever its surface form: the form is the teacher's own
+choice, the answer is what the reference knows (a noisy reference still pulls the choice to its wrong answer).
 
 A generated record keeps every field of its prompt record (id, task, prompt, answer, ...) and adds
 
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from collections import Counter, defaultdict
@@ -59,6 +61,7 @@ from minikd.data import (IGNORE_INDEX, DatasetError, append_jsonl, batches, load
 from minikd.evaluate import max_new_tokens_for
 from minikd.generate import generate
 from minikd.model import check_vocab
+from minikd.tasks import extract_answer, task_of
 from minikd.tasks import verify as verify_answer
 
 # Fields that describe a prompt record's OLD completion; a teacher-written record replaces them.
@@ -362,12 +365,13 @@ def merge_shards(paths, out_path) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Kim & Rush's seq-inter: the beam candidate closest to the ground truth
+# Kim & Rush's seq-inter: the beam candidate whose answer is closest to the ground truth's
 # ---------------------------------------------------------------------------------------------------
 
 
-def edit_distance(a: list, b: list) -> int:
-    """Levenshtein distance: the fewest token insertions, deletions and substitutions turning a into b."""
+def edit_distance(a, b) -> int:
+    """Levenshtein distance: the fewest insertions, deletions and substitutions turning a into b
+    (any two sequences: token lists, or strings compared character by character)."""
     prev = list(range(len(b) + 1))  # distance from a[:0] to every prefix of b
     for i, x in enumerate(a, start=1):
         cur = [i]
@@ -377,6 +381,39 @@ def edit_distance(a: list, b: list) -> int:
     return prev[-1]
 
 
+def answer_distance(task: str, candidate: str, reference: str) -> float:
+    """The character edit distance between the FINAL ANSWERS of a candidate and of the reference, as
+    tasks.extract_answer reads them: 0 when the answers agree, whatever the surface forms.
+
+    Why not the whole text: the surface form ("1 2 3" or "Sorted: 1 2 3.") is a free choice that the
+    reference made at random; the answer is what the reference knows. A candidate with no readable
+    answer is infinitely far (math.inf); a reference with none is an error (nothing to compare with).
+    """
+    truth = extract_answer(task, reference)
+    if truth is None:
+        raise ValueError(f"no final answer can be read from the reference {reference!r} (task {task!r})")
+    answer = extract_answer(task, candidate)
+    return math.inf if answer is None else float(edit_distance(answer, truth))
+
+
+def inter_choice(task: str, candidates: list[tuple[str, bool]], reference: str) -> int:
+    """Which of the beam's (text, ended) candidates seq-inter keeps, given best-first (by beam score).
+
+    Candidates that ended come first (a cut-off answer is never a target); then the smallest
+    answer_distance to the reference; a tie goes to the better beam rank, the lowest index. So a
+    candidate with the same answer in the reference's form never beats the teacher's better-ranked one.
+    """
+    if not candidates:
+        raise ValueError("inter_choice needs at least one candidate")
+    dist = [answer_distance(task, text, reference) for text, _ in candidates]
+    return min(range(len(candidates)), key=lambda k: (not candidates[k][1], dist[k], k))
+
+
+def _task(record: dict) -> str:
+    """A record's task family: its "task" field, else read from its prompt."""
+    return record.get("task") or task_of(record["prompt"])
+
+
 def seq_inter_dataset(teacher, tok, labelled_records, out_path, beam_size: int = 5, *, length_penalty: float = 0.0,
                       batch_size: int = 256, max_new_tokens: int | None = None, rank: int = 0, world_size: int = 1,
                       teacher_ckpt=None, chunk: int = 256, overwrite: bool = False, stale: str = "error") -> Path:
@@ -384,21 +421,31 @@ def seq_inter_dataset(teacher, tok, labelled_records, out_path, beam_size: int =
     stored target is the one closest to the ground-truth completion — likely under the teacher AND near
     the reference.
 
-    Closeness, explicitly: candidates that ended come first; then the smallest token-level edit distance
-    to the ground-truth completion; a tie goes to the better beam rank (the higher teacher score).
-    Kim & Rush used sentence BLEU; edit distance plays the same role for these short answers.
-    The record says which rank was kept ("inter_rank", 0 = the beam's best) and its distance
-    ("inter_distance"). Note: a wrong ground truth (the training set's label noise) pulls the choice
-    towards a wrong candidate — the reference is trusted here.
+    Closeness, explicitly (inter_choice): candidates that ended come first; then the smallest
+    answer_distance to the ground truth — the edit distance between the FINAL ANSWERS (tasks.extract_answer),
+    not between the whole texts; a tie goes to the better beam rank (the higher teacher score).
+    Kim & Rush used sentence BLEU, a similarity in what matters for translation; here what matters is the
+    answer. The surface form is the teacher's own choice, and the reference's form was drawn at random:
+    a token edit distance was dominated by it and kept the candidate that copied the reference's form
+    (and its wrong label with it). The answer is what the reference knows.
+    The record says which rank was kept ("inter_rank", 0 = the beam's best) and its answer distance
+    ("inter_distance"; null when no candidate's answer could be read). Note: a wrong ground truth (the
+    training set's label noise) still pulls the choice towards a candidate with its wrong answer — the
+    reference's answer is trusted here.
+    Each record needs a readable ground-truth answer; its "task" field (or tasks.task_of(prompt)) says
+    how to read it.
     """
     records = _prompt_set(labelled_records)
     for i, r in enumerate(records):
         if not isinstance(r.get("completion"), str):
             raise ValueError(f"seq-inter needs ground-truth completions: record {i} (id {r['id']!r}) has none")
+        if extract_answer(_task(r), r["completion"]) is None:
+            raise ValueError(f"seq-inter: no final answer can be read from the ground truth of record {i} "
+                             f"(id {r['id']!r}): {r['completion']!r}")
     decoding = _decoding("beam", beam_size, 1.0, None, length_penalty)
     mnt = max_new_tokens or default_max_new_tokens(teacher, tok, records)
-    settings = {**decoding, "select": "ended, then edit distance to ground truth, then beam rank",
-                "seed": None, "max_new_tokens": mnt, "batch_size": batch_size}
+    settings = {**decoding, "select": "ended, then answer distance to the ground truth (tasks.extract_answer), "
+                "then beam rank", "seed": None, "max_new_tokens": mnt, "batch_size": batch_size}
 
     def label_chunk(part: list[dict], chunk_seed: int) -> list[dict]:
         prompts = [tok.render_prompt(r["prompt"]) for r in part]
@@ -407,12 +454,14 @@ def seq_inter_dataset(teacher, tok, labelled_records, out_path, beam_size: int =
         pools = [p if isinstance(p, list) else [p] for p in pools]  # beam_size 1 returns one answer
         out = []
         for r, pool in zip(part, pools):
-            reference = tok.encode(r["completion"])
-            dist = [edit_distance(g.tokens, reference) for g in pool]
-            k = min(range(len(pool)), key=lambda k: (not pool[k].ended, dist[k], k))
+            task = _task(r)
+            candidates = [(tok.decode(g.tokens), bool(g.ended)) for g in pool]
+            k = inter_choice(task, candidates, r["completion"])
+            dist = answer_distance(task, candidates[k][0], r["completion"])
             best = pool[0]  # the beam's own best answer, kept too: plain seq-KD on beam output needs no 2nd search
-            out.append({**_answer_fields(tok, pool[k]), "inter_rank": k, "inter_distance": dist[k],
-                        "beam_candidates": len(pool), "beam_completion": tok.decode(best.tokens),
+            out.append({**_answer_fields(tok, pool[k]), "inter_rank": k,
+                        "inter_distance": None if math.isinf(dist) else int(dist),  # JSON holds no infinity
+                        "beam_candidates": len(pool), "beam_completion": candidates[0][0],
                         "beam_logprob": best.logprob, "beam_ended": bool(best.ended)})
         return out
 

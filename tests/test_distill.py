@@ -18,8 +18,9 @@ import torch
 import torch.nn as nn
 
 from minikd.data import DatasetError, collate, load_sft, read_jsonl, read_meta, write_jsonl
-from minikd.distill import (edit_distance, filter_dataset, generate_dataset, load_teacher_data, merge_shards,
-                            report_path, seq_inter_dataset, sequence_logprobs, shard_path, teacher_fingerprint)
+from minikd.distill import (answer_distance, edit_distance, filter_dataset, generate_dataset, inter_choice,
+                            load_teacher_data, merge_shards, report_path, seq_inter_dataset, sequence_logprobs,
+                            shard_path, teacher_fingerprint)
 from minikd.losses import masked_nll
 from minikd.model import GPT, GPTConfig, get_config
 from minikd.tokenizer import Tokenizer
@@ -365,20 +366,81 @@ def test_load_teacher_data_refuses_cut_off_answers(tmp_path, tok, mix):
 def test_edit_distance():
     assert edit_distance(list("kitten"), list("sitting")) == 3
     assert edit_distance([], [1, 2]) == 2 and edit_distance([1, 2], [1, 2]) == 0
+    assert edit_distance("1 2 3", "1 3 3") == 1  # strings: character by character
 
 
-def test_seq_inter_keeps_the_beam_candidate_closest_to_the_ground_truth(tmp_path, tok, mix):
+STEPS = "7+6=13 carry 1. 4+2+1=7."
+
+
+def test_answer_distance_compares_the_final_answers_not_the_forms():
+    assert answer_distance("sort", "1 2 3", "Sorted: 1 2 3.") == 0
+    assert answer_distance("sort", "1, 2, 3", "1 2 3") == 0
+    assert answer_distance("add", "168", "The answer is 168.") == 0
+    assert answer_distance("add_steps", f"{STEPS} The answer is 73.", f"{STEPS} Sum: 73.") == 0
+    assert answer_distance("sort", "1 2 3 9", "1 2 3 8") == 1
+    assert answer_distance("sort", "1, 2, 3, 9", "Sorted: 1 2 3 8.") == 1  # canonical spacing, then characters
+    assert answer_distance("add", "The answer is 1680.", "168") == 1
+    assert answer_distance("sort", "banana", "1 2 3") == math.inf  # no readable answer: infinitely far
+    assert answer_distance("sort", "Sorted: 1 2", "1 2 3") == math.inf  # cut off before the closing "."
+    with pytest.raises(ValueError, match=r"reference 'banana'"):
+        answer_distance("sort", "1 2 3", "banana")
+
+
+def test_inter_choice_keeps_the_teachers_form_when_the_answers_agree():
+    """The teacher's best (rank 0) and a lower-ranked copy of the reference's form have the same answer:
+    a tie, so the better beam rank wins and the teacher's form is kept. (A distance on the whole text picks
+    rank 1 here: it copies the reference's form.)"""
+    candidates = [("1 2 3", True), ("Sorted: 1 2 3.", True)]
+    assert inter_choice("sort", candidates, "Sorted: 1 2 3.") == 0
+    candidates = [(f"{STEPS} The answer is 73.", True), (f"{STEPS} Sum: 73.", True)]
+    assert inter_choice("add_steps", candidates, f"{STEPS} Sum: 73.") == 0
+
+
+def test_inter_choice_follows_the_references_answer_even_a_noisy_one():
+    """The reference's answer beats the beam rank: a lower-ranked candidate with the reference's answer wins,
+    whatever its form. With a wrong (noisy) reference this keeps the wrong answer: the reference is trusted."""
+    noisy = "Sorted: 1 3 2."  # a wrong label for "Sort 3 1 2."
+    assert inter_choice("sort", [("1 2 3", True), ("1, 3, 2", True)], noisy) == 1
+    assert inter_choice("sort", [("9 8 7", True), ("1 2 4", True), ("1 2 3", True)], "1 2 3") == 2
+    assert inter_choice("sort", [("9 8 7", True), ("1 2 4", True)], "1 2 3") == 1  # closer answer wins
+    assert inter_choice("sort", [("Sorted: 1", True), ("7 8 9", True)], "1 2 3") == 1  # unreadable: last
+
+
+def test_inter_choice_puts_candidates_that_ended_first():
+    assert inter_choice("sort", [("1 2 3", False), ("3 2 1", True)], "1 2 3") == 1
+    assert inter_choice("sort", [("1 2 3", False), ("banana", True)], "1 2 3") == 1
+    assert inter_choice("sort", [("1 2 3", False), ("1 2 3", False)], "1 2 3") == 0  # none ended: rank
+    with pytest.raises(ValueError, match="at least one candidate"):
+        inter_choice("sort", [], "1 2 3")
+
+
+def test_seq_inter_keeps_the_beam_candidate_whose_answer_is_closest_to_the_ground_truth(tmp_path, tok, mix):
     labelled = [{**PROMPTS[0], "completion": "1 2 3"}, {**PROMPTS[1], "completion": "Sorted: 4 5 6."},
                 {**PROMPTS[2], "completion": "7 8 9"}]
+    del labelled[2]["task"]  # no "task" field: read from the prompt
     out = list(read_jsonl(seq_inter_dataset(mix, tok, labelled, tmp_path / "inter.jsonl", beam_size=2,
                                             max_new_tokens=12)))
-    assert [r["completion"] for r in out] == ["1 2 3", "Sorted: 4 5 6.", "9 8 7"]
-    assert [r["inter_rank"] for r in out] == [1, 1, 0], "rank 1 = the beam's second-best answer"
+    # p0: the right answer is the beam's second; p1: both candidates have the ground truth's answer, so
+    # the teacher's best form stays; p2: the beam's best is the only candidate with a readable answer
+    # (the other is the table's off-prefix junk).
+    assert [r["completion"] for r in out] == ["1 2 3", "4 5 6", "9 8 7"]
+    assert [r["inter_rank"] for r in out] == [1, 0, 0], "rank 1 = the beam's second-best answer"
     assert [r["inter_distance"] for r in out] == [0, 0, 2]
     assert out[0]["teacher_logprob"] == pytest.approx(math.log(0.4), abs=1e-5)
     assert out[0]["ground_truth"] == "1 2 3"
+    assert "ended, then answer distance" in read_meta(tmp_path / "inter.jsonl")["settings"]["select"]
     with pytest.raises(ValueError, match="ground-truth completions"):
         seq_inter_dataset(mix, tok, PROMPTS, tmp_path / "x.jsonl")
+    with pytest.raises(ValueError, match=r"record 1 \(id 'p1'\): 'four five six'"):
+        seq_inter_dataset(mix, tok, [labelled[0], {**labelled[1], "completion": "four five six"}],
+                          tmp_path / "y.jsonl")
+
+
+def test_seq_inter_writes_null_when_no_candidate_has_a_readable_answer(tmp_path, tok):
+    model = MixtureLM(tok, {"Sort 3 1 2.": {"banana": 1.0}})
+    labelled = [{"id": "b", "task": "sort", "prompt": "Sort 3 1 2.", "completion": "1 2 3"}]
+    [rec] = read_jsonl(seq_inter_dataset(model, tok, labelled, tmp_path / "n.jsonl", beam_size=2, max_new_tokens=8))
+    assert rec["inter_distance"] is None and '"inter_distance": null' in (tmp_path / "n.jsonl").read_text()
 
 
 def test_sequence_logprobs_is_minus_the_masked_nll(tok, mix):

@@ -4,6 +4,7 @@ wide enough beam finds the exact best answer (checked by brute force), seeds mak
 import itertools
 import math
 import re
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -140,6 +141,61 @@ def test_wide_beam_search_finds_the_exact_best_answer(length_penalty):
             else:  # the penalty matters: it changes which answer wins
                 not_trivial |= max(scored, key=lambda s: s[1])[2] != scored[0][2]
     assert len(lengths_won) >= 2 and not_trivial
+
+
+class Bigram(nn.Module):
+    """A hand-set 'model': the next token depends only on the last one, p(next | last) = probs[last].
+
+    It offers just what generate() needs: config.vocab_size and config.block_size, a parameter (for the
+    device), forward(idx, cache) -> logits (N, T, V), and new_cache(n) with reorder(rows). A bigram keeps no
+    state, so its cache holds nothing."""
+
+    def __init__(self, probs: torch.Tensor):  # (V, V), each row sums to 1
+        super().__init__()
+        assert torch.allclose(probs.sum(dim=1), torch.ones(probs.size(0))), "each row must be a distribution"
+        self.logp = nn.Parameter(probs.log(), requires_grad=False)  # (V, V)
+        self.config = SimpleNamespace(vocab_size=probs.size(0), block_size=32)
+
+    def new_cache(self, batch_size):
+        return SimpleNamespace(reorder=lambda rows: None)
+
+    def forward(self, idx, cache=None):
+        return self.logp[idx]  # (N, T) -> (N, T, V): row t is the distribution after token t
+
+
+def short_or_long() -> Bigram:
+    """After the prompt token 0, two answers stand out (5 = end):
+    short  1, end        p = 0.5 * 0.5             = 0.25   (2 tokens: mean log-prob log 0.5 = -0.69)
+    long   2, 3, 4, end  p = 0.3 * 0.9 * 0.9 * 0.9 = 0.219  (4 tokens: mean log-prob -0.38)
+    The short one is more likely in total, the long one per token."""
+    probs = torch.tensor([
+        [0.03, 0.50, 0.30, 0.07, 0.06, 0.04],  # after the prompt: short (1) or long (2) starts
+        [0.12, 0.11, 0.10, 0.09, 0.08, 0.50],  # after 1: end, half the time
+        [0.02, 0.02, 0.02, 0.90, 0.02, 0.02],  # 2 -> 3
+        [0.02, 0.02, 0.02, 0.02, 0.90, 0.02],  # 3 -> 4
+        [0.02, 0.02, 0.02, 0.02, 0.02, 0.90],  # 4 -> end
+        [1 / 6] * 6,  # after the end token: never read
+    ])
+    return Bigram(probs)
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_length_normalisation_turns_the_beam_from_the_short_answer_to_the_long_one(use_cache):
+    """Unnormalised, the beam prefers the short answer (higher total log-prob); with length_penalty = 1 it
+    prefers the long one (higher log-prob per token). Both numbers are checked by hand."""
+    short_lp, long_lp = 2 * math.log(0.5), math.log(0.3) + 3 * math.log(0.9)  # end tokens included
+    assert short_lp > long_lp and short_lp / 2 < long_lp / 4  # the premise: totals and means disagree
+    kw = dict(max_new_tokens=6, end_id=5, method="beam", beam_size=3, num_return=2, use_cache=use_cache)
+
+    [plain] = generate(short_or_long(), [[0]], length_penalty=0.0, **kw)
+    assert [(g.tokens, g.ended) for g in plain] == [([1], True), ([2, 3, 4], True)]
+    assert [g.logprob for g in plain] == pytest.approx([short_lp, long_lp], abs=1e-6)
+    assert [g.score for g in plain] == pytest.approx([short_lp, long_lp], abs=1e-6)
+
+    [normalised] = generate(short_or_long(), [[0]], length_penalty=1.0, **kw)
+    assert [(g.tokens, g.ended) for g in normalised] == [([2, 3, 4], True), ([1], True)]
+    assert [g.logprob for g in normalised] == pytest.approx([long_lp, short_lp], abs=1e-6)
+    assert [g.score for g in normalised] == pytest.approx([long_lp / 4, short_lp / 2], abs=1e-6)
 
 
 # -- sampling ----------------------------------------------------------------------------------------------
