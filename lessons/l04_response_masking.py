@@ -54,7 +54,7 @@ def main(argv=None):
     test_set = load_split("test", profile, tok)
 
     # Step 1: the card's diagram, for real ids.
-    ex = next(e for e in train_set if e["task"] == "add")
+    ex = next(e for e in train_set if e["task"] == "sort")
     print("Step 1: one training example, rendered with the template, mask drawn under it")
     print(f"  prompt {ex['prompt']!r}  completion {ex['completion']!r}")
     print(tok.draw_mask(ex["ids"], ex["mask"]))

@@ -1,9 +1,9 @@
 """Lesson 5 — train the teacher (and show there is something to distil).
 
 Distillation needs a teacher that knows more than the student can learn on its own. Here both are
-trained the same way — masked SFT on the labelled training set (with its 20% wrong labels and its
-mixed surface forms) — and scored on the test set by the verifiers, which recompute every answer
-from the prompt:
+trained the same way — masked SFT on the labelled training set (with its wrong labels and its mixed
+surface forms) — and scored on the test set by the verifiers, which recompute every answer from the
+prompt:
 
     teacher = the `teacher` preset (several times the student's parameters), trained once and cached
               under runs/<profile>/teacher.pt — every later lesson loads it instead of retraining;
@@ -11,9 +11,10 @@ from the prompt:
 
 What to look at:
   1. the teacher's loss curve;
-  2. accuracy per task family, teacher vs student, on the test set and on the harder held-out split
-     (one more digit than anything in training);
-  3. the teacher beats its own data: 20% of the training answers are wrong, the teacher's are not;
+  2. accuracy per task family, teacher vs student, on the test set and on the held-out split
+     (cases of the same size kept out of training: a carry in every column, a digit three times);
+  3. whether the teacher beats its own data, and the student — verdicts computed from the numbers
+     (minikd.verdict.claim), per prompt with a 95 % interval;
   4. the gap between the two models is what lessons 6-9 try to close by distillation.
 
 Run:  python -m lessons.l05_train_teacher        (--fast: tiny models, seconds; --retrain: ignore the cache)
@@ -28,6 +29,7 @@ from minikd.pipeline import get_profile, get_teacher, load_split, profile_dir, t
 from minikd.report import ascii_curve, save_line_plot
 from minikd.tasks import verify
 from minikd.tokenizer import Tokenizer
+from minikd.verdict import claim
 
 
 def main(argv=None):
@@ -78,19 +80,23 @@ def main(argv=None):
         print(f"  {name:8s} {r['params']:9,d} "
               + " ".join(f"{100 * r['test']['acc_by_task'][f]:9.1f}%" for f in families)
               + f" {100 * r['test']['acc']:6.1f}% {100 * r['heldout']['acc']:8.1f}%")
-    noise_acc = 100 * (1 - wrong / len(train_set))
-    print(f"  (the training labels themselves are right {noise_acc:.1f}% of the time)")
-    gap = rows["teacher"]["test"]["acc"] - rows["student"]["test"]["acc"]
-    print(f"\n  The teacher leads the student by {100 * gap:.1f} points on the test set. Held-out numbers "
-          "show what neither model learned: a length never seen in training.")
-    print("  Families where both stay near 0% are not learned by either model at this budget;")
-    print("  compare `add` (answer only) with `add_steps` (a worked solution first): the card's reasoning")
-    print("  distillation puts the worked solution inside the target sequence for the same reason.\n")
+
+    # Step 5: what the numbers allow one to say (per test prompt: 1 = right, 0 = wrong).
+    print("\nStep 5: verdicts (paired by prompt, 95 % intervals)")
+    right = {name: [float(verify(x["prompt"], out)) for x, out in zip(test_set, r["test"]["outputs"])]
+             for name, r in rows.items()}
+    label_acc = 1 - wrong / len(train_set)
+    claim("the teacher is right more often than its training labels", right["teacher"], label_acc, ">",
+          f"teacher test accuracy − label accuracy ({100 * label_acc:.1f} %)", scale=100, unit="points")
+    claim("the teacher is right more often than a student trained the same way", right["teacher"],
+          right["student"], ">", "teacher − student, test accuracy", scale=100, unit="points")
+    print()
 
     print("Check yourself")
     print("  1. How can the teacher be right more often than the labels it was trained on?")
     print("  2. Why must the teacher clearly beat the student before distillation is worth trying?")
-    print("  3. Why is the held-out split harder for a model with learned position embeddings?")
+    print("  3. The held-out cases have the same size as the training cases. What does a model need to have")
+    print("     learned to get them right, when it never saw one of them?")
     return {name: {"test": r["test"]["acc"], "heldout": r["heldout"]["acc"]} for name, r in rows.items()}
 
 

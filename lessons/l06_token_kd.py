@@ -17,12 +17,12 @@ The loss (minikd.losses.kd_loss), over the answer positions only — the same ma
 
     (1 - alpha) * CE(student, ground-truth token) + alpha * T^2 * KL(softmax(z_t / T) || softmax(z_s / T))
 
-This lesson uses alpha = 0.5 and T = 2. alpha = 0.5: half the pull comes from the label, half from
-the teacher — and 20% of our labels are wrong while the teacher is mostly right (lesson 5), so the
-teacher's half corrects the noisy half. T = 2: our teacher is very sure of itself (step 4 prints its
-entropy), so at T = 1 its distribution is nearly one-hot and says little more than the label; T = 2
-lifts the runner-up tokens (the "dark knowledge") without washing them out, and the T^2 factor keeps
-the soft term's gradient as large as at T = 1 (step 5).
+alpha sets how much of the pull comes from the teacher (alpha = 1: only the teacher; 0.5: half from the
+label, and 40 % of our labels are wrong). T softens (T > 1) or sharpens (T < 1) the teacher's
+distribution before it is matched; the T^2 factor keeps the soft term's gradient comparable across T
+(step 5). Which T and alpha? Not a guess and never the test set: every setting of a small grid trains a
+student on the training set minus its last prompts, and the one most accurate on those held-back
+prompts is used here AND in the showdown (lesson 9) — the same cached sweep (minikd.showdown).
 
 Two ways to bring the teacher's distribution to the student (minikd/word_kd.py):
   - online: the teacher runs next to the student on every batch (eval mode, no gradient);
@@ -64,12 +64,13 @@ from minikd.losses import forward_kl, log_softmax_t
 from minikd.model import GPT
 from minikd.pipeline import get_profile, get_teacher, load_split, profile_dir, train_model
 from minikd.report import markdown_table
+from minikd.showdown import word_kd_choice
 from minikd.tokenizer import Tokenizer
 from minikd.train import sft_objective
 from minikd.word_kd import (build_topk_store, kl_grad_norms, load_topk_store, mean_kl, run_teacher, step_costs,
                             storage_costs, topk_mass, topk_objective, word_kd_objective)
 
-ALPHA, TEMPERATURE, K = 0.5, 2.0, 8  # the word-KD settings of this lesson (see the docstring for why)
+K = 8  # the top-k store of step 7 keeps the teacher's 8 most likely tokens per position
 
 
 def show(tok, token_id: int) -> str:
@@ -107,6 +108,8 @@ def main(argv=None):
     train_set, test_set = load_split("train", profile, tok), load_split("test", profile, tok)
     teacher, _ = get_teacher(profile, device=args.device, seed=args.seed)
     teacher.to(device)
+    chosen, sweep = word_kd_choice(profile, device=args.device)  # cached: the showdown's own sweep (step 6)
+    TEMPERATURE, ALPHA = chosen["temperature"], chosen["alpha"]
     student_config = profile.student_config(tok.vocab_size)
 
     # Step 1: one real example, from the test split (no model trained on it).
@@ -153,7 +156,7 @@ def main(argv=None):
     print(f"  Uniform over all {tok.vocab_size} tokens would be {uniform:.3f} nats; at T = 8 the teacher is at "
           f"{100 * entropy_by_t[8.0] / uniform:.0f}% of that, at T = {TEMPERATURE:g} at "
           f"{100 * entropy_by_t[TEMPERATURE] / uniform:.0f}%.")
-    print(f"  T = {TEMPERATURE:g} is used below: the runner-up tokens get visible probability, the ranking stays.")
+    print(f"  T = {TEMPERATURE:g} is used below: the setting that did best on held-back prompts (step 6).")
 
     # Step 5: why T^2 — the size of the soft term's gradient at each temperature, for two kinds of logits.
     temps = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
@@ -187,8 +190,14 @@ def main(argv=None):
     print("  without T^2 the soft term fades next to the hard CE term as T grows; with it, the soft term keeps")
     print("  its size and alpha alone sets the balance.")
 
-    # Step 6: online word-level KD — the teacher in the loop (eval mode, no gradient), ground-truth data.
-    print(f"\nStep 6: online word-KD (alpha {ALPHA}, T {TEMPERATURE}): the teacher runs on every batch")
+    # Step 6: T and alpha, chosen on held-back training prompts; then online word-level KD with them.
+    print(f"\nStep 6: T and alpha by validation accuracy ({profile.n_val} held-back training prompts, "
+          f"{profile.student_steps} steps each); the showdown uses the same choice")
+    print(markdown_table(["T", "alpha", "validation accuracy"],
+                         [[f"{r['temperature']:g}", f"{r['alpha']:g}", f"{100 * r['val_acc']:.1f}%"
+                           + ("  <- chosen" if (r["temperature"], r["alpha"]) == (TEMPERATURE, ALPHA) else "")]
+                          for r in sweep]))
+    print(f"  online word-KD (alpha {ALPHA}, T {TEMPERATURE}): the teacher runs on every batch")
     online, _ = train_model(student_config, train_set, profile.student_steps, profile,
                             lr=profile.student_lr, seed=args.seed,
                             objective=word_kd_objective(teacher, TEMPERATURE, ALPHA), device=args.device, tok=tok)
@@ -284,7 +293,7 @@ def main(argv=None):
             "kl_to_teacher": {name: r["kl_to_teacher"] for name, r in results.items()},
             "entropy_by_t": entropy_by_t, "grad_norms": grads, "grad_norms_small_logits": toy, "topk_mass": mass,
             "kv_online": on, "kv_offline": off, "storage": storage, "step_costs": costs,
-            "store_path": str(store_path)}
+            "store_path": str(store_path), "temperature": TEMPERATURE, "alpha": ALPHA, "word_kd_sweep": sweep}
 
 
 if __name__ == "__main__":

@@ -1,102 +1,76 @@
-"""Lesson 9 — the showdown: Kim & Rush in miniature.
+"""Lesson 9 — the showdown: Kim & Rush (2016) in miniature, decided by seeds, not by one run.
 
-Which method should I use, and what does each cost? One experiment, honest numbers: the same student
-preset, the same budget (steps x sequences), the same test and held-out sets, for
+Which method should I use, and what does each cost? One experiment: the same student preset, the same
+budget (steps x sequences), the same never-trained-on test set, for
 
-    gt            the baseline: SFT on the ground-truth answers
-    word_kd       token-level KD online (needs the teacher's logits at every answer position)
-    seq_kd        sequence-level KD: SFT on the teacher's greedy answers  u = teacher(s)
-    seq_kd_beam   the same on the teacher's beam-search (K = 5) answers
-    seq_kd+word   token-level KD on the teacher's answers (the combination)
-    seq_inter     SFT on the teacher's beam candidate closest to the ground truth
+    gt                 the baseline: SFT on the ground-truth answers (40 % of them wrong)
+    word_kd            token-level KD: the teacher's distribution at every answer position (Hinton et
+                       al. 2015), stored once (k = V, lesson 6), T and α chosen on a validation slice
+    seq_kd             sequence-level KD: SFT on the teacher's greedy answers  u = teacher(s)
+    seq_kd_beam        the same on the teacher's beam-search answers (length-normalised)
+    seq_kd+word        token-level KD on the teacher's answers (the combination)
+    seq_inter          SFT on the teacher's beam candidate whose ANSWER is closest to the ground truth
+    seq_kd_unlabelled  SFT on the teacher's answers to prompts that never had a label
 
-Kim & Rush (2016) found, for translation: the seq-KD student's greedy output is nearly as good as its
-beam output (the student learns one mode, so beam search has little left to find); seq-KD beats
-word-KD; the teacher's data is far more likely under the student than the ground truth; and the
-combination of seq-KD and word-KD is best. This lesson checks each claim against the table the run
-produced and says plainly where the miniature agrees and where it does not.
+Kim & Rush found, for translation: seq-KD beats word-KD and the baseline; the seq-KD student's greedy
+output is nearly as good as its beam output (it learned one mode); the combination and seq-inter help
+further. This lesson tests each claim on this run and prints the verdict the seeds allow: the mean paired
+difference, its 95 % interval, and "not separable" when the interval holds 0. Two more things to look at:
+the learning curves (a fixed budget measures speed; the curve shows where each method is heading), and
+the data table, which puts the teacher's samples at T = 1 next to its greedy answers: token-level KD
+copies the distribution the samples come from, sequence-level KD the greedy answer.
 
-The card, on what is gained and lost:
-    "Gained — simplicity and scale: teacher text is all you need; a closed API teacher works; ...
-     the teacher does not run alongside student training.
-     Lost: the probability structure over the teacher's alternative tokens disappears; ..."
-
-Run:  python -m lessons.l09_showdown       (runs `minikd run --no-readme`, reusing every cached stage;
-      --fast: the quick profile; --seeds 3: the full table with spread)
+Run:  python -m lessons.l09_showdown       (the main job, `minikd`, reusing every cached stage; 3 seeds)
+      --fast: the quick profile in seconds (tiny models: the verdicts there mean nothing)
+      --full: also the beam-based methods (seq_kd_beam, seq_inter) and every method at 4x the budget;
+      --seeds 5: the README's run (5 seeds, --full)
 """
 
 from __future__ import annotations
 
 import argparse
 
-from minikd import showdown
-from minikd.report import mean_std
-
-
-def claim(text: str, holds: bool, evidence: str) -> bool:
-    print(f"  [{'agrees' if holds else 'does NOT agree'}] {text}\n      {evidence}")
-    return holds
+from minikd import findings, showdown
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fast", action="store_true", help="the quick profile (the tests use it)")
-    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per method (default 3; giving it means --full)")
+    parser.add_argument("--full", action="store_true", help="every method, and the plateau check (the README's run)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
 
-    # Step 1: run (or reload from runs/) the whole experiment.
-    run_args = ["--no-readme", "--seeds", str(args.seeds), "--device", args.device]
-    out = showdown.main(run_args + (["--quick"] if args.fast else []))
-    results, seeds = out["results"], list(range(args.seeds))
+    # Step 1: run (or reload from runs/) the whole experiment: the teacher, its data, every student.
+    run_args = ["--device", args.device] + (["--seeds", str(args.seeds)] if args.seeds else [])
+    results = showdown.main(run_args + (["--full"] if args.full else []) + (["--quick"] if args.fast else []))
 
-    def avg(method, key):
-        return mean_std([results[(method, s)]["metrics"][key] for s in seeds])[0]
+    # Step 2: how fast each method learns, and where it is heading.
+    print("\nStep 2: learning curves — test accuracy along each student's run (mean over seeds)")
+    print(findings.curve_chart(results))
+    print(findings.curve_table(results))
+    for m in results["methods"]:
+        print(f"  {m:18s} reaches {findings.REACH:.0%} of the teacher at step: "
+              f"{findings.reach_text(findings.reach_steps(results, m))}")
 
-    # Step 2: Kim & Rush's findings, checked against this run's numbers.
-    print("\nStep 2: Kim & Rush's findings against this run")
-    gap = {m: abs(avg(m, "beam_acc") - avg(m, "greedy_acc")) for m in showdown.METHODS}
+    # Step 3: Kim & Rush's claims, each decided by this run's seeds.
+    print("\nStep 3: the claims, decided by the seeds (paired differences, 95 % intervals)")
     verdicts = {}
-    verdicts["greedy_close_to_beam"] = claim(
-        "a seq-KD student gains less from beam search than the baseline does",
-        gap["seq_kd"] <= gap["gt"],
-        f"|beam - greedy|: seq_kd {100 * gap['seq_kd']:.1f} points, gt {100 * gap['gt']:.1f} points")
-    verdicts["seq_beats_word"] = claim(
-        "seq-KD beats word-KD (greedy accuracy)",
-        avg("seq_kd", "greedy_acc") > avg("word_kd", "greedy_acc"),
-        f"seq_kd {100 * avg('seq_kd', 'greedy_acc'):.1f}% vs word_kd {100 * avg('word_kd', 'greedy_acc'):.1f}%")
-    verdicts["teacher_data_likely"] = claim(
-        "the teacher's data is easier (lower NLL) for the seq-KD student than the ground truth",
-        avg("seq_kd", "nll_teacher_data") < avg("seq_kd", "nll_gt"),
-        f"seq_kd student NLL: teacher data {avg('seq_kd', 'nll_teacher_data'):.3f}, "
-        f"ground truth {avg('seq_kd', 'nll_gt'):.3f} nats per answer token")
-    best = max(showdown.METHODS, key=lambda m: avg(m, "greedy_acc"))
-    verdicts["combination_best"] = claim(
-        "seq-KD + word-KD is the best student",
-        best == "seq_kd+word",
-        f"best greedy accuracy: {best} {100 * avg(best, 'greedy_acc'):.1f}%")
-    if len(seeds) == 1:
-        print("  (one seed: differences of a few points may be noise; --seeds 3 gives the spread)")
+    for c in findings.claims(results):
+        print("  " + c.sentence())
+        verdicts[c.text] = c.verdict
 
-    # Step 3: what sequence-level KD gained and lost, in this run's numbers.
-    m = results[("seq_kd", 0)]["metrics"]
-    w = results[("word_kd", 0)]["metrics"]
-    print("\nStep 3: what sequence-level KD gained and lost here")
-    print(f"  gained: the student read {m['stored_bytes'] / 1e3:.0f} kB of teacher text and no logits; the teacher")
-    print("          was not loaded while it trained (word-KD needed it at every step: "
-          f"{w['train_seconds']:.0f} s vs {m['train_seconds']:.0f} s of training)")
-    print(f"  gained: greedy vs beam gap {100 * gap['seq_kd']:.1f} points (baseline {100 * gap['gt']:.1f})")
-    print(f"  lost:   the teacher's alternatives — the seq-KD student's NLL on the ground-truth answers is "
-          f"{avg('seq_kd', 'nll_gt'):.3f}, the baseline's {avg('gt', 'nll_gt'):.3f}: it learned the teacher's")
-    print("          one phrasing, not the spread of valid forms in the data")
-    print(f"  held-out (one more digit): seq_kd {100 * avg('seq_kd', 'heldout_acc'):.1f}%, "
-          f"gt {100 * avg('gt', 'heldout_acc'):.1f}% — distillation does not teach what the teacher cannot do\n")
-
-    print("Check yourself")
-    print("  1. Why does beam search help a seq-KD student less than a student trained on ground truth?")
-    print("  2. What does the word_kd student need at training time that the seq_kd student does not?")
-    print("  3. Why does the seq-KD student find the ground-truth answers less likely than the baseline does?")
+    # Step 4: what each student had to read (seed 0): teacher text, or teacher text and distributions.
+    print("\nStep 4: what each student read (the teacher is never in memory while a student trains)")
+    for m in results["methods"]:
+        metrics = results["students"][f"{m}-seed{results['seeds'][0]}"]["metrics"]
+        print(f"  {m:18s} {findings.stored_signal(metrics)}")
+    print("\nCheck yourself")
+    print("  1. Why does a seq-KD student's greedy answer come close to its beam answer?")
+    print("  2. Compare the teacher's T = 1 samples with its greedy answers in the data table. Which of the two")
+    print("     does word-level KD copy, and which does sequence-level KD copy?")
+    print("  3. Why can a fixed step budget and a 4x budget give different verdicts?")
     return verdicts
 
 

@@ -386,3 +386,17 @@ def ex23_mean_and_spread(values: list[float]) -> tuple[float, float]:
     Hint: the sample standard deviation divides the squared deviations by n - 1, not n.
     """
     raise _todo("ex23_mean_and_spread")
+
+
+def ex24_paired_interval(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """Mean of the paired differences a[i] - b[i] (seed i of two methods) and its 95 % interval (lo, hi).
+
+    Return (mean, lo, hi) with lo, hi = mean -/+ t * s / sqrt(n), s the differences' sample standard
+    deviation and t the two-sided 95 % critical value of Student's t with n - 1 degrees of freedom:
+    12.706 (n = 2), 4.303 (n = 3), 3.182 (n = 4), 2.776 (n = 5). n >= 2; a and b have the same length.
+    The interval holding 0 means: this run cannot tell the two methods apart ("not separable").
+
+    Hint: pair first, then take ONE mean and ONE spread of the differences (two separate spreads of a and
+    b ignore that both methods shared the seed); and use t, not 1.96, with a handful of seeds.
+    """
+    raise _todo("ex24_paired_interval")

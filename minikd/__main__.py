@@ -5,6 +5,7 @@
     minikd filter              drop incorrect / truncated / too long / duplicate answers; optionally regenerate
     minikd train               train a student: --objective gt | seqkd | wordkd
     minikd eval                verified accuracy of a checkpoint on a prompt set (greedy or beam)
+    minikd readme              copy the last run's tables and verdicts into README.md (minikd.findings)
     minikd bench               how fast this machine trains and decodes (minikd.bench)
 
 The offline pipeline by hand (the card's four steps; the student step never loads the teacher):
@@ -30,6 +31,7 @@ from minikd.data import DatasetError, read_jsonl
 
 # Subcommands another module parses itself (imported only when used, so `minikd --help` always works).
 DELEGATED = {"run": ("minikd.showdown", "the whole pipeline and the comparison table (default)"),
+             "readme": ("minikd.findings", "copy runs/default/results.json's tables and verdicts into README.md"),
              "bench": ("minikd.bench", "training and decoding speed of this machine")}
 OBJECTIVES = {"gt": "masked SFT on ground-truth answers (the baseline)",
               "seqkd": "masked SFT on teacher-written answers (sequence-level KD; the teacher is never loaded)",

@@ -23,10 +23,13 @@ def max_new_tokens_for(model, prompt_ids: list[list[int]], cap: int = 96) -> int
 
 @torch.no_grad()
 def decode_records(model, tok, records: list[dict], method: str = "greedy", beam_size: int = 1,
-                   batch_size: int = 128, **kw) -> list:
-    """The model's answer to each record's prompt (a list of minikd.generate.Generation with .text)."""
+                   batch_size: int = 128, max_new_tokens: int | None = None, **kw) -> list:
+    """The model's answer to each record's prompt (a list of minikd.generate.Generation with .text).
+
+    max_new_tokens: None = as many as the context leaves (at most 96); an answer cut off is never right."""
     prompts = [tok.render_prompt(r["prompt"]) for r in records]
-    gens = generate(model, prompts, max_new_tokens=max_new_tokens_for(model, prompts), end_id=tok.end_id,
+    limit = max_new_tokens or max_new_tokens_for(model, prompts)
+    gens = generate(model, prompts, max_new_tokens=limit, end_id=tok.end_id,
                     method=method, beam_size=beam_size, batch_size=batch_size, **kw)
     for g in gens:
         g.text = tok.decode(g.tokens)
@@ -34,14 +37,16 @@ def decode_records(model, tok, records: list[dict], method: str = "greedy", beam
 
 
 def accuracy(model, tok, records: list[dict], method: str = "greedy", beam_size: int = 1,
-             batch_size: int = 128) -> dict:
+             batch_size: int = 128, **decode_kw) -> dict:
     """Verified accuracy overall and per task family, plus what the model wrote.
 
     Returns {"acc": float, "acc_by_task": {task: float}, "mean_logprob": mean log-prob the model gives its
     own outputs (per sequence), "ended": fraction that stopped with the end token, "outputs": [text]}.
     A generation cut off before its end token counts as wrong, whatever its text says.
+    decode_kw (max_new_tokens, length_penalty, temperature, seed, ...) go to decode_records / generate.
     """
-    gens = decode_records(model, tok, records, method=method, beam_size=beam_size, batch_size=batch_size)
+    gens = decode_records(model, tok, records, method=method, beam_size=beam_size, batch_size=batch_size,
+                          **decode_kw)
     by_task = defaultdict(list)
     for r, g in zip(records, gens):
         by_task[r["task"]].append(bool(g.ended and verify(r["prompt"], g.text)))

@@ -40,6 +40,49 @@ def ascii_curve(values: list[float], width: int = 60, height: int = 10, label: s
     return "\n".join(out)
 
 
+MARKERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def ascii_chart(series: dict[str, tuple[list, list]], width: int = 64, height: int = 14, xlabel: str = "step",
+                ylabel: str = "", hline: tuple[float, str] | None = None) -> str:
+    """Several lines in one character chart: series name -> (xs, ys), one letter per series (legend
+    below); `hline` = (y, label) draws a dashed reference line (e.g. the teacher). Where lines cross the
+    later series' letter wins."""
+    xs_all = [x for xs, _ in series.values() for x in xs]
+    ys_all = [y for _, ys in series.values() for y in ys] + ([hline[0]] if hline else [])
+    if not xs_all:
+        return "(no values)"
+    x0, x1 = min(xs_all), max(xs_all)
+    y0, y1 = min(ys_all), max(ys_all)
+    grid = [[" "] * width for _ in range(height)]
+
+    def cell(x, y):
+        col = round((x - x0) / ((x1 - x0) or 1) * (width - 1))
+        row = height - 1 - round((y - y0) / ((y1 - y0) or 1) * (height - 1))
+        return row, col
+
+    if hline:
+        row, _ = cell(x0, hline[0])
+        grid[row] = ["-" if c == " " else c for c in grid[row]]
+    for letter, (xs, ys) in zip(MARKERS, series.values()):
+        points = [cell(x, y) for x, y in zip(xs, ys)]
+        for (r0, c0), (r1, c1) in zip(points, points[1:]):  # dots between measured points
+            for col in range(c0 + 1, c1):
+                row = round(r0 + (r1 - r0) * (col - c0) / (c1 - c0))
+                if grid[row][col] in " -":
+                    grid[row][col] = "."
+        for row, col in points:
+            grid[row][col] = letter
+    lines = [f"{y1 - i * (y1 - y0) / (height - 1):7.1f} |" + "".join(r) for i, r in enumerate(grid)]
+    lines.append(" " * 8 + "+" + "-" * width)
+    lines.append(" " * 9 + f"{x0:<10g}{xlabel:^{width - 20}}{x1:>10g}")
+    legend = [f"{letter} = {name}" for letter, name in zip(MARKERS, series)]
+    if hline:
+        legend.append(f"--- = {hline[1]} ({hline[0]:.1f})")
+    lines.append(" " * 9 + (ylabel + ": " if ylabel else "") + ", ".join(legend))
+    return "\n".join(lines)
+
+
 def have_matplotlib() -> bool:
     try:
         import matplotlib  # noqa: F401
@@ -73,6 +116,22 @@ def save_line_plot(path, series: dict[str, tuple[list, list]], xlabel: str, ylab
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, (xs, ys) in series.items():
         ax.plot(xs, ys, label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    return _save(fig, ax, path)
+
+
+def save_band_plot(path, series: dict[str, tuple[list, list, list, list]], xlabel: str, ylabel: str, title: str,
+                   hline: tuple[float, str] | None = None) -> Path | None:
+    """series: name -> (xs, mean, lower, upper): a line per series with a shaded band. None without matplotlib."""
+    if not have_matplotlib():
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, (xs, mean, lo, hi) in series.items():
+        line, = ax.plot(xs, mean, label=name, marker=".")
+        ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15)
+    if hline:
+        ax.axhline(hline[0], color="black", linestyle="--", linewidth=1, label=hline[1])
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     return _save(fig, ax, path)
 

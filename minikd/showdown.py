@@ -1,27 +1,36 @@
-"""The main job: the whole offline pipeline and Kim & Rush's comparison in miniature.
+"""The main job: the whole offline pipeline and Kim & Rush's comparison in miniature, over seeds.
 
 `minikd` (= `minikd run`) runs, with a progress line per stage and everything cached under runs/<profile>/:
 
   1. tokenizer   the shipped BPE (data/tokenizer.tiktoken)
   2. teacher     masked SFT on the labelled training set (cached checkpoint)
-  3. generate    u = teacher(s) for every training prompt: greedy, and beam search (K = 5) whose
-                 candidates also give seq-inter
-  4. filter      drop truncated and too-long generations (counted, never silently)
-  5. students    the same `student` preset, the same budget (steps x sequences), one per method:
-                   gt            SFT on the ground-truth answers (the baseline)
-                   word_kd       token-level KD online: the teacher's distribution at every answer position
-                   seq_kd        SFT on the teacher's greedy answers
-                   seq_kd_beam   SFT on the teacher's beam-search (K = 5) answers
-                   seq_kd+word   token-level KD on the teacher's greedy answers (the combination)
-                   seq_inter     SFT on the beam candidate closest to the ground truth
-  6. measure     greedy and beam accuracy, held-out accuracy, log-prob of own outputs, NLL on ground
-                 truth and on teacher data, bytes stored, time, parameters -> a markdown table
-                 (runs/<profile>/results.md, and the README for the default profile) and a bar chart.
+  3. generate    u = teacher(s): greedy answers to the training prompts, to the unlabelled prompts and to
+                 the test prompts (the last only to measure NLL on teacher data); beam search
+                 (K = 5, length-normalised) on the training prompts, whose candidates also give seq-inter
+  4. filter      drop truncated and too-long generations (counted, never silently); wrong answers stay:
+                 this is plain seq-KD, which distils the teacher's errors too (curation is lesson 8)
+  5. logits      the teacher's full next-token distribution at every answer position of the pools
+                 token-level KD trains on, computed once and stored (k = V): word-level KD then trains
+                 from a file like every other method, with exactly the online loss (lesson 6)
+  6. word-KD     T and α for word-level KD, chosen on a validation slice of the training set (cached)
+  7. students    the same `student` preset, the same budget (steps x sequences), one per method and seed,
+                 test accuracy recorded along the way (the learning curve):
+                   gt                 SFT on the ground-truth answers (the baseline)
+                   word_kd            token-level KD: the teacher's distribution at every answer position
+                   seq_kd             SFT on the teacher's greedy answers
+                   seq_kd_beam        SFT on the teacher's beam-search answers
+                   seq_kd+word        token-level KD on the teacher's greedy answers (the combination)
+                   seq_inter          SFT on the beam candidate whose answer is closest to the ground truth
+                   seq_kd_unlabelled  SFT on the teacher's answers to the unlabelled prompts (no label seen)
+                 with --seeds N (the README's run) every method is also trained to 4x the budget (--plateau)
+  8. measure     the teacher (greedy, beam, sampled at T = 1), every student (greedy, beam, held-out, NLL
+                 on ground truth and on the teacher's answers to the test prompts), per task family
+  9. report      results.json (per seed, per family, per step), results.md, curves; verdicts on Kim &
+                 Rush's claims computed from the seeds (minikd.findings). `minikd readme` copies them into
+                 the README; the main job itself writes under runs/ only.
 
-Every number in the table comes from this code, run with the seeds it records.
-
-Stages 3 and 5 are embarrassingly parallel: the prompts split into shards (worker r answers prompts
-r, r + W, ...; distill.merge_shards puts them back in order) and the students are independent runs. On a
+Stages 3, 6 and 7 are embarrassingly parallel: prompts split into shards (worker r answers prompts r,
+r + W, ...; distill.merge_shards puts them back in order), and the students are independent runs. On a
 CPU they go to `--jobs` worker processes (default 2), each with its share of the cores: for models this
 small, two 1-thread processes do about 1.3-1.6x the work of one 2-thread process. A student trained in a
 worker gives the same numbers as one trained here with the same thread count (a test checks it).
@@ -33,38 +42,55 @@ import argparse
 import json
 import multiprocessing
 import os
-import re
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
 
-from minikd.common import ROOT, atomic_write_text, get_device
+from minikd.common import atomic_write_text, get_device, seed_all
 from minikd.data import load_sft, read_jsonl, read_meta, write_jsonl
 from minikd.distill import (filter_dataset, generate_dataset, merge_shards, seq_inter_dataset, shard_path,
                             teacher_fingerprint)
-from minikd.evaluate import accuracy, answer_nll
-from minikd.pipeline import PROFILES, get_profile, get_teacher, load_split, profile_dir, train_model
-from minikd.report import markdown_table, mean_std, save_bar_chart
+from minikd.evaluate import accuracy, answer_nll, decode_records
+from minikd.pipeline import PROFILES, data_fingerprint, get_profile, get_teacher, load_split, profile_dir, train_model
+from minikd.tasks import surface_form, verify
 from minikd.tokenizer import Tokenizer
 from minikd.train import load_model, sft_objective
 
-WORD_KD = {"temperature": 1.0, "alpha": 0.5}  # T = 1 as in Kim & Rush; half hard CE, half KL
-CHUNK = 2048  # prompts generated (and appended to disk) at a time
-BEAM = 5  # beam width for the teacher's data and for beam-search evaluation
-METHODS = ["gt", "word_kd", "seq_kd", "seq_kd_beam", "seq_kd+word", "seq_inter"]
+METHODS = ["gt", "word_kd", "seq_kd", "seq_kd_beam", "seq_kd+word", "seq_inter", "seq_kd_unlabelled"]
+BEAM_METHODS = ("seq_kd_beam", "seq_inter")  # need the teacher's beam search over every training prompt
+CORE = [m for m in METHODS if m not in BEAM_METHODS]  # the default run (10 minutes on 2 cores)
+BEAM_EVAL = ("gt", "seq_kd")  # students also decoded with beam search: greedy vs beam, Kim & Rush's contrast
 # What each student trains on: the labelled training set, or one of the teacher's filtered files.
 POOLS = {"gt": "ground truth", "word_kd": "ground truth", "seq_kd": "greedy", "seq_kd_beam": "beam",
-         "seq_kd+word": "greedy", "seq_inter": "inter"}
+         "seq_kd+word": "greedy", "seq_inter": "inter", "seq_kd_unlabelled": "unlabelled"}
 TOKEN_KD = ("word_kd", "seq_kd+word")  # the methods that need the teacher's logits while the student trains
-README_START, README_END = "<!-- showdown:start -->", "<!-- showdown:end -->"
+BEAM = {"beam_size": 5, "length_penalty": 1.0}  # rank beams by log-prob per token: else short answers win
+# (T, alpha) settings tried for word-level KD: Hinton's softening (T > 1), plain (T = 1), sharpening (T < 1);
+# alpha = 1 is pure KL to the teacher, 0.5 mixes in cross-entropy on the (noisy) labels.
+WORD_KD_GRID = [{"temperature": t, "alpha": a} for t, a in ((0.5, 1.0), (1.0, 0.5), (1.0, 1.0), (2.0, 1.0))]
+CURVE_POINTS = 10  # test-accuracy measurements along each student's run
+PLATEAU_SEEDS = 3  # seeds of the long (plateau) runs
+CHUNK = 2048  # prompts generated (and appended to disk) at a time
+SLACK = 8  # an answer may run this many tokens past the longest training answer; longer is a runaway
+
+
+def answer_limit(train_set: list[dict]) -> int:
+    """max_new_tokens for every generation of the job: the longest training answer (end token included)
+    plus SLACK. A teacher answer cut off there is dropped by the filter, a student's counts as wrong;
+    without a limit a beam search or an untrained student runs on to the end of the context."""
+    return max(sum(e["mask"]) for e in train_set) + SLACK
 
 
 def stage(n: int, title: str) -> float:
     print(f"\n== stage {n}: {title} ==", flush=True)
     return time.perf_counter()
 
+
+# ---------------------------------------------------------------------------------------------------
+# Worker processes
 
 def default_jobs(device) -> int:
     """Worker processes for the embarrassingly parallel stages: 2 on a CPU with 2+ cores, else 1.
@@ -85,19 +111,32 @@ def worker_pool(jobs: int) -> ProcessPoolExecutor:
                                initializer=_worker_init, initargs=(threads,))
 
 
+def run_all(fn, args: list[tuple], jobs: int) -> list:
+    """fn(*a) for every a in args: in `jobs` worker processes, or here when one job (or one task)."""
+    if jobs > 1 and len(args) > 1:
+        with worker_pool(jobs) as pool:
+            return list(pool.map(fn, *zip(*args)))
+    return [fn(*a) for a in args]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stage 3-4: the teacher's data
+
 def data_paths(profile) -> dict[str, Path]:
     out = profile_dir(profile)
     return {"greedy": out / "teacher_greedy.jsonl", "beam": out / "teacher_beam.jsonl",
-            "inter": out / "teacher_seq_inter.jsonl"}
+            "inter": out / "teacher_seq_inter.jsonl", "unlabelled": out / "teacher_unlabelled.jsonl",
+            "test": out / "teacher_test.jsonl"}
 
 
-def prompt_records(train_set: list[dict]) -> list[dict]:
-    """The training prompts as the teacher sees them (with the ground truth, which seq-inter needs)."""
-    return [{k: r[k] for k in ("id", "task", "prompt", "completion", "answer")} for r in train_set]
+def prompt_records(records: list[dict]) -> list[dict]:
+    """Prompts as the teacher sees them (with the ground truth, which seq-inter needs, when there is one)."""
+    keep = ("id", "task", "prompt", "completion", "answer")
+    return [{k: r[k] for k in keep if k in r} for r in records]
 
 
-def label_shard(profile, rank: int, world_size: int, device="cpu", teacher=None) -> None:
-    """The teacher's greedy answers and beam search (K = BEAM) for every world_size-th training prompt.
+def label_shard(profile, rank: int, world_size: int, device="cpu", teacher=None, beam: bool = True) -> None:
+    """The teacher's answers to every world_size-th prompt of each prompt set this job needs.
 
     One beam search serves two methods: its best answer (seq_kd_beam) and the candidate closest to the
     ground truth (seq_inter); both are stored in the seq-inter file. Runs in a worker process when
@@ -106,202 +145,399 @@ def label_shard(profile, rank: int, world_size: int, device="cpu", teacher=None)
     ckpt = profile_dir(profile) / "teacher.pt"
     if teacher is None:
         teacher, _ = load_model(ckpt, tok, device=str(device))
-    records = prompt_records(load_split("train", profile, tok))
     paths = data_paths(profile)
-    # Big chunks: prompts are batched by equal length inside a chunk, so larger chunks mean fuller batches.
-    common = dict(teacher_ckpt=str(ckpt), chunk=CHUNK, stale="restart", rank=rank, world_size=world_size)
-    generate_dataset(teacher, tok, records, paths["greedy"], method="greedy", **common)
-    seq_inter_dataset(teacher, tok, records, paths["inter"], beam_size=BEAM, **common)
+    train_set = load_split("train", profile, tok)
+    common = dict(teacher_ckpt=str(ckpt), chunk=CHUNK, stale="restart", rank=rank, world_size=world_size,
+                  max_new_tokens=answer_limit(train_set))
+    train = prompt_records(train_set)
+    generate_dataset(teacher, tok, train, paths["greedy"], method="greedy", **common)
+    if beam:
+        seq_inter_dataset(teacher, tok, train, paths["inter"], **BEAM, **common)
+    generate_dataset(teacher, tok, prompt_records(load_split("unlabelled", profile, tok)), paths["unlabelled"],
+                     method="greedy", **common)
+    generate_dataset(teacher, tok, prompt_records(load_split("test", profile, tok)), paths["test"],
+                     method="greedy", **common)
 
 
-def _complete_for(path: Path, teacher, n: int) -> bool:
-    """Does `path` look like a finished file of this teacher's answers to n prompts? (The full settings
-    check happens in distill when the file is opened again.)"""
+def _complete_for(path: Path, teacher) -> bool:
+    """Does `path` look like a finished file of this teacher's answers? (distill checks every setting
+    when the file is opened again; this only decides whether to start worker processes.)"""
     meta = read_meta(path) if path.exists() else None
-    return bool(meta and meta.get("complete") and meta.get("n_records") == n
+    return bool(meta and meta.get("complete") and meta.get("shard") is None
                 and meta.get("settings", {}).get("teacher") == teacher_fingerprint(teacher))
 
 
-def teacher_data(profile, teacher, tok, train_set, times: dict, device="cpu", jobs: int = 1) -> dict[str, Path]:
-    """Stages 3-4: the teacher's answers to the training prompts, stored as JSONL (cached)."""
+def teacher_data(profile, teacher, tok, times: dict, device="cpu", jobs: int = 1, beam: bool = True) -> dict[str, Path]:
+    """Stages 3-4: the teacher's answers, stored as JSONL and filtered (cached). beam=False skips the beam
+    search (and the two methods that train on it)."""
     paths = data_paths(profile)
-    t0 = stage(3, f"generate: the teacher answers {len(train_set)} training prompts, greedy and beam "
-               f"K = {BEAM} (cached in {profile_dir(profile)})")
-    cached = all(_complete_for(paths[k], teacher, len(train_set)) for k in ("greedy", "inter"))
+    t0 = stage(3, "generate: the teacher answers the training prompts (greedy" + (
+        f", and beam K = {BEAM['beam_size']} with length penalty {BEAM['length_penalty']}" if beam else "")
+        + "), the unlabelled and the test prompts (greedy)")
+    generated = ("greedy", "inter", "unlabelled", "test") if beam else ("greedy", "unlabelled", "test")
+    cached = all(_complete_for(paths[k], teacher) for k in generated)
     if jobs > 1 and not cached:
-        # Split the prompts: worker r answers prompts r, r + jobs, ...; the shards merge back in prompt order.
         print(f"  {jobs} worker processes, one shard of the prompts each", flush=True)
-        with worker_pool(jobs) as pool:
-            list(pool.map(label_shard, [profile] * jobs, range(jobs), [jobs] * jobs, [str(device)] * jobs))
-        for k in ("greedy", "inter"):
+        run_all(label_shard, [(profile, r, jobs, str(device), None, beam) for r in range(jobs)], jobs)
+        for k in generated:
             merge_shards([shard_path(paths[k], r, jobs) for r in range(jobs)], paths[k])
     else:
-        label_shard(profile, 0, 1, device, teacher=teacher)
-    beam_best = [{**r, "completion": r["beam_completion"], "teacher_logprob": r["beam_logprob"],
-                  "ended": r["beam_ended"]} for r in read_jsonl(paths["inter"])]
-    write_jsonl(paths["beam"], beam_best)
+        label_shard(profile, 0, 1, device, teacher=teacher, beam=beam)
+    if beam:
+        beam_best = [{**r, "completion": r["beam_completion"], "teacher_logprob": r["beam_logprob"],
+                      "ended": r["beam_ended"]} for r in read_jsonl(paths["inter"])]
+        write_jsonl(paths["beam"], beam_best)
+    else:
+        paths = {k: v for k, v in paths.items() if k not in ("beam", "inter")}
     times["generate"] = time.perf_counter() - t0
 
-    t0 = stage(4, "filter: drop truncated and too-long answers (the verifier only counts)")
+    t0 = stage(4, "filter: drop truncated and too-long answers (wrong answers stay: plain seq-KD)")
     kept = {}
     for name, path in paths.items():
         kept[name] = path.with_name(path.stem + ".filtered.jsonl")
         report = filter_dataset(path, kept[name], tok, profile.block_size, verify=False)
-        print(f"  {name}: {dict(report)}")
+        print(f"  {name}: {report['output']} of {report['input']} kept")
     times["filter"] = time.perf_counter() - t0
     return kept
 
 
-def student_objective(method: str, teacher):
+# ---------------------------------------------------------------------------------------------------
+# What a data set teaches: answer accuracy and the spread of surface forms, per family
+
+def form_entropy_bits(forms: list[str | None]) -> float:
+    """Shannon entropy (bits) of the surface forms used: 0 = one form always; log2(k) = k forms evenly.
+    An unreadable answer counts as a form of its own ("none")."""
+    import math
+    counts: dict = {}
+    for f in forms:
+        counts[f] = counts.get(f, 0) + 1
+    n = len(forms)
+    return -sum(c / n * math.log2(c / n) for c in counts.values()) if n else 0.0
+
+
+def describe_answers(records: list[dict], texts: list[str] | None = None) -> dict:
+    """Per family: verified accuracy of the answers and the entropy of their surface forms."""
+    texts = texts if texts is not None else [r["completion"] for r in records]
+    by_task: dict = {}
+    for r, text in zip(records, texts):
+        by_task.setdefault(r["task"], []).append((verify(r["prompt"], text), surface_form(r["task"], text)))
+    return {"n": len(records),
+            "acc": sum(ok for v in by_task.values() for ok, _ in v) / max(1, len(records)),
+            "acc_by_task": {t: sum(ok for ok, _ in v) / len(v) for t, v in sorted(by_task.items())},
+            "form_entropy_bits": {t: form_entropy_bits([f for _, f in v]) for t, v in sorted(by_task.items())}}
+
+
+def describe_data(train_set: list[dict], kept: dict[str, Path]) -> dict:
+    """The data table: what each training pool teaches (the raw teacher files, before the length filter)."""
+    paths = data_paths_from(kept)
+    out = {"ground truth labels (train)": describe_answers(train_set)}
+    for name, label in (("greedy", "teacher greedy (train prompts)"), ("beam", "teacher beam (train prompts)"),
+                        ("inter", "seq-inter choice (train prompts)"),
+                        ("unlabelled", "teacher greedy (unlabelled prompts)")):
+        if name in paths:
+            out[label] = describe_answers(list(read_jsonl(paths[name])))
+    return out
+
+
+def data_paths_from(kept: dict[str, Path]) -> dict[str, Path]:
+    """The raw (unfiltered) file of each filtered one."""
+    return {k: p.with_name(p.name.replace(".filtered.jsonl", ".jsonl")) for k, p in kept.items()}
+
+
+def label_vs_teacher(train_set: list[dict], kept: dict[str, Path]) -> dict:
+    """Per training prompt: is the label right, is the teacher's greedy answer right? (paired by prompt)"""
+    teacher = {r["id"]: r for r in read_jsonl(data_paths_from(kept)["greedy"])}
+    label, ours = [], []
+    for r in train_set:
+        t = teacher[r["id"]]
+        label.append(float(verify(r["prompt"], r["completion"])))
+        ours.append(float(t["ended"] and verify(r["prompt"], t["completion"])))
+    return {"label_correct": label, "teacher_correct": ours}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stages 5-6: students
+
+def _objective(method: str, store: dict | None, word_kd: dict | None):
+    """SFT, or word-level KD from the teacher's stored distributions (re-tempered to word_kd's T)."""
     if method in TOKEN_KD:
-        from minikd.word_kd import word_kd_objective
-        return word_kd_objective(teacher, **WORD_KD)
+        from minikd.word_kd import topk_objective
+        return topk_objective(store, temperature=word_kd["temperature"], alpha=word_kd["alpha"])
     return sft_objective
 
 
-def student_settings(profile, method: str, seed: int, n_examples: int, teacher_id: str) -> dict:
-    """Everything a cached student result depends on: a change to any of these retrains it."""
-    return {"profile": profile.name, "preset": profile.student_preset, "steps": profile.student_steps,
-            "batch_size": profile.batch_size, "lr": profile.student_lr, "seed": seed, "word_kd": WORD_KD,
-            "beam": BEAM, "n_examples": n_examples, "teacher": teacher_id}
+def _examples(profile, tok, kept, pool: str) -> list[dict]:
+    if pool == "ground truth":
+        return load_split("train", profile, tok)
+    return load_sft(kept[pool], tok, profile.block_size)[0]
 
 
-def train_student(profile, method: str, seed: int, kept: dict[str, Path], settings: dict, device="cpu") -> dict:
-    """Train and measure one student; cache the result (with `settings`) in runs/<profile>/students/.
+def build_stores(profile, teacher, tok, kept, teacher_id: str, times: dict,
+                 pools=tuple(sorted({POOLS[m] for m in TOKEN_KD}))) -> dict[str, str]:
+    """Stage 4b: the teacher's full next-token distribution (top-k with k = V, at T = 1) at every answer
+    position of the pools token-level KD trains on, computed once and stored (minikd.word_kd). Training
+    from the store gives exactly the online loss (up to fp16 rounding) without a teacher forward pass per
+    step; re-tempering the stored log-probs to another T is exact too (word_kd.topk_objective)."""
+    from minikd.word_kd import build_topk_store, load_topk_store
+    t0 = stage(5, "word-KD: the teacher's distributions at every answer position, stored once (k = V)")
+    stores = {}
+    for pool in pools:
+        examples = _examples(profile, tok, kept, pool)
+        path = profile_dir(profile) / f"teacher_logits_{pool.replace(' ', '_')}_{teacher_id}.pt"
+        try:
+            load_topk_store(path, expect_fingerprint=tok.fingerprint, expect_examples=examples)
+            print(f"  {pool}: cached ({path.name})")
+        except Exception:  # missing, or made from other data: (re)build it
+            build_topk_store(teacher, examples, tok.pad_id, k=teacher.config.vocab_size, temperature=1.0,
+                             path=path, fingerprint=tok.fingerprint)
+            print(f"  {pool}: {len(examples)} examples -> {path.stat().st_size / 1e6:.0f} MB ({path.name})")
+        stores[pool] = str(path)
+    times["logits"] = time.perf_counter() - t0
+    return stores
 
-    Reads everything it needs from disk (data, the teacher's checkpoint), so it runs the same in this
-    process or in a worker process."""
+
+def curve_point(model, tok, test_set, limit: int) -> dict:
+    """One point of a learning curve: greedy verified accuracy on the test set, overall and per family."""
+    a = accuracy(model, tok, test_set, max_new_tokens=limit)
+    return {"acc": a["acc"], **{f"acc/{t}": v for t, v in a["acc_by_task"].items()}}
+
+
+def train_student(profile, job: dict, device="cpu") -> dict:
+    """Train and measure one student; cache the result (with its settings) at job["cache"].
+
+    job: method, seed, steps, word_kd (T, alpha or None), settings (the cache key), cache (a path), and
+    "val" (validation-only run for the word-KD choice: train without the last profile.n_val records, score on
+    them). Reads everything from disk, so it runs the same in this process or in a worker process."""
     tok = Tokenizer.default()
-    test_set, heldout = load_split("test", profile, tok), load_split("heldout", profile, tok)
-    teacher_examples = load_sft(kept["greedy"], tok, profile.block_size)[0]
-    if POOLS[method] == "ground truth":
-        examples = load_split("train", profile, tok)
-    else:
-        examples = load_sft(kept[POOLS[method]], tok, profile.block_size)[0]
-    teacher = None
-    if method in TOKEN_KD:  # only token-level KD needs the teacher while the student trains
-        teacher, _ = load_model(profile_dir(profile) / "teacher.pt", tok, device=str(device))
+    method, seed, steps = job["method"], job["seed"], job["steps"]
+    kept = {k: Path(v) for k, v in job["kept"].items()}
+    val = job.get("val", False)
+    examples = _examples(profile, tok, kept, POOLS[method])
+    store = None
+    if method in TOKEN_KD:  # the teacher's distributions, read from disk: the teacher itself is not loaded
+        from minikd.word_kd import load_topk_store
+        store = load_topk_store(job["store"], expect_fingerprint=tok.fingerprint, expect_examples=examples)
+    if val:
+        examples = examples[:-profile.n_val]  # a prefix: store rows still belong to the same indices
+
+    test_set = load_split("test", profile, tok)
+    limit = answer_limit(load_split("train", profile, tok))
+    eval_s = [0.0]  # time spent measuring the curve: not training time
+
+    def eval_fn(m):
+        e0 = time.perf_counter()
+        point = curve_point(m, tok, test_set, limit)
+        eval_s[0] += time.perf_counter() - e0
+        return point
 
     s0 = time.perf_counter()
-    model, _ = train_model(profile.student_config(tok.vocab_size), examples, profile.student_steps, profile,
-                           lr=profile.student_lr, seed=seed, objective=student_objective(method, teacher),
-                           device=str(device), tok=tok, log_every=0)
-    train_s = time.perf_counter() - s0
-    metrics = measure(model, tok, test_set, heldout, teacher_examples[: len(test_set)])
-    metrics.update(train_seconds=train_s, params=model.num_params(), stored_bytes=stored_bytes(examples),
-                   teacher_at_train_time=teacher is not None)
-    record = {"settings": settings, "metrics": metrics}
-    atomic_write_text(profile_dir(profile) / "students" / f"{method}-seed{seed}.json", json.dumps(record, indent=1))
-    print(f"  {method} seed {seed}: greedy {100 * metrics['greedy_acc']:.1f}%  beam {100 * metrics['beam_acc']:.1f}%  "
-          f"({train_s:.0f} s training on {len(examples)} examples)", flush=True)
+    model, history = train_model(profile.student_config(tok.vocab_size), examples, steps, profile,
+                                 lr=profile.student_lr, seed=seed, objective=_objective(method, store, job["word_kd"]),
+                                 device=str(device), tok=tok, log_every=0, eval_fn=None if val else eval_fn,
+                                 eval_every=max(1, steps // CURVE_POINTS))
+    train_s = time.perf_counter() - s0 - eval_s[0]
+    if val:
+        held = load_split("train", profile, tok)[-profile.n_val:]  # the labels are never read: verify uses the prompt
+        metrics = {"val_acc": accuracy(model, tok, held, max_new_tokens=limit)["acc"], "train_seconds": train_s}
+    else:
+        metrics = measure_student(model, tok, profile, kept, history, beam=method in BEAM_EVAL)
+        metrics.update(train_seconds=train_s, params=model.num_params(), n_examples=len(examples),
+                       text_bytes=sum(len(e["completion"].encode("utf-8")) for e in examples),
+                       logit_bytes=Path(job["store"]).stat().st_size if store is not None else 0)
+    record = {"settings": job["settings"], "metrics": metrics}
+    atomic_write_text(job["cache"], json.dumps(record, indent=1))
+    shown = metrics.get("val_acc", metrics.get("greedy_acc"))
+    print(f"  {job['name']}: {'validation' if val else 'test'} accuracy {100 * shown:.1f}%  "
+          f"({train_s:.0f} s, {steps} steps)", flush=True)
     return record
 
 
-def run_students(profile, kept, n_train: int, teacher_id: str, seeds, device, times, jobs: int = 1) -> dict:
-    """Stage 5: train every method with every seed (results cached per method and seed)."""
-    out = profile_dir(profile) / "students"
-    out.mkdir(parents=True, exist_ok=True)
-    sizes = {name: sum(1 for _ in read_jsonl(path)) for name, path in kept.items()}
-    sizes["ground truth"] = n_train
-    t0 = stage(5, f"students: {len(METHODS)} methods x {len(seeds)} seed(s), {profile.student_steps} steps "
-               f"of {profile.batch_size} sequences each")
-    results, todo = {}, []
-    for method in METHODS:
-        for seed in seeds:
-            settings = student_settings(profile, method, seed, sizes[POOLS[method]], teacher_id)
-            cache = out / f"{method}-seed{seed}.json"
-            if cache.exists() and json.loads(cache.read_text()).get("settings") == settings:
-                print(f"  {method} seed {seed}: cached ({cache.name})")
-                results[(method, seed)] = json.loads(cache.read_text())
-            else:
-                todo.append((method, seed, settings))
-    # The token-level KD methods cost the most (a teacher forward every step): start them first.
-    todo.sort(key=lambda job: job[0] not in TOKEN_KD)
-    if todo:
-        print(f"  training {len(todo)} student(s)" + (f" in {jobs} worker processes" if jobs > 1 else ""), flush=True)
-    args = [(profile, method, seed, kept, settings, str(device)) for method, seed, settings in todo]
-    if jobs > 1 and len(todo) > 1:
-        with worker_pool(jobs) as pool:
-            records = list(pool.map(train_student, *zip(*args)))
-    else:
-        records = [train_student(*a) for a in args]
-    results.update({(method, seed): r for (method, seed, _), r in zip(todo, records)})
-    times["students"] = time.perf_counter() - t0
-    return results
-
-
-def measure(model, tok, test_set, heldout, teacher_examples) -> dict:
-    greedy = accuracy(model, tok, test_set)
-    beam = accuracy(model, tok, test_set, method="beam", beam_size=BEAM)
+def measure_student(model, tok, profile, kept, history, beam: bool) -> dict:
+    """Everything the tables need from one trained student (the last curve point is its greedy accuracy)."""
+    test_set, heldout = load_split("test", profile, tok), load_split("heldout", profile, tok)
+    teacher_test = load_sft(kept["test"], tok, profile.block_size)[0]
+    limit = answer_limit(load_split("train", profile, tok))
+    curve = [{"step": r["step"], "acc": r["acc"],
+              "acc_by_task": {k.split("/", 1)[1]: v for k, v in r.items() if k.startswith("acc/")}}
+             for r in history if "acc" in r]
+    greedy = accuracy(model, tok, test_set, max_new_tokens=limit)
+    beam = accuracy(model, tok, test_set, method="beam", max_new_tokens=limit, **BEAM) if beam else None
+    held = accuracy(model, tok, heldout, max_new_tokens=limit)
     return {
-        "greedy_acc": greedy["acc"], "beam_acc": beam["acc"], "acc_by_task": greedy["acc_by_task"],
-        "heldout_acc": accuracy(model, tok, heldout)["acc"],
+        "greedy_acc": greedy["acc"], "acc_by_task": greedy["acc_by_task"],
+        "beam_acc": beam and beam["acc"], "beam_acc_by_task": beam and beam["acc_by_task"],
+        "heldout_acc": held["acc"], "heldout_by_task": held["acc_by_task"],
         "own_logprob": greedy["mean_logprob"],
         "nll_gt": answer_nll(model, test_set, tok.pad_id),
-        "nll_teacher_data": answer_nll(model, teacher_examples, tok.pad_id),
+        "nll_teacher_data": answer_nll(model, teacher_test, tok.pad_id),
+        "outputs": describe_answers(test_set, greedy["outputs"]),
+        "curve": curve,
     }
 
 
-def stored_bytes(examples: list[dict]) -> int:
-    """Bytes of training signal the student reads: the UTF-8 text of every stored completion."""
-    return sum(len(e["completion"].encode("utf-8")) for e in examples)
+class Context(dict):
+    """What every student job of one run shares: profile, the filtered teacher files (kept), their sizes,
+    the teacher's fingerprint and its stored distributions (stores)."""
+
+    @property
+    def folder(self) -> Path:
+        return profile_dir(self["profile"]) / "students"
 
 
-def build_table(results: dict, teacher_metrics: dict, seeds: list[int], times: dict) -> str:
-    def fmt(method, key, scale=100.0, digits=1):
-        vals = [results[(method, s)]["metrics"][key] for s in seeds]
-        m, sd = mean_std(vals)
-        return f"{m * scale:.{digits}f}" + (f" ± {sd * scale:.{digits}f}" if len(vals) > 1 else "")
-    header = ["method", "greedy acc %", "beam-5 acc %", "beam − greedy", "held-out %", "log p(own output)",
-              "NLL ground truth", "NLL teacher data", "stored signal", "teacher at train time", "train s",
-              "params"]
-    rows = []
-    for method in METHODS:
-        gaps = [results[(method, s)]["metrics"]["beam_acc"] - results[(method, s)]["metrics"]["greedy_acc"]
-                for s in seeds]
-        gm, gsd = mean_std(gaps)
-        m0 = results[(method, seeds[0])]["metrics"]
-        rows.append([method, fmt(method, "greedy_acc"), fmt(method, "beam_acc"),
-                     f"{100 * gm:+.1f}" + (f" ± {100 * gsd:.1f}" if len(seeds) > 1 else ""),
-                     fmt(method, "heldout_acc"), fmt(method, "own_logprob", 1, 2), fmt(method, "nll_gt", 1, 3),
-                     fmt(method, "nll_teacher_data", 1, 3), f"{m0['stored_bytes'] / 1e3:.0f} kB text",
-                     "yes" if m0["teacher_at_train_time"] else "no", fmt(method, "train_seconds", 1, 0),
-                     f"{m0['params']:,}"])
-    t = teacher_metrics
-    rows.append(["teacher (reference)", f"{100 * t['greedy_acc']:.1f}", f"{100 * t['beam_acc']:.1f}",
-                 f"{100 * (t['beam_acc'] - t['greedy_acc']):+.1f}", f"{100 * t['heldout_acc']:.1f}",
-                 f"{t['own_logprob']:.2f}", f"{t['nll_gt']:.3f}", f"{t['nll_teacher_data']:.3f}", "—", "—",
-                 f"{t.get('train_seconds', 0):.0f}", f"{t['params']:,}"])
-    return markdown_table(header, rows)
+def student_settings(ctx: Context, method: str, seed: int, steps: int, word_kd: dict | None, val: bool) -> dict:
+    """Everything a cached student result depends on: a change to any of these retrains it."""
+    profile = ctx["profile"]
+    return {"profile": profile.name, "preset": profile.student_preset, "method": method, "steps": steps,
+            "batch_size": profile.batch_size, "lr": profile.student_lr, "seed": seed,
+            "word_kd": word_kd if method in TOKEN_KD else None,
+            "beam": BEAM if POOLS[method] in ("beam", "inter") else None,
+            "pool_size": ctx["sizes"][POOLS[method]], "teacher": ctx["teacher_id"], "data": data_fingerprint(),
+            "curve_points": CURVE_POINTS, "validation": profile.n_val if val else None,
+            "beam_eval": BEAM if method in BEAM_EVAL and not val else None, "limit": SLACK}
 
 
-def update_readme(block: str, readme: Path = ROOT / "README.md") -> bool:
-    """Replace the text between the showdown markers in the README (False if the markers are missing)."""
-    if not readme.exists():
-        return False
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        return False
-    new = re.sub(re.escape(README_START) + ".*?" + re.escape(README_END),
-                 lambda _: f"{README_START}\n{block}\n{README_END}", text, flags=re.S)
-    atomic_write_text(readme, new)
-    return True
+def make_job(ctx: Context, method: str, seed: int, steps: int, word_kd: dict | None, val: bool = False) -> dict:
+    name = f"{method}-seed{seed}-{steps}steps" + ("-T{temperature}-a{alpha}".format(**word_kd) if val else "")
+    return {"name": name, "method": method, "seed": seed, "steps": steps, "word_kd": word_kd, "val": val,
+            "kept": {k: str(v) for k, v in ctx["kept"].items()}, "cache": str(ctx.folder / f"{name}.json"),
+            "store": ctx["stores"].get(POOLS[method]) if method in TOKEN_KD else None,
+            "settings": student_settings(ctx, method, seed, steps, word_kd, val)}
 
+
+def run_jobs(profile, jobs_list: list[dict], device, jobs: int) -> dict[str, dict]:
+    """Every job whose cache is missing or stale is trained (in worker processes); returns name -> record."""
+    results, todo = {}, []
+    for job in jobs_list:
+        cache = Path(job["cache"])
+        if cache.exists() and json.loads(cache.read_text()).get("settings") == job["settings"]:
+            results[job["name"]] = json.loads(cache.read_text())
+        else:
+            todo.append(job)
+    if len(results):
+        print(f"  {len(results)} cached in {profile_dir(profile) / 'students'}")
+    todo.sort(key=lambda j: -j["steps"])  # the long runs first, so no worker idles at the end
+    if todo:
+        print(f"  training {len(todo)} student(s)" + (f" in {jobs} worker processes" if jobs > 1 else ""),
+              flush=True)
+    records = run_all(train_student, [(profile, j, str(device)) for j in todo], jobs)
+    results.update({j["name"]: r for j, r in zip(todo, records)})
+    return results
+
+
+def pool_sizes(kept: dict[str, Path], n_train: int) -> dict[str, int]:
+    sizes = {name: sum(1 for _ in read_jsonl(path)) for name, path in kept.items()}
+    sizes["ground truth"] = n_train
+    return sizes
+
+
+def choose_word_kd(ctx: Context, device, jobs: int, times: dict) -> tuple[dict, list[dict]]:
+    """Stage 5: T and alpha for word-level KD, by accuracy on a validation slice of the training set
+    (its last n_val records, held out of these runs; the test set is never used to choose)."""
+    profile = ctx["profile"]
+    t0 = stage(6, f"word-KD: choose T and α on {profile.n_val} held-back training prompts "
+               f"({len(WORD_KD_GRID)} settings, seed 0, {profile.student_steps} steps)")
+    grid = [make_job(ctx, "word_kd", 0, profile.student_steps, wk, val=True) for wk in WORD_KD_GRID]
+    done = run_jobs(profile, grid, device, jobs)
+    sweep = [{**wk, "val_acc": done[j["name"]]["metrics"]["val_acc"]} for wk, j in zip(WORD_KD_GRID, grid)]
+    best = max(sweep, key=lambda s: s["val_acc"])  # a tie goes to the first setting of the grid
+    for s in sweep:
+        print(f"  T = {s['temperature']:<4} α = {s['alpha']:<4} validation accuracy {100 * s['val_acc']:5.1f}%"
+              + ("   <- chosen" if s is best else ""))
+    times["word_kd_choice"] = time.perf_counter() - t0
+    return {"temperature": best["temperature"], "alpha": best["alpha"]}, sweep
+
+
+def word_kd_choice(profile, device="auto", jobs: int | None = None) -> tuple[dict, list[dict]]:
+    """The main job's word-KD choice on its own (for lesson 6): the cached teacher, its distributions on
+    the training set, the validation sweep — the same cached files the main job reads and writes."""
+    device = get_device(device)
+    jobs = jobs if jobs is not None else default_jobs(device)
+    tok, times = Tokenizer.default(), {}
+    teacher, _ = get_teacher(profile, device=str(device))
+    teacher_id = teacher_fingerprint(teacher)
+    ctx = Context(profile=profile, kept={}, sizes={"ground truth": len(load_split("train", profile, tok))},
+                  teacher_id=teacher_id,
+                  stores=build_stores(profile, teacher, tok, {}, teacher_id, times, pools=("ground truth",)))
+    return choose_word_kd(ctx, device, jobs, times)
+
+
+def run_students(ctx: Context, seeds: list[int], word_kd: dict, device, times: dict, jobs: int = 1,
+                 plateau: int = 0, methods=METHODS) -> tuple[dict, dict]:
+    """Stage 6: every method with every seed at the budget, and (plateau > 0) at plateau x the budget."""
+    profile = ctx["profile"]
+    ctx.folder.mkdir(parents=True, exist_ok=True)
+    steps, long_steps = profile.student_steps, plateau * profile.student_steps
+    long_seeds = seeds[:PLATEAU_SEEDS] if plateau else []
+    t0 = stage(7, f"students: {len(methods)} methods x {len(seeds)} seed(s) at {steps} steps of "
+               f"{profile.batch_size} sequences" + (f", and x {len(long_seeds)} seed(s) at {long_steps} steps "
+                                                    f"(plateau check)" if plateau else ""))
+    budget = {(m, s): make_job(ctx, m, s, steps, word_kd) for m in methods for s in seeds}
+    long = {(m, s): make_job(ctx, m, s, long_steps, word_kd) for m in methods for s in long_seeds}
+    done = run_jobs(profile, list(budget.values()) + list(long.values()), device, jobs)
+    times["students"] = time.perf_counter() - t0
+    return ({k: done[j["name"]] for k, j in budget.items()}, {k: done[j["name"]] for k, j in long.items()})
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stage 7: the teacher's own numbers
+
+def measure_teacher(teacher, tok, profile, kept, seed: int = 0) -> dict:
+    """The teacher on the same tests as the students, plus its T = 1 samples (what token-level KD copies)."""
+    test_set, heldout = load_split("test", profile, tok), load_split("heldout", profile, tok)
+    limit = answer_limit(load_split("train", profile, tok))
+    greedy = accuracy(teacher, tok, test_set, max_new_tokens=limit)
+    beam = accuracy(teacher, tok, test_set, method="beam", max_new_tokens=limit, **BEAM)
+    seed_all(seed)
+    sampled = decode_records(teacher, tok, test_set, method="sample", seed=seed, max_new_tokens=limit)
+    sampled_texts = [g.text if g.ended else "" for g in sampled]
+    held = accuracy(teacher, tok, heldout, max_new_tokens=limit)
+    return {
+        "greedy_acc": greedy["acc"], "acc_by_task": greedy["acc_by_task"],
+        "beam_acc": beam["acc"], "beam_acc_by_task": beam["acc_by_task"],
+        "sampled": describe_answers(test_set, sampled_texts),
+        "heldout_acc": held["acc"], "heldout_by_task": held["acc_by_task"],
+        "own_logprob": greedy["mean_logprob"],
+        "nll_gt": answer_nll(teacher, test_set, tok.pad_id),
+        "nll_teacher_data": answer_nll(teacher, load_sft(kept["test"], tok, profile.block_size)[0], tok.pad_id),
+        "outputs": describe_answers(test_set, greedy["outputs"]),
+        "params": teacher.num_params(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# The job
 
 def main(argv=None):
+    from minikd import findings  # the tables, curves and verdicts, rendered from results.json
+
     parser = argparse.ArgumentParser(prog="minikd run", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--quick", action="store_true", help="the same path on tiny settings (about a minute)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None, help="overrides --quick")
-    parser.add_argument("--seeds", type=int, default=1, help="seeds per method (3 for the full table)")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="seeds per method (default 3). Giving it turns on --full: the README's run is "
+                        "`minikd --seeds 5`")
+    parser.add_argument("--full", action="store_true",
+                        help="also the teacher's beam search and the two methods trained on it (seq_kd_beam, "
+                        "seq_inter), and the plateau check; without it: " + ", ".join(CORE))
+    parser.add_argument("--plateau", type=int, default=None,
+                        help=f"also train every method to this many times the budget ({PLATEAU_SEEDS} seeds) to "
+                        "see where it ends up (default: 4 with --full, else 0 = off)")
     parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
     parser.add_argument("--jobs", type=int, default=None,
                         help="worker processes for generation and students (default: 2 on a CPU with 2+ cores)")
     parser.add_argument("--retrain-teacher", action="store_true", help="ignore the cached teacher")
-    parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README's results block")
     args = parser.parse_args(argv)
     profile = get_profile(args.profile or ("quick" if args.quick else "default"))
-    seeds = list(range(args.seeds))
+    n_seeds = 3 if args.seeds is None else args.seeds
+    full = args.full or args.seeds is not None
+    plateau = args.plateau if args.plateau is not None else (4 if full else 0)
+    methods = METHODS if full else CORE
+    if n_seeds < 1:
+        parser.error(f"--seeds must be >= 1, got {n_seeds}")
+    if plateau < 0 or plateau == 1:
+        parser.error(f"--plateau must be 0 (off) or a factor >= 2, got {plateau}")
+    seeds = list(range(n_seeds))
     device = get_device(args.device)
     jobs = args.jobs if args.jobs is not None else default_jobs(device)
     if jobs < 1:
@@ -312,54 +548,51 @@ def main(argv=None):
     tok = Tokenizer.default()
     print(f"  shipped BPE: {tok.vocab_size} tokens, fingerprint {tok.fingerprint}")
     train_set = load_split("train", profile, tok)
-    test_set, heldout = load_split("test", profile, tok), load_split("heldout", profile, tok)
     times["tokenizer"] = time.perf_counter() - t0
 
     t0 = stage(2, f"teacher ({profile.teacher_preset} preset, {profile.teacher_steps} steps)")
     teacher, info = get_teacher(profile, device=str(device), retrain=args.retrain_teacher)
     times["teacher"] = time.perf_counter() - t0
+    teacher_id = teacher_fingerprint(teacher)
 
-    kept = teacher_data(profile, teacher, tok, train_set, times, device=device, jobs=jobs)
-    teacher_examples = load_sft(kept["greedy"], tok, profile.block_size)[0]
-    results = run_students(profile, kept, len(train_set), teacher_fingerprint(teacher), seeds, device, times,
-                           jobs=jobs)
+    kept = teacher_data(profile, teacher, tok, times, device=device, jobs=jobs, beam=full)
+    ctx = Context(profile=profile, kept=kept, sizes=pool_sizes(kept, len(train_set)), teacher_id=teacher_id,
+                  stores=build_stores(profile, teacher, tok, kept, teacher_id, times))
+    word_kd, sweep = choose_word_kd(ctx, device, jobs, times)
+    students, long = run_students(ctx, seeds, word_kd, device, times, jobs, plateau, methods)
 
-    t0 = stage(6, "measure the teacher and write the table")
-    teacher_metrics = measure(teacher, tok, test_set, heldout, teacher_examples[: len(test_set)])
-    teacher_metrics.update(params=teacher.num_params(), train_seconds=info.get("train_seconds", 0.0))
+    t0 = stage(8, "measure the teacher and describe the data")
+    teacher_metrics = measure_teacher(teacher, tok, profile, kept)
+    teacher_metrics["train_seconds"] = info.get("train_seconds", 0.0)
+    data = describe_data(train_set, kept)
+    data["teacher sampled T = 1 (test prompts)"] = teacher_metrics["sampled"]
     times["measure"] = time.perf_counter() - t0
     times["total"] = time.perf_counter() - start
-    table = build_table(results, teacher_metrics, seeds, times)
+
+    results = {
+        "profile": profile.name, "methods": methods, "seeds": seeds, "steps": profile.student_steps,
+        "batch_size": profile.batch_size, "beam_eval": list(BEAM_EVAL),
+        "student_preset": profile.student_preset, "teacher_preset": profile.teacher_preset,
+        "teacher_steps": profile.teacher_steps, "plateau": {"factor": plateau, "seeds": seeds[:PLATEAU_SEEDS]}
+        if plateau else None, "beam": BEAM, "word_kd": word_kd, "word_kd_sweep": sweep, "n_val": profile.n_val,
+        "n_test": len(load_split("test", profile, tok)), "n_heldout": len(load_split("heldout", profile, tok)),
+        "jobs": jobs, "threads": torch.get_num_threads(), "device": str(device), "times": times,
+        "teacher": teacher_metrics, "data": data, "labels_vs_teacher": label_vs_teacher(train_set, kept),
+        "students": {f"{m}-seed{s}": r for (m, s), r in students.items()},
+        "long": {f"{m}-seed{s}": r for (m, s), r in long.items()},
+    }
     out = profile_dir(profile)
-    header = (f"Profile `{profile.name}`, seeds {seeds}, student `{profile.student_preset}` preset, "
-              f"{profile.student_steps} steps x {profile.batch_size} sequences for every method; word-level KD with "
-              f"T = {WORD_KD['temperature']}, α = {WORD_KD['alpha']}; beam K = {BEAM}; test set {len(test_set)} "
-              f"prompts, held-out {len(heldout)}. Wall time of this run: "
-              + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()) + ".")
-    block = header + "\n\n" + table
-    atomic_write_text(out / "results.md", block + "\n")
-    atomic_write_text(out / "results.json", json.dumps(
-        {"seeds": seeds, "times": times, "teacher": teacher_metrics,
-         "students": {f"{m}-seed{s}": r for (m, s), r in results.items()}}, indent=1))
-    print("\n" + block)
-    print(f"\nwritten: {out / 'results.md'}, {out / 'results.json'}")
-    groups = {"greedy": [], "beam-5": []}
-    errors = {"greedy": [], "beam-5": []}
-    for method in METHODS:
-        for key, name in (("greedy_acc", "greedy"), ("beam_acc", "beam-5")):
-            m, sd = mean_std([results[(method, s)]["metrics"][key] * 100 for s in seeds])
-            groups[name].append(m)
-            errors[name].append(sd)
-    png = save_bar_chart(out / "showdown.png", METHODS, groups, errors, "test accuracy %",
-                         f"students, {len(seeds)} seed(s)")
-    if png:
-        print(f"chart: {png}")
-    if profile.name == "default" and not args.no_readme:
-        if update_readme(block):
-            print("README.md results block updated")
+    atomic_write_text(out / "results.json", json.dumps(results, indent=1))
+    report = findings.render(results)
+    atomic_write_text(out / "results.md", report + "\n")
+    print("\n" + findings.render(results))
+    png = findings.save_curve_plot(results, out / "curves.png")
+    print(f"\nwritten: {out / 'results.json'}, {out / 'results.md'}" + (f", {png}" if png else ""))
+    if profile.name == "default":
+        print("`minikd readme` copies these results and verdicts into README.md")
     print(f"\ntotal wall time {times['total']:.0f} s")
-    return {"results": results, "teacher": teacher_metrics, "times": times}
+    return results
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

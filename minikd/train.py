@@ -46,7 +46,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model (faster on GPU, slow to start)
     seed: int = 0  # seeds dropout and anything random inside the loop
     log_every: int = 50  # progress line every this many steps (0 = quiet)
-    eval_every: int = 0  # call eval_fn every this many steps (0 = only at the end)
+    eval_every: int = 0  # call eval_fn every this many steps, its numbers join that step's history row (0 = at the end)
     ckpt_path: str | None = None  # where to save a checkpoint (None = never)
     ckpt_every: int = 0  # save every this many steps (0 = only at the end)
     resume: bool = False  # continue from ckpt_path if it exists
@@ -83,7 +83,8 @@ class TrainingError(RuntimeError):
 def train(model: GPT, get_batch: Callable[[int], Batch], objective: Callable = sft_objective,
           cfg: TrainConfig | None = None, eval_fn: Callable | None = None,
           fingerprint: str | None = None, meta: dict | None = None) -> list[dict]:
-    """Train `model` for cfg.steps optimizer steps; return the history (one dict per logged step).
+    """Train `model` for cfg.steps optimizer steps; return the history: one dict per step (loss, lr, grad
+    norm, speed), with eval_fn's numbers added on the evaluated steps.
 
     get_batch(step) returns the batch for that step; it must depend only on the step (and a seed) so
     that a resumed run sees exactly the batches an uninterrupted one would.
@@ -139,26 +140,25 @@ def train(model: GPT, get_batch: Callable[[int], Batch], objective: Callable = s
         optimizer.zero_grad(set_to_none=True)
         tokens_seen += batch["inputs"].numel()
 
-        # Step 3c: report, evaluate, checkpoint.
+        # Step 3c: record every step (a curve needs every point), evaluate, print a progress line.
         done = step + 1
         is_last = done == cfg.steps
-        if (cfg.log_every and done % cfg.log_every == 0) or is_last:
-            elapsed = time.perf_counter() - t0
-            tok_s = tokens_seen / elapsed
-            row = {"step": done, "loss": loss_value, "lr": lr, "grad_norm": float(grad_norm),
-                   "tokens_per_s": tok_s, "elapsed_s": elapsed}
-            if eval_fn is not None and ((cfg.eval_every and done % cfg.eval_every == 0) or is_last):
-                model.eval()
-                with torch.no_grad():
-                    row.update(eval_fn(model))
-                model.train()
-            history.append(row)
-            if cfg.log_every:
-                eta = (cfg.steps - done) * elapsed / (done - start_step)
-                extra = "".join(f" | {k} {v:.3f}" for k, v in row.items()
-                                if k not in ("step", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s"))
-                print(f"step {done:5d}/{cfg.steps} | loss {loss_value:.4f} | lr {lr:.2e} | "
-                      f"{tok_s:,.0f} tok/s | ETA {eta:4.0f}s{extra}", flush=True)
+        elapsed = time.perf_counter() - t0
+        row = {"step": done, "loss": loss_value, "lr": lr, "grad_norm": float(grad_norm),
+               "tokens_per_s": tokens_seen / elapsed, "elapsed_s": elapsed}
+        if eval_fn is not None and ((cfg.eval_every and done % cfg.eval_every == 0) or is_last):
+            model.eval()
+            with torch.no_grad():
+                row.update(eval_fn(model))
+            model.train()
+        history.append(row)
+        if cfg.log_every and (done % cfg.log_every == 0 or is_last):
+            eta = (cfg.steps - done) * elapsed / (done - start_step)
+            extra = "".join(f" | {k} {v:.3f}" for k, v in row.items()
+                            if k not in ("step", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s")
+                            and isinstance(v, (int, float)))
+            print(f"step {done:5d}/{cfg.steps} | loss {loss_value:.4f} | lr {lr:.2e} | "
+                  f"{row['tokens_per_s']:,.0f} tok/s | ETA {eta:4.0f}s{extra}", flush=True)
         if cfg.ckpt_path and ((cfg.ckpt_every and done % cfg.ckpt_every == 0) or is_last):
             save(done)
 

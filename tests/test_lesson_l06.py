@@ -23,7 +23,12 @@ def test_lesson6_token_kd_runs_fast(capsys, runs_tmp):
     # k = V: offline equals online; the store really holds top-8 and drops the rest
     assert out["kv_offline"] == pytest.approx(out["kv_online"], rel=1e-5)
     assert 0 < out["topk_mass"] <= 1
-    assert (runs_tmp / "quick" / "teacher_top8_T2.pt").exists()
+    assert out["store_path"].startswith(str(runs_tmp / "quick" / "teacher_top8_T"))
+    # the lesson uses the showdown's validation choice, and prints the sweep it came from
+    results_sweep = [r for r in out["word_kd_sweep"]]
+    best = max(results_sweep, key=lambda r: r["val_acc"])
+    assert (out["temperature"], out["alpha"]) == (best["temperature"], best["alpha"])
+    assert "held-back training prompts" in text and "<- chosen" in text
     # the cost tables: full logits dwarf top-k, which dwarfs the text; online carries the teacher
     storage = {r["what"]: r["bytes_per_example"] for r in out["storage"]}
     top8 = storage["top-8 (ids + fp16 log-probs)"]

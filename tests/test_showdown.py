@@ -1,34 +1,67 @@
-"""The main job on its quick profile, through lesson 9: every stage runs, the table is written, the
-second run reuses every cached stage, and the README block is replaced only between its markers."""
+"""The main job on its quick profile, through lesson 9: every stage runs, results.json holds per-seed,
+per-family, per-step numbers, the verdicts are printed, the second run reuses every cached stage, the
+repository is never written to, and `minikd readme` replaces the README block only between its markers."""
+
+import json
+import re
 
 import pytest
 
 from lessons import l09_showdown
-from minikd import showdown
+from minikd import findings, showdown
+from minikd.common import ROOT
 
 
 @pytest.mark.slow
-def test_showdown_quick_runs_end_to_end_and_caches(runs_tmp, capsys):
+def test_showdown_quick_runs_end_to_end_caches_and_leaves_the_repo_alone(runs_tmp, capsys):
+    readme_before = (ROOT / "README.md").read_bytes()
     verdicts = l09_showdown.main(["--fast"])
-    assert set(verdicts) == {"greedy_close_to_beam", "seq_beats_word", "teacher_data_likely", "combination_best"}
     out = capsys.readouterr().out
+    assert any("sequence-level KD beats the ground-truth student" in text for text in verdicts)
+    assert "[" in out and "95 % CI" in out  # the verdict sentences were printed with their intervals
+    results = json.loads((runs_tmp / "quick" / "results.json").read_text())
+    assert results["seeds"] == [0, 1, 2]  # three seeds by default
+    assert results["methods"] == showdown.CORE  # the default run: no beam-based methods
+    for method in showdown.CORE:
+        for seed in results["seeds"]:
+            m = results["students"][f"{method}-seed{seed}"]["metrics"]
+            assert set(m["acc_by_task"]) == set(results["teacher"]["acc_by_task"])  # per family
+            steps = [p["step"] for p in m["curve"]]  # per step
+            assert steps[-1] == results["steps"] and len(steps) == showdown.CURVE_POINTS
+            assert m["curve"][-1]["acc"] == m["greedy_acc"]  # the last curve point is the final accuracy
     table = (runs_tmp / "quick" / "results.md").read_text()
-    for method in showdown.METHODS + ["teacher (reference)"]:
+    for method in showdown.CORE + ["teacher (reference)"]:
         assert f"| {method} |" in table
+    assert "| ground truth labels (train) |" in table and "95 % CI" in table
+
     l09_showdown.main(["--fast"])  # everything is cached now
     again = capsys.readouterr().out
-    assert "loaded cached" in again and "cached (" in again
-    assert "training 6 student(s)" in out and "student(s)" not in again
+    assert "loaded cached" in again and not re.search(r"training \d+ student", again)
+    assert (ROOT / "README.md").read_bytes() == readme_before  # the main job writes under runs/ only
 
 
 def test_readme_block_is_replaced_between_markers_only(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{showdown.README_START}\nold\n{showdown.README_END}\noutro\n")
-    assert showdown.update_readme("| new |", readme)
-    assert readme.read_text() == f"intro\n{showdown.README_START}\n| new |\n{showdown.README_END}\noutro\n"
+    readme.write_text(f"intro\n{findings.README_START}\nold\n{findings.README_END}\noutro\n")
+    assert findings.update_readme("| new |", readme)
+    assert readme.read_text() == f"intro\n{findings.README_START}\n| new |\n{findings.README_END}\noutro\n"
     plain = tmp_path / "other.md"
     plain.write_text("no markers")
-    assert not showdown.update_readme("x", plain)
+    assert not findings.update_readme("x", plain)
+
+
+@pytest.mark.slow
+def test_minikd_readme_writes_the_last_runs_results(runs_tmp, tmp_path, capsys):
+    l09_showdown.main(["--fast"])  # the quick run, or its cache
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{findings.README_START}\nOLD BLOCK\n{findings.README_END}\n")
+    findings.main(["--profile", "quick", "--readme", str(readme)])
+    text = readme.read_text()
+    results = findings.load_results("quick")
+    assert findings.render(results) in text and "OLD BLOCK" not in text
+    (tmp_path / "none.md").write_text("no markers here")
+    with pytest.raises(ValueError, match="markers"):
+        findings.main(["--profile", "quick", "--readme", str(tmp_path / "none.md")])
 
 
 @pytest.mark.slow
@@ -42,21 +75,24 @@ def test_parallel_stages_give_the_same_results_as_one_process(runs_tmp):
     l09_showdown.main(["--fast"])  # the quick run (default jobs), or its cache
     profile, tok = get_profile("quick"), Tokenizer.default()
     teacher, _ = get_teacher(profile)
-    kept = showdown.teacher_data(profile, teacher, tok, load_split("train", profile, tok), {}, jobs=1)
+    kept = showdown.teacher_data(profile, teacher, tok, {}, jobs=1)
     merged = list(read_jsonl(showdown.data_paths(profile)["greedy"]))
     assert [r["prompt_index"] for r in merged] == list(range(len(merged)))
 
-    settings = {"what": "a test run"}
-    in_process = showdown.train_student(profile, "seq_kd", 0, kept, settings)
+    ctx = showdown.Context(profile=profile, kept=kept, sizes=showdown.pool_sizes(kept, len(load_split("train", profile, tok))),
+                           teacher_id="a test", stores={})
+    job = {**showdown.make_job(ctx, "seq_kd", 0, profile.student_steps, None), "cache": str(runs_tmp / "job.json")}
+    in_process = showdown.train_student(profile, job)
     with showdown.worker_pool(1) as pool:
-        in_worker = pool.submit(showdown.train_student, profile, "seq_kd", 0, kept, settings).result()
-    for key in ("greedy_acc", "beam_acc", "own_logprob", "nll_gt", "nll_teacher_data"):
+        in_worker = pool.submit(showdown.train_student, profile, job).result()
+    for key in ("greedy_acc", "beam_acc", "own_logprob", "nll_gt", "nll_teacher_data", "curve"):
         assert in_worker["metrics"][key] == in_process["metrics"][key], key
 
 
-def test_jobs_must_be_positive():
-    with pytest.raises(SystemExit):
-        showdown.main(["--quick", "--jobs", "0"])
+def test_bad_options_are_clear_errors():
+    for bad in (["--jobs", "0"], ["--seeds", "0"], ["--plateau", "1"]):
+        with pytest.raises(SystemExit):
+            showdown.main(["--quick"] + bad)
 
 
 @pytest.mark.slow
@@ -69,12 +105,29 @@ def test_a_cached_student_is_retrained_when_the_teacher_changes(runs_tmp, monkey
     l09_showdown.main(["--fast"])  # every quick student cached for this teacher
     profile, tok = get_profile("quick"), Tokenizer.default()
     teacher, _ = get_teacher(profile)
-    train_set = load_split("train", profile, tok)
-    kept = showdown.teacher_data(profile, teacher, tok, train_set, {}, jobs=1)
-    n_train = len(train_set)
+    kept = showdown.teacher_data(profile, teacher, tok, {}, jobs=1)
+    teacher_id = showdown.teacher_fingerprint(teacher)
+    ctx = showdown.Context(profile=profile, kept=kept, sizes=showdown.pool_sizes(kept, len(load_split("train", profile, tok))),
+                           teacher_id=teacher_id, stores=showdown.build_stores(profile, teacher, tok, kept, teacher_id, {}))
+    results = json.loads((runs_tmp / "quick" / "results.json").read_text())
     trained = []
-    monkeypatch.setattr(showdown, "train_student", lambda profile, method, seed, *rest: trained.append(method) or {})
-    same = showdown.run_students(profile, kept, n_train, showdown.teacher_fingerprint(teacher), [0], "cpu", {})
-    assert trained == [] and len(same) == len(showdown.METHODS)
-    showdown.run_students(profile, kept, n_train, "another teacher", [0], "cpu", {})
-    assert sorted(trained) == sorted(showdown.METHODS)
+    monkeypatch.setattr(showdown, "train_student", lambda profile, job, device="cpu": trained.append(job["method"])
+                        or {"settings": job["settings"]})
+    core = showdown.CORE
+    same = showdown.run_students(ctx, [0], results["word_kd"], "cpu", {}, methods=core)
+    assert trained == [] and len(same[0]) == len(core)
+    showdown.run_students(showdown.Context(ctx, teacher_id="another teacher"), [0], results["word_kd"], "cpu", {},
+                          methods=core)
+    assert sorted(trained) == sorted(core)
+
+
+@pytest.mark.slow
+def test_full_mode_adds_the_beam_methods_and_the_plateau_runs(runs_tmp, capsys):
+    results = showdown.main(["--quick", "--seeds", "2", "--plateau", "2"])  # --seeds means --full
+    assert results["methods"] == showdown.METHODS and results["plateau"] == {"factor": 2, "seeds": [0, 1]}
+    for method in showdown.METHODS:
+        long = results["long"][f"{method}-seed1"]["metrics"]
+        assert long["curve"][-1]["step"] == 2 * results["steps"]
+    assert "teacher beam (train prompts)" in results["data"] and "seq-inter choice (train prompts)" in results["data"]
+    texts = [c.text for c in findings.claims(results)]
+    assert any("seq-inter beats seq-KD" in t for t in texts) and any("with 2x the steps" in t for t in texts)

@@ -163,8 +163,8 @@ def test_make_record_noise_is_a_probability():
 
 def test_train_split_noise_fraction_is_exact_and_eval_splits_are_clean():
     train = make_split("train", 300, SMALL)
-    assert sum(r["label_noisy"] for r in train) == round(0.2 * 300)
-    assert sum(not verify(r, r["completion"]) for r in train) == 60
+    assert sum(r["label_noisy"] for r in train) == round(SMALL.noise * 300) == 120
+    assert sum(not verify(r, r["completion"]) for r in train) == 120
     for name in ("test", "heldout"):
         assert all(verify(r, r["completion"]) for r in make_split(name, 60, SMALL))
 
@@ -172,7 +172,7 @@ def test_train_split_noise_fraction_is_exact_and_eval_splits_are_clean():
 def test_single_form_world_uses_one_form_and_default_world_uses_all():
     many = make_split("train", 300, SMALL)
     one = make_split("train", 300, dataclasses.replace(SMALL, single_form=True))
-    for family in FAMILIES:
+    for family in SMALL.families:
         assert {r["form"] for r in many if r["task"] == family} == set(FORMS[family])
         assert {r["form"] for r in one if r["task"] == family} == {FORMS[family][0]}
 
@@ -195,29 +195,41 @@ def test_splits_are_disjoint_balanced_and_unlabelled_has_no_completion():
             assert not set(prompts[a]) & set(prompts[b]), (a, b)
     assert all(list(r) == ["id", "task", "prompt", "answer"] for r in sets["unlabelled"])
     assert all(r["answer"] == true_answer(r["prompt"]) for r in sets["unlabelled"])
-    assert [r["task"] for r in sets["train"][:6]] == list(FAMILIES) * 2
+    assert [r["task"] for r in sets["train"][:6]] == list(SMALL.families) * 3
 
 
 def test_exclude_is_honoured_even_when_prompts_run_short():
-    world = WorldConfig(digits=1, heldout_digits=2)  # only 100 - 1 one-digit additions exist
-    first = make_split("test", 60, world)
-    second = make_split("test", 30, world, rng=9, exclude={r["prompt"] for r in first})
+    world = WorldConfig(digits=1, families=("add",))  # 55 one-digit additions without a carry (the rest: held out)
+    first = make_split("test", 30, world)
+    second = make_split("test", 20, world, rng=9, exclude={r["prompt"] for r in first})
     assert not {r["prompt"] for r in first} & {r["prompt"] for r in second}
     with pytest.raises(ValueError, match="ran out of new 'add' prompts"):
-        make_split("test", 400, world)
+        make_split("test", 60, world)
 
 
-def test_heldout_is_one_digit_harder_and_sequences_stay_short():
-    heldout = make_split("heldout", 300, DEFAULT_WORLD)
-    for r in heldout:
-        task, numbers = tasks.parse_prompt(r["prompt"])
-        if task == "sort":
-            assert len(numbers) == DEFAULT_WORLD.heldout_digits + 2
+@pytest.mark.parametrize("family,numbers,held", [
+    ("add_steps", (58, 67), True),  # 8+7=15 carry 1, 5+6+1=12 carry 1: every column carries
+    ("add_steps", (95, 5), True),  # 5+5=10 carry 1, 9+0+1=10 carry 1
+    ("add_steps", (58, 61), False),  # 8+1=9: the units do not carry
+    ("add", (9, 9), True),
+    ("sort", (3, 1, 3, 3), True),
+    ("sort", (3, 1, 3, 2), False),
+])
+def test_heldout_rule_by_hand(family, numbers, held):
+    assert tasks.is_heldout(family, numbers) is held
+
+
+def test_heldout_split_holds_only_rule_cases_and_the_other_splits_none():
+    sets = tasks.default_sets(SMALL)
+    for name, records in sets.items():
+        held = [tasks.is_heldout(*tasks.parse_prompt(r["prompt"])) for r in records]
+        assert all(held) if name == "heldout" else not any(held), name
+    for r in sets["heldout"]:  # the same size as training: no longer inputs, no new positions
+        family, numbers = tasks.parse_prompt(r["prompt"])
+        if family == "sort":
+            assert len(numbers) == SMALL.digits + 2
         else:
-            assert len(str(max(numbers))) == DEFAULT_WORLD.heldout_digits
-        # characters of prompt + completion: short enough for the presets' context
-        limit = 120 if task == "add_steps" else 40
-        assert len(r["prompt"]) + len(r["completion"]) <= limit, r
+            assert len(str(max(numbers))) == SMALL.digits
 
 
 # --- errors ------------------------------------------------------------------
@@ -233,8 +245,10 @@ def test_unparseable_prompt_is_a_clear_error(prompt):
 def test_bad_settings_are_clear_errors():
     with pytest.raises(ValueError, match="noise"):
         WorldConfig(noise=1.5)
-    with pytest.raises(ValueError, match="heldout_digits"):
-        WorldConfig(digits=4, heldout_digits=4)
+    with pytest.raises(ValueError, match="digits"):
+        WorldConfig(digits=0)
+    with pytest.raises(ValueError, match="distinct families"):
+        WorldConfig(families=("sort", "sort"))
     with pytest.raises(ValueError, match="unknown family 'mul'"):
         WorldConfig(families=("add", "mul"))
     with pytest.raises(ValueError, match="unknown split"):
@@ -251,13 +265,17 @@ def test_build_is_byte_identical_and_records_the_world(tmp_path):
         assert a[name].read_bytes() == b[name].read_bytes(), name
     world = json.loads(a["world"].read_text())
     assert world["seed"] == SMALL.seed and world["noise"] == SMALL.noise
-    assert world["splits"]["train"]["label_noisy"] == 60
-    assert world["splits"]["heldout"]["digits"] == SMALL.heldout_digits
+    assert world["splits"]["train"]["label_noisy"] == 120
+    assert world["splits"]["heldout"]["rule"] == "held-out cases only"
+    assert world["heldout_rule"] == {f: tasks.HELDOUT_RULE[f] for f in SMALL.families}
+    assert WorldConfig.from_json(a["world"]) == SMALL
     assert not list(tmp_path.rglob("*.tmp"))
 
 
 def test_shipped_data_is_what_the_generator_writes(tmp_path):
-    """data/ must be regenerated (python -m minikd.tasks --write) whenever the generator changes."""
+    """data/ must be regenerated (python -m minikd.tasks --write) whenever the generator changes, and the
+    shipped world is the default one (so `python -m minikd.tasks --write` with no options reproduces it)."""
+    assert WorldConfig.from_json(DATA / "world.json") == DEFAULT_WORLD
     fresh = build_default_sets(tmp_path, DEFAULT_WORLD)
     for name, path in fresh.items():
         assert (DATA / path.name).read_bytes() == path.read_bytes(), f"data/{path.name} is stale"
@@ -269,3 +287,14 @@ def test_cli_help_and_demo(capsys):
     assert info.value.code == 0
     tasks.main([])
     assert "verify=True" in capsys.readouterr().out
+
+
+def test_cli_write_takes_families_digits_and_noise_and_records_them(tmp_path, capsys):
+    tasks.main(["--write", "--out-dir", str(tmp_path), "--families", "add", "sort", "--digits", "3", "--noise", "0.1",
+                "--n-train", "40", "--n-unlabelled", "10", "--n-test", "10", "--n-heldout", "4"])
+    world = WorldConfig.from_json(tmp_path / "world.json")
+    assert (world.families, world.digits, world.noise, world.n_train) == (("add", "sort"), 3, 0.1, 40)
+    train = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    assert {r["task"] for r in train} == {"add", "sort"} and sum(r["label_noisy"] for r in train) == 4
+    with pytest.raises(SystemExit):
+        tasks.main(["--families", "mul"])

@@ -227,4 +227,15 @@ def test_history_csv_is_written(tmp_path):
     out = tmp_path / "h.csv"
     train(fresh_model(), toy_batch, cfg=cfg(steps=4, log_every=2, csv_path=str(out)))
     lines = out.read_text().splitlines()
-    assert lines[0].startswith("step,") and len(lines) == 3
+    assert lines[0].startswith("step,") and len(lines) == 1 + 4  # a row for every step, whatever log_every says
+
+
+def test_history_holds_every_step_and_the_evaluations_on_their_steps():
+    """A curve needs every point: the history has one row per step (printing or not), and eval_fn's
+    numbers join the rows of the steps it ran on (every eval_every steps and the last)."""
+    calls = []
+    history = train(fresh_model(), toy_batch, eval_fn=lambda m: calls.append(1) or {"acc": float(len(calls))},
+                    cfg=cfg(steps=7, log_every=0, eval_every=3))
+    assert [r["step"] for r in history] == list(range(1, 8))
+    assert [(r["step"], r["acc"]) for r in history if "acc" in r] == [(3, 1.0), (6, 2.0), (7, 3.0)]
+    assert all(r["loss"] > 0 for r in history)

@@ -185,3 +185,12 @@ def ex23_mean_and_spread(values: list[float]) -> tuple[float, float]:
     if len(values) < 2:
         return m, 0.0
     return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def ex24_paired_interval(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    d = [x - y for x, y in zip(a, b)]
+    n = len(d)
+    m = sum(d) / n
+    s = math.sqrt(sum((v - m) ** 2 for v in d) / (n - 1))
+    t = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776}[n]
+    return m, m - t * s / math.sqrt(n), m + t * s / math.sqrt(n)

@@ -28,6 +28,7 @@ from minikd.distill import DROP_REASONS, filter_dataset
 from minikd.generate import generate
 from minikd.losses import kd_loss, masked_nll, n_answer_tokens, softmax_t
 from minikd.model import GPT
+from minikd.verdict import paired
 from minikd.report import mean_std
 from minikd.tasks import verify
 from minikd.tokenizer import Tokenizer
@@ -209,3 +210,8 @@ def ex22_filter_records(records: list[dict], verify_fn) -> tuple[list[dict], Cou
 def ex23_mean_and_spread(values: list[float]) -> tuple[float, float]:
     return mean_std(list(values))
 
+
+
+def ex24_paired_interval(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    iv = paired(list(a), list(b))
+    return iv.mean, iv.lo, iv.hi

@@ -1,0 +1,128 @@
+"""Verdicts: what the numbers of a run allow one to say, computed, never typed.
+
+A single accuracy means little: a student trained with another seed (other initial weights, other
+batches) lands elsewhere. So every comparison in minikd is made over seeds, and *paired*: methods
+trained with the same seed start from the same weights and draw the same batch indices, so the
+difference a_i - b_i of seed i removes what the seed does to both. From n paired differences:
+
+    mean  d = (1/n) sum_i (a_i - b_i)
+    95 % interval  d +- t_{0.975, n-1} * s / sqrt(n)      (s: the differences' sample standard deviation)
+
+Student's t, not 1.96: with 3 or 5 seeds the spread itself is uncertain, and t_{0.975, 2} = 4.30 says so.
+If the interval holds 0, the two methods are **not separable** by this run — whatever the means say.
+
+`claim()` is the one way a lesson or the README states a result: the sentence it prints carries the
+measured difference, its interval and the verdict, so a sentence can never outlive the numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# Two-sided 95 % critical values of Student's t distribution by degrees of freedom (any statistics table).
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+       11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
+       20: 2.086, 25: 2.060, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
+
+
+def t95(df: int) -> float:
+    """t_{0.975, df}; between table rows the smaller df is used (a slightly wider, safe interval)."""
+    if df < 1:
+        raise ValueError(f"need at least 2 values (df >= 1) for an interval, got df={df}")
+    if df > 120:
+        return 1.960
+    return T95[max(k for k in T95 if k <= df)]
+
+
+@dataclass(frozen=True)
+class Interval:
+    mean: float
+    lo: float  # nan with a single value: one seed gives no interval
+    hi: float
+    n: int
+
+    @property
+    def separable(self) -> bool:
+        """True when the interval lies entirely on one side of 0."""
+        return self.n >= 2 and (self.lo > 0 or self.hi < 0)
+
+
+def mean_interval(values: list[float]) -> Interval:
+    """Mean and 95 % t interval of the values (of paired differences, typically)."""
+    n = len(values)
+    if n == 0:
+        raise ValueError("mean_interval: no values")
+    mean = sum(values) / n
+    if n == 1:
+        return Interval(mean, math.nan, math.nan, 1)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = t95(n - 1) * sd / math.sqrt(n)
+    return Interval(mean, mean - half, mean + half, n)
+
+
+def paired(a: list[float], b: list[float] | float) -> Interval:
+    """Interval of a_i - b_i (b a list of the same length, paired by seed or by prompt), or of a_i - b."""
+    if isinstance(b, (int, float)):
+        b = [b] * len(a)
+    if len(a) != len(b):
+        raise ValueError(f"paired: {len(a)} values against {len(b)}; pair them by seed (or by prompt)")
+    return mean_interval([x - y for x, y in zip(a, b)])
+
+
+def direction(iv: Interval) -> str:
+    """">" (a above b), "<" (a below b), or "≈" (not separable: the interval holds 0, or one seed)."""
+    if not iv.separable:
+        return "≈"
+    return ">" if iv.lo > 0 else "<"
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str  # the statement being tested, in words ("seq-KD beats the ground-truth student")
+    expect: str  # ">", "<" or "≈": what the statement says about a - b
+    what: str  # what a and b are ("seq_kd − gt, greedy test accuracy")
+    diff: Interval  # a - b, scaled
+    unit: str  # "points", "nats", ...
+
+    @property
+    def found(self) -> str:
+        return direction(self.diff)
+
+    @property
+    def verdict(self) -> str:
+        """"holds", "does not hold", "not separable" (the data cannot tell), or, for a claim of
+        no difference, "consistent" (not separable: no difference was found, none is proven absent)."""
+        if self.found == "≈":
+            return "consistent (not separable)" if self.expect == "≈" else "not separable"
+        return "holds" if self.found == self.expect else "does not hold"
+
+    @property
+    def holds(self) -> bool:
+        return self.verdict in ("holds", "consistent (not separable)")
+
+    def evidence(self) -> str:
+        d = self.diff
+        if d.n == 1:
+            return f"{self.what}: {d.mean:+.2f} {self.unit} (one value: no interval)"
+        return (f"{self.what}: {d.mean:+.2f} {self.unit}, 95 % CI [{d.lo:+.2f}, {d.hi:+.2f}], "
+                f"n = {d.n}")
+
+    def sentence(self) -> str:
+        return f"[{self.verdict}] {self.text} — {self.evidence()}"
+
+
+def claim(text: str, a: list[float], b: list[float] | float, expect: str = ">", what: str = "a − b",
+          scale: float = 1.0, unit: str = "", quiet: bool = False) -> Claim:
+    """Test `text` ("a is above b" for expect ">") on paired values; print and return the verdict.
+
+    a, b: one value per seed (same seeds, same order), or b a constant. scale: e.g. 100 to speak of
+    accuracy in percentage points."""
+    if expect not in (">", "<", "≈"):
+        raise ValueError(f"expect must be '>', '<' or '≈', got {expect!r}")
+    iv = paired(a, b)
+    iv = Interval(iv.mean * scale, iv.lo * scale, iv.hi * scale, iv.n)
+    c = Claim(text, expect, what, iv, unit)
+    if not quiet:
+        print("  " + c.sentence())
+    return c
