@@ -67,7 +67,8 @@ def main(argv=None):
         metrics = results["students"][f"{m}-seed{results['seeds'][0]}"]["metrics"]
         print(f"  {m:18s} {findings.stored_signal(metrics)}")
     print("\nCheck yourself")
-    print("  1. Why does a seq-KD student's greedy answer come close to its beam answer?")
+    print("  1. Kim & Rush found a seq-KD student's greedy answer about as good as its beam answer. Why would")
+    print("     that be, and what does this run's verdict say?")
     print("  2. Compare the teacher's T = 1 samples with its greedy answers in the data table. Which of the two")
     print("     does word-level KD copy, and which does sequence-level KD copy?")
     print("  3. Why can a fixed step budget and a 4x budget give different verdicts?")

@@ -12,8 +12,8 @@
   5. logits      the teacher's full next-token distribution at every answer position of the pools
                  token-level KD trains on, computed once and stored (k = V): word-level KD then trains
                  from a file like every other method, with exactly the online loss (lesson 6)
-  6. word-KD     T and α for word-level KD, chosen on a validation slice of the training set (cached)
-  7. students    the same `student` preset, the same budget (steps x sequences), one per method and seed,
+  6. students    first word-KD's T and α, chosen on a validation slice of the training set; then the
+                 same `student` preset, the same budget (steps x sequences), one per method and seed,
                  test accuracy recorded along the way (the learning curve):
                    gt                 SFT on the ground-truth answers (the baseline)
                    word_kd            token-level KD: the teacher's distribution at every answer position
@@ -22,14 +22,16 @@
                    seq_kd+word        token-level KD on the teacher's greedy answers (the combination)
                    seq_inter          SFT on the beam candidate whose answer is closest to the ground truth
                    seq_kd_unlabelled  SFT on the teacher's answers to the unlabelled prompts (no label seen)
-                 with --seeds N (the README's run) every method is also trained to 4x the budget (--plateau)
-  8. measure     the teacher (greedy, beam, sampled at T = 1), every student (greedy, beam, held-out, NLL
+                 The default leaves out seq_kd_beam and seq_inter (their beam search over every training
+                 prompt would push the job past 10 minutes on 2 cores); --full, or --seeds N (the README's
+                 run), adds them and trains every method to 4x the budget as well (--plateau)
+  7. measure     the teacher (greedy, beam, sampled at T = 1), every student (greedy, beam, held-out, NLL
                  on ground truth and on the teacher's answers to the test prompts), per task family
-  9. report      results.json (per seed, per family, per step), results.md, curves; verdicts on Kim &
+  8. report      results.json (per seed, per family, per step), results.md, curves; verdicts on Kim &
                  Rush's claims computed from the seeds (minikd.findings). `minikd readme` copies them into
                  the README; the main job itself writes under runs/ only.
 
-Stages 3, 6 and 7 are embarrassingly parallel: prompts split into shards (worker r answers prompts r,
+Stages 3 and 6 are embarrassingly parallel: prompts split into shards (worker r answers prompts r,
 r + W, ...; distill.merge_shards puts them back in order), and the students are independent runs. On a
 CPU they go to `--jobs` worker processes (default 2), each with its share of the cores: for models this
 small, two 1-thread processes do about 1.3-1.6x the work of one 2-thread process. A student trained in a
@@ -66,7 +68,7 @@ BEAM_EVAL = ("gt", "seq_kd")  # students also decoded with beam search: greedy v
 # What each student trains on: the labelled training set, or one of the teacher's filtered files.
 POOLS = {"gt": "ground truth", "word_kd": "ground truth", "seq_kd": "greedy", "seq_kd_beam": "beam",
          "seq_kd+word": "greedy", "seq_inter": "inter", "seq_kd_unlabelled": "unlabelled"}
-TOKEN_KD = ("word_kd", "seq_kd+word")  # the methods that need the teacher's logits while the student trains
+TOKEN_KD = ("word_kd", "seq_kd+word")  # the methods that train on the teacher's stored distributions (logits)
 BEAM = {"beam_size": 5, "length_penalty": 1.0}  # rank beams by log-prob per token: else short answers win
 # (T, alpha) settings tried for word-level KD: Hinton's softening (T > 1), plain (T = 1), sharpening (T < 1);
 # alpha = 1 is pure KL to the teacher, 0.5 mixes in cross-entropy on the (noisy) labels.
@@ -430,20 +432,19 @@ def pool_sizes(kept: dict[str, Path], n_train: int) -> dict[str, int]:
     return sizes
 
 
-def choose_word_kd(ctx: Context, device, jobs: int, times: dict) -> tuple[dict, list[dict]]:
-    """Stage 5: T and alpha for word-level KD, by accuracy on a validation slice of the training set
-    (its last n_val records, held out of these runs; the test set is never used to choose)."""
-    profile = ctx["profile"]
-    t0 = stage(6, f"word-KD: choose T and α on {profile.n_val} held-back training prompts "
-               f"({len(WORD_KD_GRID)} settings, seed 0, {profile.student_steps} steps)")
-    grid = [make_job(ctx, "word_kd", 0, profile.student_steps, wk, val=True) for wk in WORD_KD_GRID]
-    done = run_jobs(profile, grid, device, jobs)
-    sweep = [{**wk, "val_acc": done[j["name"]]["metrics"]["val_acc"]} for wk, j in zip(WORD_KD_GRID, grid)]
-    best = max(sweep, key=lambda s: s["val_acc"])  # a tie goes to the first setting of the grid
+def sweep_jobs(ctx: Context) -> list[dict]:
+    """T and alpha for word-level KD are chosen by accuracy on a validation slice of the training set (its
+    last n_val records, held out of these runs; the test set is never used to choose): one job per setting."""
+    return [make_job(ctx, "word_kd", 0, ctx["profile"].student_steps, wk, val=True) for wk in WORD_KD_GRID]
+
+
+def pick_word_kd(grid: list[dict], done: dict) -> tuple[dict, list[dict]]:
+    """The setting with the best validation accuracy (a tie goes to the first of the grid), and the sweep."""
+    sweep = [{**job["word_kd"], "val_acc": done[job["name"]]["metrics"]["val_acc"]} for job in grid]
+    best = max(sweep, key=lambda s: s["val_acc"])
     for s in sweep:
-        print(f"  T = {s['temperature']:<4} α = {s['alpha']:<4} validation accuracy {100 * s['val_acc']:5.1f}%"
-              + ("   <- chosen" if s is best else ""))
-    times["word_kd_choice"] = time.perf_counter() - t0
+        print(f"  word-KD T = {s['temperature']:<4} α = {s['alpha']:<4} validation accuracy "
+              f"{100 * s['val_acc']:5.1f}%" + ("   <- chosen" if s is best else ""))
     return {"temperature": best["temperature"], "alpha": best["alpha"]}, sweep
 
 
@@ -452,30 +453,49 @@ def word_kd_choice(profile, device="auto", jobs: int | None = None) -> tuple[dic
     the training set, the validation sweep — the same cached files the main job reads and writes."""
     device = get_device(device)
     jobs = jobs if jobs is not None else default_jobs(device)
-    tok, times = Tokenizer.default(), {}
+    tok = Tokenizer.default()
     teacher, _ = get_teacher(profile, device=str(device))
     teacher_id = teacher_fingerprint(teacher)
     ctx = Context(profile=profile, kept={}, sizes={"ground truth": len(load_split("train", profile, tok))},
                   teacher_id=teacher_id,
-                  stores=build_stores(profile, teacher, tok, {}, teacher_id, times, pools=("ground truth",)))
-    return choose_word_kd(ctx, device, jobs, times)
+                  stores=build_stores(profile, teacher, tok, {}, teacher_id, {}, pools=("ground truth",)))
+    ctx.folder.mkdir(parents=True, exist_ok=True)
+    grid = sweep_jobs(ctx)
+    return pick_word_kd(grid, run_jobs(profile, grid, device, jobs))
 
 
-def run_students(ctx: Context, seeds: list[int], word_kd: dict, device, times: dict, jobs: int = 1,
-                 plateau: int = 0, methods=METHODS) -> tuple[dict, dict]:
-    """Stage 6: every method with every seed at the budget, and (plateau > 0) at plateau x the budget."""
+def run_students(ctx: Context, seeds: list[int], device, times: dict, jobs: int = 1, plateau: int = 0,
+                 methods=METHODS) -> tuple[dict, dict, dict, list[dict]]:
+    """Stage 6: every method with every seed at the budget, and (plateau > 0) at plateau x the budget,
+    plus word-KD's validation sweep. Two rounds of worker jobs: the sweep with every student that needs no
+    T and alpha, then the token-level KD students with the chosen setting.
+    Returns (budget runs, plateau runs, the chosen word-KD setting, the sweep)."""
     profile = ctx["profile"]
     ctx.folder.mkdir(parents=True, exist_ok=True)
     steps, long_steps = profile.student_steps, plateau * profile.student_steps
     long_seeds = seeds[:PLATEAU_SEEDS] if plateau else []
-    t0 = stage(7, f"students: {len(methods)} methods x {len(seeds)} seed(s) at {steps} steps of "
+    t0 = stage(6, f"students: {len(methods)} methods x {len(seeds)} seed(s) at {steps} steps of "
                f"{profile.batch_size} sequences" + (f", and x {len(long_seeds)} seed(s) at {long_steps} steps "
-                                                    f"(plateau check)" if plateau else ""))
-    budget = {(m, s): make_job(ctx, m, s, steps, word_kd) for m in methods for s in seeds}
-    long = {(m, s): make_job(ctx, m, s, long_steps, word_kd) for m in methods for s in long_seeds}
-    done = run_jobs(profile, list(budget.values()) + list(long.values()), device, jobs)
+                                                    f"(plateau check)" if plateau else "")
+               + f"; word-KD's T and α chosen first on {profile.n_val} held-back training prompts "
+               f"({len(WORD_KD_GRID)} settings, seed 0)")
+
+    def jobs_for(ms, word_kd):
+        budget = {(m, s): make_job(ctx, m, s, steps, word_kd) for m in ms for s in seeds}
+        long = {(m, s): make_job(ctx, m, s, long_steps, word_kd) for m in ms for s in long_seeds}
+        return budget, long
+
+    grid = sweep_jobs(ctx)
+    budget, long = jobs_for([m for m in methods if m not in TOKEN_KD], None)
+    done = run_jobs(profile, grid + list(budget.values()) + list(long.values()), device, jobs)
+    word_kd, sweep = pick_word_kd(grid, done)
+    kd_budget, kd_long = jobs_for([m for m in methods if m in TOKEN_KD], word_kd)
+    done.update(run_jobs(profile, list(kd_budget.values()) + list(kd_long.values()), device, jobs))
+    budget, long = {**budget, **kd_budget}, {**long, **kd_long}
     times["students"] = time.perf_counter() - t0
-    return ({k: done[j["name"]] for k, j in budget.items()}, {k: done[j["name"]] for k, j in long.items()})
+    order = {m: i for i, m in enumerate(methods)}  # results in the order of the methods, seed by seed
+    return ({k: done[budget[k]["name"]] for k in sorted(budget, key=lambda k: (order[k[0]], k[1]))},
+            {k: done[long[k]["name"]] for k in sorted(long, key=lambda k: (order[k[0]], k[1]))}, word_kd, sweep)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -558,10 +578,9 @@ def main(argv=None):
     kept = teacher_data(profile, teacher, tok, times, device=device, jobs=jobs, beam=full)
     ctx = Context(profile=profile, kept=kept, sizes=pool_sizes(kept, len(train_set)), teacher_id=teacher_id,
                   stores=build_stores(profile, teacher, tok, kept, teacher_id, times))
-    word_kd, sweep = choose_word_kd(ctx, device, jobs, times)
-    students, long = run_students(ctx, seeds, word_kd, device, times, jobs, plateau, methods)
+    students, long, word_kd, sweep = run_students(ctx, seeds, device, times, jobs, plateau, methods)
 
-    t0 = stage(8, "measure the teacher and describe the data")
+    t0 = stage(7, "measure the teacher and describe the data")
     teacher_metrics = measure_teacher(teacher, tok, profile, kept)
     teacher_metrics["train_seconds"] = info.get("train_seconds", 0.0)
     data = describe_data(train_set, kept)

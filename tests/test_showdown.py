@@ -111,14 +111,14 @@ def test_a_cached_student_is_retrained_when_the_teacher_changes(runs_tmp, monkey
                            teacher_id=teacher_id, stores=showdown.build_stores(profile, teacher, tok, kept, teacher_id, {}))
     results = json.loads((runs_tmp / "quick" / "results.json").read_text())
     trained = []
-    monkeypatch.setattr(showdown, "train_student", lambda profile, job, device="cpu": trained.append(job["method"])
-                        or {"settings": job["settings"]})
+    monkeypatch.setattr(showdown, "train_student", lambda profile, job, device="cpu": trained.append(job["name"])
+                        or {"settings": job["settings"], "metrics": {"val_acc": 0.0}})
     core = showdown.CORE
-    same = showdown.run_students(ctx, [0], results["word_kd"], "cpu", {}, methods=core)
-    assert trained == [] and len(same[0]) == len(core)
-    showdown.run_students(showdown.Context(ctx, teacher_id="another teacher"), [0], results["word_kd"], "cpu", {},
-                          methods=core)
-    assert sorted(trained) == sorted(core)
+    same, _, word_kd, _ = showdown.run_students(ctx, [0], "cpu", {}, methods=core)
+    assert trained == [] and len(same) == len(core) and word_kd == results["word_kd"]
+    showdown.run_students(showdown.Context(ctx, teacher_id="another teacher"), [0], "cpu", {}, methods=core)
+    sweep = [f"word_kd-seed0-{profile.student_steps}steps-T{w['temperature']}-a{w['alpha']}" for w in showdown.WORD_KD_GRID]
+    assert sorted(trained) == sorted([f"{m}-seed0-{profile.student_steps}steps" for m in core] + sweep)
 
 
 @pytest.mark.slow
