@@ -83,8 +83,7 @@ def main(argv=None):
 
     # Step 5: what the numbers allow one to say (per test prompt: 1 = right, 0 = wrong).
     print("\nStep 5: verdicts (paired by prompt, 95 % intervals)")
-    right = {name: [float(verify(x["prompt"], out)) for x, out in zip(test_set, r["test"]["outputs"])]
-             for name, r in rows.items()}
+    right = {name: [float(ok) for ok in r["test"]["correct"]] for name, r in rows.items()}
     label_acc = 1 - wrong / len(train_set)
     claim("the teacher is right more often than its training labels", right["teacher"], label_acc, ">",
           f"teacher test accuracy − label accuracy ({100 * label_acc:.1f} %)", scale=100, unit="points")

@@ -41,22 +41,24 @@ def accuracy(model, tok, records: list[dict], method: str = "greedy", beam_size:
     """Verified accuracy overall and per task family, plus what the model wrote.
 
     Returns {"acc": float, "acc_by_task": {task: float}, "mean_logprob": mean log-prob the model gives its
-    own outputs (per sequence), "ended": fraction that stopped with the end token, "outputs": [text]}.
+    own outputs (per sequence), "ended": fraction that stopped with the end token, "outputs": [text],
+    "correct": [bool] per record}.
     A generation cut off before its end token counts as wrong, whatever its text says.
     decode_kw (max_new_tokens, length_penalty, temperature, seed, ...) go to decode_records / generate.
     """
     gens = decode_records(model, tok, records, method=method, beam_size=beam_size, batch_size=batch_size,
                           **decode_kw)
+    correct = [bool(g.ended and verify(r["prompt"], g.text)) for r, g in zip(records, gens)]
     by_task = defaultdict(list)
-    for r, g in zip(records, gens):
-        by_task[r["task"]].append(bool(g.ended and verify(r["prompt"], g.text)))
-    correct = [c for v in by_task.values() for c in v]
+    for r, ok in zip(records, correct):
+        by_task[r["task"]].append(ok)
     return {
         "acc": sum(correct) / max(1, len(correct)),
         "acc_by_task": {t: sum(v) / len(v) for t, v in sorted(by_task.items())},
         "mean_logprob": sum(g.logprob for g in gens) / max(1, len(gens)),
         "ended": sum(g.ended for g in gens) / max(1, len(gens)),
         "outputs": [g.text for g in gens],
+        "correct": correct,
     }
 
 

@@ -16,6 +16,7 @@ from minikd.report import ascii_chart, markdown_table, mean_std, save_band_plot
 from minikd.verdict import Claim, claim, mean_interval
 
 README_START, README_END = "<!-- showdown:start -->", "<!-- showdown:end -->"
+ALL_METHODS = ("gt", "word_kd", "seq_kd", "seq_kd_beam", "seq_kd+word", "seq_inter", "seq_kd_unlabelled")
 REACH = 0.9  # "steps to reach": the first curve point at REACH x the teacher's greedy test accuracy
 
 
@@ -81,11 +82,18 @@ def claims(results: dict) -> list[Claim]:
            "seq_kd_unlabelled", "seq_kd", "≈", budget),
         vs("seq-KD beats the ground-truth student on the held-out cases", "seq_kd", "gt", ">",
            "held-out accuracy", key="heldout_acc"),
+        vs("seq-KD beats word-level KD on the held-out cases", "seq_kd", "word_kd", ">",
+           "held-out accuracy", key="heldout_acc"),
     ]
     for fam in families(results):
         out.append(claim(f"seq-KD beats the ground-truth student on `{fam}`", per_seed_family(results, "seq_kd", fam),
                          per_seed_family(results, "gt", fam), ">", f"seq_kd − gt, {fam} test accuracy",
                          scale=100, unit="points", quiet=True))
+    t = results["teacher"]
+    out.append(claim("the teacher's single most likely (greedy) answer is right more often than a sample from its "
+                     "distribution at T = 1", t["greedy_correct"], t["sampled_correct"], ">",
+                     "teacher greedy − sampled, share right on the test prompts (paired by prompt)",
+                     scale=100, unit="points", quiet=True))
     lvt = results["labels_vs_teacher"]
     out.append(claim("the teacher beats its own labels: its greedy answers to the training prompts are right more "
                      "often than the labels", lvt["teacher_correct"], lvt["label_correct"], ">",
@@ -226,8 +234,12 @@ def render(results: dict) -> str:
              f"On the test prompts the teacher's greedy answers are right {100 * t['greedy_acc']:.1f} % of the time, "
              f"its samples at T = 1 {100 * t['sampled']['acc']:.1f} %: token-level KD copies the distribution the "
              f"samples come from, sequence-level KD the greedy answer.", "",
-             "**Students** (test = never-trained-on prompts):", "", student_table(r), "",
-             "**Learning curves** (test accuracy %, mean over seeds, at each measured step):", "", curve_table(r), "",
+             "**Students** (test = never-trained-on prompts):", "", student_table(r), ""]
+    left_out = [m for m in ALL_METHODS if m not in r["methods"]]
+    if left_out:
+        parts += [f"Not run here: {', '.join(left_out)} (they need the teacher's beam search or its answers to the "
+                  "unlabelled prompts; `minikd --full` or `minikd --seeds N` adds them).", ""]
+    parts += ["**Learning curves** (test accuracy %, mean over seeds, at each measured step):", "", curve_table(r), "",
              "```", curve_chart(r), "```", "",
              "**Word-level KD's T and α** (validation slice of the training set, seed 0):", "", sweep_table(r), "",
              "**Verdicts** (paired over seeds: mean difference, 95 % t interval; \"not separable\" when it holds 0):",

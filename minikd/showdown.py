@@ -22,9 +22,9 @@
                    seq_kd+word        token-level KD on the teacher's greedy answers (the combination)
                    seq_inter          SFT on the beam candidate whose answer is closest to the ground truth
                    seq_kd_unlabelled  SFT on the teacher's answers to the unlabelled prompts (no label seen)
-                 The default leaves out seq_kd_beam and seq_inter (their beam search over every training
-                 prompt would push the job past 10 minutes on 2 cores); --full, or --seeds N (the README's
-                 run), adds them and trains every method to 4x the budget as well (--plateau)
+                 The default runs gt, word_kd, seq_kd and seq_kd+word (10 minutes on 2 cores); --full, or
+                 --seeds N (the README's run), adds the other three and trains every method to 4x the
+                 budget as well (--plateau)
   7. measure     the teacher (greedy, beam, sampled at T = 1), every student (greedy, beam, held-out, NLL
                  on ground truth and on the teacher's answers to the test prompts), per task family
   8. report      results.json (per seed, per family, per step), results.md, curves; verdicts on Kim &
@@ -62,8 +62,9 @@ from minikd.tokenizer import Tokenizer
 from minikd.train import load_model, sft_objective
 
 METHODS = ["gt", "word_kd", "seq_kd", "seq_kd_beam", "seq_kd+word", "seq_inter", "seq_kd_unlabelled"]
-BEAM_METHODS = ("seq_kd_beam", "seq_inter")  # need the teacher's beam search over every training prompt
-CORE = [m for m in METHODS if m not in BEAM_METHODS]  # the default run (10 minutes on 2 cores)
+# The default run (about 10 minutes on 2 cores): Kim & Rush's core four. --full adds the methods that need
+# more of the teacher: its beam search over every training prompt, and its answers to the unlabelled prompts.
+CORE = ["gt", "word_kd", "seq_kd", "seq_kd+word"]
 BEAM_EVAL = ("gt", "seq_kd")  # students also decoded with beam search: greedy vs beam, Kim & Rush's contrast
 # What each student trains on: the labelled training set, or one of the teacher's filtered files.
 POOLS = {"gt": "ground truth", "word_kd": "ground truth", "seq_kd": "greedy", "seq_kd_beam": "beam",
@@ -73,7 +74,7 @@ BEAM = {"beam_size": 5, "length_penalty": 1.0}  # rank beams by log-prob per tok
 # (T, alpha) settings tried for word-level KD: Hinton's softening (T > 1), plain (T = 1), sharpening (T < 1);
 # alpha = 1 is pure KL to the teacher, 0.5 mixes in cross-entropy on the (noisy) labels.
 WORD_KD_GRID = [{"temperature": t, "alpha": a} for t, a in ((0.5, 1.0), (1.0, 0.5), (1.0, 1.0), (2.0, 1.0))]
-CURVE_POINTS = 10  # test-accuracy measurements along each student's run
+CURVE_POINTS = 8  # test-accuracy measurements along each student's run
 PLATEAU_SEEDS = 3  # seeds of the long (plateau) runs
 CHUNK = 2048  # prompts generated (and appended to disk) at a time
 SLACK = 8  # an answer may run this many tokens past the longest training answer; longer is a runaway
@@ -137,8 +138,10 @@ def prompt_records(records: list[dict]) -> list[dict]:
     return [{k: r[k] for k in keep if k in r} for r in records]
 
 
-def label_shard(profile, rank: int, world_size: int, device="cpu", teacher=None, beam: bool = True) -> None:
-    """The teacher's answers to every world_size-th prompt of each prompt set this job needs.
+def label_shard(profile, rank: int, world_size: int, device="cpu", teacher=None, full: bool = True) -> None:
+    """The teacher's answers to every world_size-th prompt of each prompt set this job needs: greedy on the
+    training and the test prompts; with `full` also beam search on the training prompts and greedy on the
+    unlabelled ones.
 
     One beam search serves two methods: its best answer (seq_kd_beam) and the candidate closest to the
     ground truth (seq_inter); both are stored in the seq-inter file. Runs in a worker process when
@@ -153,10 +156,10 @@ def label_shard(profile, rank: int, world_size: int, device="cpu", teacher=None,
                   max_new_tokens=answer_limit(train_set))
     train = prompt_records(train_set)
     generate_dataset(teacher, tok, train, paths["greedy"], method="greedy", **common)
-    if beam:
+    if full:
         seq_inter_dataset(teacher, tok, train, paths["inter"], **BEAM, **common)
-    generate_dataset(teacher, tok, prompt_records(load_split("unlabelled", profile, tok)), paths["unlabelled"],
-                     method="greedy", **common)
+        generate_dataset(teacher, tok, prompt_records(load_split("unlabelled", profile, tok)), paths["unlabelled"],
+                         method="greedy", **common)
     generate_dataset(teacher, tok, prompt_records(load_split("test", profile, tok)), paths["test"],
                      method="greedy", **common)
 
@@ -169,28 +172,28 @@ def _complete_for(path: Path, teacher) -> bool:
                 and meta.get("settings", {}).get("teacher") == teacher_fingerprint(teacher))
 
 
-def teacher_data(profile, teacher, tok, times: dict, device="cpu", jobs: int = 1, beam: bool = True) -> dict[str, Path]:
-    """Stages 3-4: the teacher's answers, stored as JSONL and filtered (cached). beam=False skips the beam
-    search (and the two methods that train on it)."""
+def teacher_data(profile, teacher, tok, times: dict, device="cpu", jobs: int = 1, full: bool = True) -> dict[str, Path]:
+    """Stages 3-4: the teacher's answers, stored as JSONL and filtered (cached). full=False skips the beam
+    search and the unlabelled prompts (and the three methods that train on them)."""
     paths = data_paths(profile)
     t0 = stage(3, "generate: the teacher answers the training prompts (greedy" + (
-        f", and beam K = {BEAM['beam_size']} with length penalty {BEAM['length_penalty']}" if beam else "")
-        + "), the unlabelled and the test prompts (greedy)")
-    generated = ("greedy", "inter", "unlabelled", "test") if beam else ("greedy", "unlabelled", "test")
+        f", and beam K = {BEAM['beam_size']} with length penalty {BEAM['length_penalty']}" if full else "")
+        + ")" + (", the unlabelled prompts" if full else "") + " and the test prompts (greedy)")
+    generated = ("greedy", "inter", "unlabelled", "test") if full else ("greedy", "test")
     cached = all(_complete_for(paths[k], teacher) for k in generated)
     if jobs > 1 and not cached:
         print(f"  {jobs} worker processes, one shard of the prompts each", flush=True)
-        run_all(label_shard, [(profile, r, jobs, str(device), None, beam) for r in range(jobs)], jobs)
+        run_all(label_shard, [(profile, r, jobs, str(device), None, full) for r in range(jobs)], jobs)
         for k in generated:
             merge_shards([shard_path(paths[k], r, jobs) for r in range(jobs)], paths[k])
     else:
-        label_shard(profile, 0, 1, device, teacher=teacher, beam=beam)
-    if beam:
+        label_shard(profile, 0, 1, device, teacher=teacher, full=full)
+    if full:
         beam_best = [{**r, "completion": r["beam_completion"], "teacher_logprob": r["beam_logprob"],
                       "ended": r["beam_ended"]} for r in read_jsonl(paths["inter"])]
         write_jsonl(paths["beam"], beam_best)
     else:
-        paths = {k: v for k, v in paths.items() if k not in ("beam", "inter")}
+        paths = {k: v for k, v in paths.items() if k in generated}
     times["generate"] = time.perf_counter() - t0
 
     t0 = stage(4, "filter: drop truncated and too-long answers (wrong answers stay: plain seq-KD)")
@@ -298,10 +301,9 @@ def build_stores(profile, teacher, tok, kept, teacher_id: str, times: dict,
     return stores
 
 
-def curve_point(model, tok, test_set, limit: int) -> dict:
-    """One point of a learning curve: greedy verified accuracy on the test set, overall and per family."""
-    a = accuracy(model, tok, test_set, max_new_tokens=limit)
-    return {"acc": a["acc"], **{f"acc/{t}": v for t, v in a["acc_by_task"].items()}}
+def curve_point(acc: dict) -> dict:
+    """One point of a learning curve, from evaluate.accuracy on the test set: overall and per family."""
+    return {"acc": acc["acc"], **{f"acc/{t}": v for t, v in acc["acc_by_task"].items()}}
 
 
 def train_student(profile, job: dict, device="cpu") -> dict:
@@ -324,25 +326,25 @@ def train_student(profile, job: dict, device="cpu") -> dict:
 
     test_set = load_split("test", profile, tok)
     limit = answer_limit(load_split("train", profile, tok))
-    eval_s = [0.0]  # time spent measuring the curve: not training time
+    eval_s, last = [0.0], {}  # time spent measuring the curve (not training time); the last measurement
 
     def eval_fn(m):
         e0 = time.perf_counter()
-        point = curve_point(m, tok, test_set, limit)
+        last["greedy"] = accuracy(m, tok, test_set, max_new_tokens=limit, batch_size=len(test_set))
         eval_s[0] += time.perf_counter() - e0
-        return point
+        return curve_point(last["greedy"])
 
     s0 = time.perf_counter()
     model, history = train_model(profile.student_config(tok.vocab_size), examples, steps, profile,
                                  lr=profile.student_lr, seed=seed, objective=_objective(method, store, job["word_kd"]),
                                  device=str(device), tok=tok, log_every=0, eval_fn=None if val else eval_fn,
-                                 eval_every=max(1, steps // CURVE_POINTS))
+                                 eval_every=-(-steps // CURVE_POINTS))  # ceil: CURVE_POINTS points, the last at the end
     train_s = time.perf_counter() - s0 - eval_s[0]
     if val:
         held = load_split("train", profile, tok)[-profile.n_val:]  # the labels are never read: verify uses the prompt
         metrics = {"val_acc": accuracy(model, tok, held, max_new_tokens=limit)["acc"], "train_seconds": train_s}
     else:
-        metrics = measure_student(model, tok, profile, kept, history, beam=method in BEAM_EVAL)
+        metrics = measure_student(model, tok, profile, kept, history, last["greedy"], beam=method in BEAM_EVAL)
         metrics.update(train_seconds=train_s, params=model.num_params(), n_examples=len(examples),
                        text_bytes=sum(len(e["completion"].encode("utf-8")) for e in examples),
                        logit_bytes=Path(job["store"]).stat().st_size if store is not None else 0)
@@ -354,15 +356,15 @@ def train_student(profile, job: dict, device="cpu") -> dict:
     return record
 
 
-def measure_student(model, tok, profile, kept, history, beam: bool) -> dict:
-    """Everything the tables need from one trained student (the last curve point is its greedy accuracy)."""
+def measure_student(model, tok, profile, kept, history, greedy: dict, beam: bool) -> dict:
+    """Everything the tables need from one trained student; `greedy` is its last curve measurement
+    (evaluate.accuracy on the test set after the last step)."""
     test_set, heldout = load_split("test", profile, tok), load_split("heldout", profile, tok)
     teacher_test = load_sft(kept["test"], tok, profile.block_size)[0]
     limit = answer_limit(load_split("train", profile, tok))
     curve = [{"step": r["step"], "acc": r["acc"],
               "acc_by_task": {k.split("/", 1)[1]: v for k, v in r.items() if k.startswith("acc/")}}
              for r in history if "acc" in r]
-    greedy = accuracy(model, tok, test_set, max_new_tokens=limit)
     beam = accuracy(model, tok, test_set, method="beam", max_new_tokens=limit, **BEAM) if beam else None
     held = accuracy(model, tok, heldout, max_new_tokens=limit)
     return {
@@ -406,24 +408,43 @@ def make_job(ctx: Context, method: str, seed: int, steps: int, word_kd: dict | N
             "settings": student_settings(ctx, method, seed, steps, word_kd, val)}
 
 
-def run_jobs(profile, jobs_list: list[dict], device, jobs: int) -> dict[str, dict]:
-    """Every job whose cache is missing or stale is trained (in worker processes); returns name -> record."""
-    results, todo = {}, []
-    for job in jobs_list:
-        cache = Path(job["cache"])
-        if cache.exists() and json.loads(cache.read_text()).get("settings") == job["settings"]:
-            results[job["name"]] = json.loads(cache.read_text())
-        else:
-            todo.append(job)
-    if len(results):
-        print(f"  {len(results)} cached in {profile_dir(profile) / 'students'}")
-    todo.sort(key=lambda j: -j["steps"])  # the long runs first, so no worker idles at the end
-    if todo:
-        print(f"  training {len(todo)} student(s)" + (f" in {jobs} worker processes" if jobs > 1 else ""),
-              flush=True)
-    records = run_all(train_student, [(profile, j, str(device)) for j in todo], jobs)
-    results.update({j["name"]: r for j, r in zip(todo, records)})
-    return results
+class Runner:
+    """Runs student jobs (train_student) in `jobs` worker processes, or here when jobs = 1. A job whose
+    cached result holds the same settings is read, not run. submit() returns at once (jobs > 1), so a
+    later batch of jobs can be queued while earlier ones still run: no worker waits at a barrier."""
+
+    def __init__(self, profile, device, jobs: int):
+        self.profile, self.device, self.jobs = profile, str(device), jobs
+        self.pool, self.futures = None, {}
+
+    def __enter__(self):
+        if self.jobs > 1:
+            self.pool = worker_pool(self.jobs)
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=exc[0] is not None)
+
+    def submit(self, jobs_list: list[dict]) -> None:
+        todo = []
+        for job in jobs_list:
+            cache = Path(job["cache"])
+            if cache.exists() and json.loads(cache.read_text()).get("settings") == job["settings"]:
+                self.futures[job["name"]] = json.loads(cache.read_text())
+            else:
+                todo.append(job)
+        print(f"  {len(jobs_list) - len(todo)} cached, training {len(todo)} student(s)"
+              + (f" in {self.jobs} worker processes" if todo and self.pool else ""), flush=True)
+        for job in todo:
+            if self.pool is None:
+                self.futures[job["name"]] = train_student(self.profile, job, self.device)
+            else:
+                self.futures[job["name"]] = self.pool.submit(train_student, self.profile, job, self.device)
+
+    def result(self, name: str) -> dict:
+        done = self.futures[name]
+        return done.result() if hasattr(done, "result") else done
 
 
 def pool_sizes(kept: dict[str, Path], n_train: int) -> dict[str, int]:
@@ -461,14 +482,17 @@ def word_kd_choice(profile, device="auto", jobs: int | None = None) -> tuple[dic
                   stores=build_stores(profile, teacher, tok, {}, teacher_id, {}, pools=("ground truth",)))
     ctx.folder.mkdir(parents=True, exist_ok=True)
     grid = sweep_jobs(ctx)
-    return pick_word_kd(grid, run_jobs(profile, grid, device, jobs))
+    with Runner(profile, device, jobs) as runner:
+        runner.submit(grid)
+        return pick_word_kd(grid, {j["name"]: runner.result(j["name"]) for j in grid})
 
 
 def run_students(ctx: Context, seeds: list[int], device, times: dict, jobs: int = 1, plateau: int = 0,
                  methods=METHODS) -> tuple[dict, dict, dict, list[dict]]:
     """Stage 6: every method with every seed at the budget, and (plateau > 0) at plateau x the budget,
-    plus word-KD's validation sweep. Two rounds of worker jobs: the sweep with every student that needs no
-    T and alpha, then the token-level KD students with the chosen setting.
+    plus word-KD's validation sweep. The sweep goes first into the worker queue, then every student that
+    needs no T and alpha (the long runs first); once the sweep is done, the token-level KD students join the
+    queue with the chosen setting.
     Returns (budget runs, plateau runs, the chosen word-KD setting, the sweep)."""
     profile = ctx["profile"]
     ctx.folder.mkdir(parents=True, exist_ok=True)
@@ -487,15 +511,17 @@ def run_students(ctx: Context, seeds: list[int], device, times: dict, jobs: int 
 
     grid = sweep_jobs(ctx)
     budget, long = jobs_for([m for m in methods if m not in TOKEN_KD], None)
-    done = run_jobs(profile, grid + list(budget.values()) + list(long.values()), device, jobs)
-    word_kd, sweep = pick_word_kd(grid, done)
-    kd_budget, kd_long = jobs_for([m for m in methods if m in TOKEN_KD], word_kd)
-    done.update(run_jobs(profile, list(kd_budget.values()) + list(kd_long.values()), device, jobs))
-    budget, long = {**budget, **kd_budget}, {**long, **kd_long}
+    with Runner(profile, device, jobs) as runner:
+        runner.submit(grid + list(long.values()) + list(budget.values()))
+        word_kd, sweep = pick_word_kd(grid, {j["name"]: runner.result(j["name"]) for j in grid})
+        kd_budget, kd_long = jobs_for([m for m in methods if m in TOKEN_KD], word_kd)
+        runner.submit(list(kd_long.values()) + list(kd_budget.values()))
+        budget, long = {**budget, **kd_budget}, {**long, **kd_long}
+        order = {m: i for i, m in enumerate(methods)}  # results in the order of the methods, seed by seed
+        budget_runs = {k: runner.result(budget[k]["name"]) for k in sorted(budget, key=lambda k: (order[k[0]], k[1]))}
+        long_runs = {k: runner.result(long[k]["name"]) for k in sorted(long, key=lambda k: (order[k[0]], k[1]))}
     times["students"] = time.perf_counter() - t0
-    order = {m: i for i, m in enumerate(methods)}  # results in the order of the methods, seed by seed
-    return ({k: done[budget[k]["name"]] for k in sorted(budget, key=lambda k: (order[k[0]], k[1]))},
-            {k: done[long[k]["name"]] for k in sorted(long, key=lambda k: (order[k[0]], k[1]))}, word_kd, sweep)
+    return budget_runs, long_runs, word_kd, sweep
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -515,6 +541,8 @@ def measure_teacher(teacher, tok, profile, kept, seed: int = 0) -> dict:
         "greedy_acc": greedy["acc"], "acc_by_task": greedy["acc_by_task"],
         "beam_acc": beam["acc"], "beam_acc_by_task": beam["acc_by_task"],
         "sampled": describe_answers(test_set, sampled_texts),
+        "greedy_correct": [float(ok) for ok in greedy["correct"]],
+        "sampled_correct": [float(bool(text) and verify(r["prompt"], text)) for r, text in zip(test_set, sampled_texts)],
         "heldout_acc": held["acc"], "heldout_by_task": held["acc_by_task"],
         "own_logprob": greedy["mean_logprob"],
         "nll_gt": answer_nll(teacher, test_set, tok.pad_id),
@@ -538,8 +566,9 @@ def main(argv=None):
                         help="seeds per method (default 3). Giving it turns on --full: the README's run is "
                         "`minikd --seeds 5`")
     parser.add_argument("--full", action="store_true",
-                        help="also the teacher's beam search and the two methods trained on it (seq_kd_beam, "
-                        "seq_inter), and the plateau check; without it: " + ", ".join(CORE))
+                        help="also the teacher's beam search and its answers to the unlabelled prompts, the three "
+                        "methods trained on them (seq_kd_beam, seq_inter, seq_kd_unlabelled), and the plateau check; "
+                        "without it: " + ", ".join(CORE))
     parser.add_argument("--plateau", type=int, default=None,
                         help=f"also train every method to this many times the budget ({PLATEAU_SEEDS} seeds) to "
                         "see where it ends up (default: 4 with --full, else 0 = off)")
@@ -575,7 +604,7 @@ def main(argv=None):
     times["teacher"] = time.perf_counter() - t0
     teacher_id = teacher_fingerprint(teacher)
 
-    kept = teacher_data(profile, teacher, tok, times, device=device, jobs=jobs, beam=full)
+    kept = teacher_data(profile, teacher, tok, times, device=device, jobs=jobs, full=full)
     ctx = Context(profile=profile, kept=kept, sizes=pool_sizes(kept, len(train_set)), teacher_id=teacher_id,
                   stores=build_stores(profile, teacher, tok, kept, teacher_id, times))
     students, long, word_kd, sweep = run_students(ctx, seeds, device, times, jobs, plateau, methods)
