@@ -16,7 +16,6 @@ from minikd.report import ascii_chart, markdown_table, mean_std, save_band_plot
 from minikd.verdict import Claim, claim, mean_interval
 
 README_START, README_END = "<!-- showdown:start -->", "<!-- showdown:end -->"
-ALL_METHODS = ("gt", "word_kd", "seq_kd", "seq_kd_beam", "seq_kd+word", "seq_inter", "seq_kd_unlabelled")
 REACH = 0.9  # "steps to reach": the first curve point at REACH x the teacher's greedy test accuracy
 
 
@@ -235,7 +234,7 @@ def render(results: dict) -> str:
              f"its samples at T = 1 {100 * t['sampled']['acc']:.1f} %: token-level KD copies the distribution the "
              f"samples come from, sequence-level KD the greedy answer.", "",
              "**Students** (test = never-trained-on prompts):", "", student_table(r), ""]
-    left_out = [m for m in ALL_METHODS if m not in r["methods"]]
+    left_out = [m for m in r.get("all_methods", r["methods"]) if m not in r["methods"]]
     if left_out:
         parts += [f"Not run here: {', '.join(left_out)} (they need the teacher's beam search or its answers to the "
                   "unlabelled prompts; `minikd --full` or `minikd --seeds N` adds them).", ""]

@@ -618,7 +618,7 @@ def main(argv=None):
     times["total"] = time.perf_counter() - start
 
     results = {
-        "profile": profile.name, "methods": methods, "seeds": seeds, "steps": profile.student_steps,
+        "profile": profile.name, "methods": methods, "all_methods": METHODS, "seeds": seeds, "steps": profile.student_steps,
         "batch_size": profile.batch_size, "beam_eval": list(BEAM_EVAL),
         "student_preset": profile.student_preset, "teacher_preset": profile.teacher_preset,
         "teacher_steps": profile.teacher_steps, "plateau": {"factor": plateau, "seeds": seeds[:PLATEAU_SEEDS]}
