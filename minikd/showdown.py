@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 import sys
@@ -212,7 +213,6 @@ def teacher_data(profile, teacher, tok, times: dict, device="cpu", jobs: int = 1
 def form_entropy_bits(forms: list[str | None]) -> float:
     """Shannon entropy (bits) of the surface forms used: 0 = one form always; log2(k) = k forms evenly.
     An unreadable answer counts as a form of its own ("none")."""
-    import math
     counts: dict = {}
     for f in forms:
         counts[f] = counts.get(f, 0) + 1
@@ -271,9 +271,9 @@ def _objective(method: str, store: dict | None, word_kd: dict | None):
     return sft_objective
 
 
-def _examples(profile, tok, kept, pool: str) -> list[dict]:
+def _examples(profile, tok, kept, pool: str, train_set: list[dict] | None = None) -> list[dict]:
     if pool == "ground truth":
-        return load_split("train", profile, tok)
+        return train_set if train_set is not None else load_split("train", profile, tok)
     return load_sft(kept[pool], tok, profile.block_size)[0]
 
 
@@ -316,7 +316,8 @@ def train_student(profile, job: dict, device="cpu") -> dict:
     method, seed, steps = job["method"], job["seed"], job["steps"]
     kept = {k: Path(v) for k, v in job["kept"].items()}
     val = job.get("val", False)
-    examples = _examples(profile, tok, kept, POOLS[method])
+    train_set = load_split("train", profile, tok)
+    examples = _examples(profile, tok, kept, POOLS[method], train_set)
     store = None
     if method in TOKEN_KD:  # the teacher's distributions, read from disk: the teacher itself is not loaded
         from minikd.word_kd import load_topk_store
@@ -325,7 +326,7 @@ def train_student(profile, job: dict, device="cpu") -> dict:
         examples = examples[:-profile.n_val]  # a prefix: store rows still belong to the same indices
 
     test_set = load_split("test", profile, tok)
-    limit = answer_limit(load_split("train", profile, tok))
+    limit = answer_limit(train_set)
     eval_s, last = [0.0], {}  # time spent measuring the curve (not training time); the last measurement
 
     def eval_fn(m):
@@ -341,10 +342,11 @@ def train_student(profile, job: dict, device="cpu") -> dict:
                                  eval_every=-(-steps // CURVE_POINTS))  # ceil: CURVE_POINTS points, the last at the end
     train_s = time.perf_counter() - s0 - eval_s[0]
     if val:
-        held = load_split("train", profile, tok)[-profile.n_val:]  # the labels are never read: verify uses the prompt
+        held = train_set[-profile.n_val:]  # the labels are never read: verify uses the prompt
         metrics = {"val_acc": accuracy(model, tok, held, max_new_tokens=limit)["acc"], "train_seconds": train_s}
     else:
-        metrics = measure_student(model, tok, profile, kept, history, last["greedy"], beam=method in BEAM_EVAL)
+        metrics = measure_student(model, tok, profile, kept, history, last["greedy"], limit,
+                                  beam=method in BEAM_EVAL)
         metrics.update(train_seconds=train_s, params=model.num_params(), n_examples=len(examples),
                        text_bytes=sum(len(e["completion"].encode("utf-8")) for e in examples),
                        logit_bytes=Path(job["store"]).stat().st_size if store is not None else 0)
@@ -356,12 +358,11 @@ def train_student(profile, job: dict, device="cpu") -> dict:
     return record
 
 
-def measure_student(model, tok, profile, kept, history, greedy: dict, beam: bool) -> dict:
+def measure_student(model, tok, profile, kept, history, greedy: dict, limit: int, beam: bool) -> dict:
     """Everything the tables need from one trained student; `greedy` is its last curve measurement
     (evaluate.accuracy on the test set after the last step)."""
     test_set, heldout = load_split("test", profile, tok), load_split("heldout", profile, tok)
     teacher_test = load_sft(kept["test"], tok, profile.block_size)[0]
-    limit = answer_limit(load_split("train", profile, tok))
     curve = [{"step": r["step"], "acc": r["acc"],
               "acc_by_task": {k.split("/", 1)[1]: v for k, v in r.items() if k.startswith("acc/")}}
              for r in history if "acc" in r]
