@@ -104,7 +104,7 @@ def main(argv=None):
     same = torch.equal(seq, cached)
     print(f"Step 5: greedy decoding of {n_new} tokens: same tokens with and without the KV cache: {same}")
     print(f"  time without cache {t_full * 1e3:.1f} ms, with cache {t_cache * 1e3:.1f} ms "
-          "(the gap grows with length; lesson 7 measures it at batch 64)\n")
+          "(the gap grows with length; lesson 8 measures it at batch 64)\n")
 
     print("Check yourself")
     print("  1. Why must forward() return logits at every position for token-level KD?")

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from minikd.data import IGNORE_INDEX, collate
 from minikd.evaluate import accuracy
 from minikd.losses import masked_nll
-from minikd.pipeline import get_profile, load_split, train_model
+from minikd.profiles import get_profile, load_split, train_model
 from minikd.tokenizer import Tokenizer
 
 

@@ -15,7 +15,7 @@ What to look at:
      (cases of the same size kept out of training: a carry in every column, a digit three times);
   3. whether the teacher beats its own data, and the student — verdicts computed from the numbers
      (minikd.verdict.claim), per prompt with a 95 % interval;
-  4. the gap between the two models is what lessons 6-9 try to close by distillation.
+  4. the gap between the two models is what lessons 6-10 try to close by distillation.
 
 Run:  python -m lessons.l05_train_teacher        (--fast: tiny models, seconds; --retrain: ignore the cache)
 """
@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 
 from minikd.evaluate import accuracy
-from minikd.pipeline import get_profile, get_teacher, load_split, profile_dir, train_model
+from minikd.profiles import get_profile, get_teacher, load_split, profile_dir, train_model
 from minikd.report import ascii_curve, save_line_plot
 from minikd.tasks import verify
 from minikd.tokenizer import Tokenizer

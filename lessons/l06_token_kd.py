@@ -22,7 +22,7 @@ label, and 40 % of our labels are wrong). T softens (T > 1) or sharpens (T < 1) 
 distribution before it is matched; the T^2 factor keeps the soft term's gradient comparable across T
 (step 5). Which T and alpha? Not a guess and never the test set: every setting of a small grid trains a
 student on the training set minus its last prompts, and the one most accurate on those held-back
-prompts is used here AND in the showdown (lesson 9) — the same cached sweep (minikd.showdown).
+prompts is used here AND in the showdown (lesson 10) — the same cached sweep (minikd.showdown).
 
 Two ways to bring the teacher's distribution to the student (minikd/word_kd.py):
   - online: the teacher runs next to the student on every batch (eval mode, no gradient);
@@ -62,7 +62,7 @@ from minikd.data import IGNORE_INDEX, SFTData, collate
 from minikd.evaluate import accuracy, answer_nll
 from minikd.losses import forward_kl, log_softmax_t
 from minikd.model import GPT
-from minikd.pipeline import get_profile, get_teacher, load_split, profile_dir, train_model
+from minikd.profiles import get_profile, get_teacher, load_split, profile_dir, train_model
 from minikd.report import markdown_table
 from minikd.showdown import word_kd_choice
 from minikd.tokenizer import Tokenizer

@@ -297,7 +297,7 @@ def ex17_word_level_target(teacher_logits: torch.Tensor, targets: torch.Tensor, 
 
 
 # ===================================================================================================
-# Lesson 7 -- sequence-level KD                                (python -m lessons.l07_sequence_kd)
+# Lesson 8 -- sequence-level KD                                (python -m lessons.l08_sequence_kd)
 # ===================================================================================================
 
 
@@ -355,7 +355,7 @@ def ex21_seq_kd_step(student, optimizer, tok, records: list[dict]) -> float:
 
 
 # ===================================================================================================
-# Lesson 8 -- curation                                         (python -m lessons.l08_curation)
+# Lesson 9 -- curation                                         (python -m lessons.l09_curation)
 # ===================================================================================================
 
 
@@ -376,7 +376,7 @@ def ex22_filter_records(records: list[dict], verify_fn) -> tuple[list[dict], Cou
 
 
 # ===================================================================================================
-# Lesson 9 -- the showdown                                     (python -m lessons.l09_showdown)
+# Lesson 10 -- the showdown                                     (python -m lessons.l10_showdown)
 # ===================================================================================================
 
 

@@ -199,7 +199,7 @@ def add_filter(sub) -> None:
 
 def cmd_train(args) -> int:
     from minikd.model import get_config
-    from minikd.pipeline import get_profile, train_model
+    from minikd.profiles import get_profile, train_model
     from minikd.tokenizer import Tokenizer
     from minikd.train import sft_objective
 

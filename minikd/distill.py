@@ -5,7 +5,7 @@ The card's offline recipe, and where each step lives:
     1. generate the teacher's answers in advance     generate_dataset    u = teacher(s), stored as JSONL
     2. filter out low-quality answers, or regenerate filter_dataset      verifier, truncation, length, duplicates;
                                                                          rejection sampling for the dropped prompts
-    3. train the student on the stored dataset       load_teacher_data   + pipeline.train_model / `minikd train`
+    3. train the student on the stored dataset       load_teacher_data   + profiles.train_model / `minikd train`
     4. never run the teacher again while the student trains (step 3 reads a file, nothing else)
 
 plus Kim & Rush's seq-inter (seq_inter_dataset): among the teacher's K beam candidates keep the one whose

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from minikd.model import check_vocab
 
-METHODS = ("greedy", "sample", "beam")
+DECODINGS = ("greedy", "sample", "beam")
 
 
 @dataclass
@@ -254,8 +254,8 @@ def _check(model, prompts, max_new_tokens, end_id, method, temperature, top_k, b
            num_return, batch_size) -> None:
     """Every setting is explicit, so one that does not apply to the chosen method is an error, not ignored."""
     V, ctx = model.config.vocab_size, model.config.block_size
-    if method not in METHODS:
-        raise ValueError(f"unknown decoding method {method!r}; choose one of {list(METHODS)}")
+    if method not in DECODINGS:
+        raise ValueError(f"unknown decoding method {method!r}; choose one of {list(DECODINGS)}")
     if method == "sample":
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0 for sampling, got {temperature}")

@@ -8,7 +8,7 @@
                  the test prompts (the last only to measure NLL on teacher data); beam search
                  (K = 5, length-normalised) on the training prompts, whose candidates also give seq-inter
   4. filter      drop truncated and too-long generations (counted, never silently); wrong answers stay:
-                 this is plain seq-KD, which distils the teacher's errors too (curation is lesson 8)
+                 this is plain seq-KD, which distils the teacher's errors too (curation is lesson 9)
   5. logits      the teacher's full next-token distribution at every answer position of the pools
                  token-level KD trains on, computed once and stored (k = V): word-level KD then trains
                  from a file like every other method, with exactly the online loss (lesson 6)
@@ -57,7 +57,7 @@ from minikd.data import load_sft, read_jsonl, read_meta, write_jsonl
 from minikd.distill import (filter_dataset, generate_dataset, merge_shards, seq_inter_dataset, shard_path,
                             teacher_fingerprint)
 from minikd.evaluate import accuracy, answer_nll, decode_records
-from minikd.pipeline import PROFILES, data_fingerprint, get_profile, get_teacher, load_split, profile_dir, train_model
+from minikd.profiles import PROFILES, data_fingerprint, get_profile, get_teacher, load_split, profile_dir, train_model
 from minikd.tasks import surface_form, verify
 from minikd.tokenizer import Tokenizer
 from minikd.train import load_model, sft_objective

@@ -1,14 +1,14 @@
-"""Lessons 7 (sequence-level KD) and 8 (curation) run end to end in their --fast mode."""
+"""Lessons 8 (sequence-level KD) and 9 (curation) run end to end in their --fast mode."""
 
 import pytest
 
-from lessons import l07_sequence_kd, l08_curation
+from lessons import l08_sequence_kd, l09_curation
 from minikd.data import read_jsonl, read_meta
 
 
 @pytest.mark.slow
 def test_lesson7_sequence_kd(capsys, runs_tmp):
-    out = l07_sequence_kd.main(["--fast"])
+    out = l08_sequence_kd.main(["--fast"])
     text = capsys.readouterr().out
     raw = runs_tmp / "quick" / "seqkd_unlabelled_greedy.jsonl"
     records = list(read_jsonl(raw))
@@ -24,7 +24,7 @@ def test_lesson7_sequence_kd(capsys, runs_tmp):
 
 @pytest.mark.slow
 def test_lesson8_curation(capsys, runs_tmp):
-    out = l08_curation.main(["--fast"])
+    out = l09_curation.main(["--fast"])
     text = capsys.readouterr().out
     assert (runs_tmp / "quick" / "teacher_weak.pt").exists()
     for name in ("unfiltered", "filtered", "regenerated"):

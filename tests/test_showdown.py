@@ -1,4 +1,4 @@
-"""The main job on its quick profile, through lesson 9: every stage runs, results.json holds per-seed,
+"""The main job on its quick profile, through lesson 10: every stage runs, results.json holds per-seed,
 per-family, per-step numbers, the verdicts are printed, the second run reuses every cached stage, the
 repository is never written to, and `minikd readme` replaces the README block only between its markers."""
 
@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from lessons import l09_showdown
+from lessons import l10_showdown
 from minikd import findings, showdown
 from minikd.common import ROOT
 
@@ -15,7 +15,7 @@ from minikd.common import ROOT
 @pytest.mark.slow
 def test_showdown_quick_runs_end_to_end_caches_and_leaves_the_repo_alone(runs_tmp, capsys):
     readme_before = (ROOT / "README.md").read_bytes()
-    verdicts = l09_showdown.main(["--fast"])
+    verdicts = l10_showdown.main(["--fast"])
     out = capsys.readouterr().out
     assert any("sequence-level KD beats the ground-truth student" in text for text in verdicts)
     assert "[" in out and "95 % CI" in out  # the verdict sentences were printed with their intervals
@@ -34,7 +34,7 @@ def test_showdown_quick_runs_end_to_end_caches_and_leaves_the_repo_alone(runs_tm
         assert f"| {method} |" in table
     assert "| ground truth labels (train) |" in table and "95 % CI" in table
 
-    l09_showdown.main(["--fast"])  # everything is cached now
+    l10_showdown.main(["--fast"])  # everything is cached now
     again = capsys.readouterr().out
     assert "loaded cached" in again and not re.search(r"training [1-9]\d* student", again)
     assert (ROOT / "README.md").read_bytes() == readme_before  # the main job writes under runs/ only
@@ -52,7 +52,7 @@ def test_readme_block_is_replaced_between_markers_only(tmp_path):
 
 @pytest.mark.slow
 def test_minikd_readme_writes_the_last_runs_results(runs_tmp, tmp_path, capsys):
-    l09_showdown.main(["--fast"])  # the quick run, or its cache
+    l10_showdown.main(["--fast"])  # the quick run, or its cache
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{findings.README_START}\nOLD BLOCK\n{findings.README_END}\n")
     findings.main(["--profile", "quick", "--readme", str(readme)])
@@ -69,10 +69,10 @@ def test_parallel_stages_give_the_same_results_as_one_process(runs_tmp):
     """--jobs 2 splits generation into shards and trains students in worker processes; with the same
     thread count (1, as the tests run) that changes where the work runs, not its numbers."""
     from minikd.data import read_jsonl
-    from minikd.pipeline import get_profile, get_teacher, load_split
+    from minikd.profiles import get_profile, get_teacher, load_split
     from minikd.tokenizer import Tokenizer
 
-    l09_showdown.main(["--fast"])  # the quick run (default jobs), or its cache
+    l10_showdown.main(["--fast"])  # the quick run (default jobs), or its cache
     profile, tok = get_profile("quick"), Tokenizer.default()
     teacher, _ = get_teacher(profile)
     kept = showdown.teacher_data(profile, teacher, tok, {}, jobs=1)
@@ -99,10 +99,10 @@ def test_bad_options_are_clear_errors():
 def test_a_cached_student_is_retrained_when_the_teacher_changes(runs_tmp, monkeypatch):
     """The student cache is keyed on the teacher too: a retrained teacher means new teacher data and a new
     NLL-on-teacher-data column, so no old student result may be reused."""
-    from minikd.pipeline import get_profile, get_teacher, load_split
+    from minikd.profiles import get_profile, get_teacher, load_split
     from minikd.tokenizer import Tokenizer
 
-    l09_showdown.main(["--fast"])  # every quick student cached for this teacher
+    l10_showdown.main(["--fast"])  # every quick student cached for this teacher
     profile, tok = get_profile("quick"), Tokenizer.default()
     teacher, _ = get_teacher(profile)
     kept = showdown.teacher_data(profile, teacher, tok, {}, jobs=1)

@@ -1,4 +1,4 @@
-"""Lesson 8 exercise: a filter step over the teacher's stored answers -- every drop counted, never silent."""
+"""Lesson 9 exercise: a filter step over the teacher's stored answers -- every drop counted, never silent."""
 
 from minikd.tasks import verify
 

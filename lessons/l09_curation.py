@@ -1,4 +1,4 @@
-"""Lesson 8 — curation: filter and regenerate the teacher's answers, and what a poor teacher passes on.
+"""Lesson 9 — curation: filter and regenerate the teacher's answers, and what a poor teacher passes on.
 
 The card's offline recipe:
 
@@ -23,7 +23,7 @@ What to look at:
      ground truth): accuracy, error rate next to the teacher's, and how many of the teacher's own wrong
      answers each student repeats word for word.
 
-Run:  python -m lessons.l08_curation      (--fast: tiny models, seconds; the default run caches the weak
+Run:  python -m lessons.l09_curation      (--fast: tiny models, seconds; the default run caches the weak
       teacher and its data under runs/default/)
 """
 
@@ -39,7 +39,7 @@ from minikd.distill import filter_dataset, generate_dataset, load_teacher_data, 
 from minikd.evaluate import decode_records
 from minikd.generate import generate_text
 from minikd.model import GPT
-from minikd.pipeline import get_profile, load_split, profile_dir, train_model
+from minikd.profiles import get_profile, load_split, profile_dir, train_model
 from minikd.tasks import extract_answer, verify
 from minikd.tokenizer import Tokenizer
 from minikd.train import CheckpointError, load_model

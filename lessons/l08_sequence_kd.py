@@ -1,4 +1,4 @@
-"""Lesson 7 — sequence-level KD: the teacher writes the answers, the student learns them by SFT.
+"""Lesson 8 — sequence-level KD: the teacher writes the answers, the student learns them by SFT.
 
 The card's pipeline, run step by step:
 
@@ -20,7 +20,7 @@ What to look at:
   6. Kim & Rush: the teacher gives its own outputs a much higher log-probability than the ground-truth
      answers — distilled data is easier for the student to fit.
 
-Run:  python -m lessons.l07_sequence_kd      (--fast: tiny models, seconds; the default run reuses the
+Run:  python -m lessons.l08_sequence_kd      (--fast: tiny models, seconds; the default run reuses the
       teacher cached by lesson 5 and caches the generated data under runs/default/)
 """
 
@@ -33,7 +33,7 @@ from collections import Counter
 from minikd.data import read_jsonl, read_meta
 from minikd.distill import filter_dataset, generate_dataset, load_teacher_data, sequence_logprobs
 from minikd.evaluate import accuracy, decode_records
-from minikd.pipeline import get_profile, get_teacher, load_split, profile_dir, train_model
+from minikd.profiles import get_profile, get_teacher, load_split, profile_dir, train_model
 from minikd.tasks import surface_form, verify
 from minikd.tokenizer import Tokenizer
 
@@ -101,7 +101,7 @@ def main(argv=None):
           f"{meta['settings']['max_new_tokens']}, teacher {meta['teacher_checkpoint']}, "
           f"weights {meta['settings']['teacher']}")
     kept_path = out_dir / "seqkd_unlabelled_greedy.ended.jsonl"
-    print("  Keep every answer that ended (the verifier is lesson 8's business):")
+    print("  Keep every answer that ended (the verifier is lesson 9's business):")
     filter_dataset(raw_path, kept_path, tok, profile.block_size, verify=False)
 
     # Step 4: the student — SFT on the stored file, loss on the answer tokens only. No teacher here.

@@ -1,4 +1,4 @@
-"""Lesson 9 — the showdown: Kim & Rush (2016) in miniature, decided by seeds, not by one run.
+"""Lesson 10 — the showdown: Kim & Rush (2016) in miniature, decided by seeds, not by one run.
 
 Which method should I use, and what does each cost? One experiment: the same student preset, the same
 budget (steps x sequences), the same never-trained-on test set, for
@@ -20,7 +20,7 @@ the learning curves (a fixed budget measures speed; the curve shows where each m
 the data table, which puts the teacher's samples at T = 1 next to its greedy answers: token-level KD
 copies the distribution the samples come from, sequence-level KD the greedy answer.
 
-Run:  python -m lessons.l09_showdown       (the main job, `minikd`, reusing every cached stage; 3 seeds)
+Run:  python -m lessons.l10_showdown       (the main job, `minikd`, reusing every cached stage; 3 seeds)
       --fast: the quick profile in seconds (tiny models: the verdicts there mean nothing)
       --full: also the beam-based methods (seq_kd_beam, seq_inter) and every method at 4x the budget;
       --seeds 5: the README's run (5 seeds, --full)

@@ -1,4 +1,4 @@
-"""Lesson 7 exercises: the sequence-level target (card question 1, second half), greedy decoding with the KV
+"""Lesson 8 exercises: the sequence-level target (card question 1, second half), greedy decoding with the KV
 cache, the stored (s, u) dataset, and a training step with no teacher present (card question 3)."""
 
 import copy

@@ -1,4 +1,4 @@
-"""Lesson 9 exercise: a result over several seeds is a mean and a spread, not one lucky number."""
+"""Lesson 10 exercise: a result over several seeds is a mean and a spread, not one lucky number."""
 
 import math
 
