@@ -80,22 +80,34 @@ def direction(iv: Interval) -> str:
 @dataclass(frozen=True)
 class Claim:
     text: str  # the statement being tested, in words ("seq-KD beats the ground-truth student")
-    expect: str  # ">", "<" or "≈": what the statement says about a - b
-    what: str  # what a and b are ("seq_kd − gt, greedy test accuracy")
-    diff: Interval  # a - b, scaled
+    expect: str  # ">", "<" or "≈": what the statement says about a - b ("=" for a fact checked by check())
+    what: str  # what a and b are ("seq_kd − gt, greedy test accuracy"), or a fact's evidence
+    diff: Interval | None  # a - b, scaled; None for a fact
     unit: str  # "points", "nats", ...
+    fact: bool | None = None  # check(): the computed truth of the statement
+    fast: bool = False  # made on a --fast (tiny) run: an undecided claim there needs the default run
 
     @property
     def found(self) -> str:
+        if self.diff is None:
+            return "=" if self.fact else "≠"
         return direction(self.diff)
 
     @property
     def verdict(self) -> str:
         """"holds", "does not hold", "not separable" (the data cannot tell), or, for a claim of
-        no difference, "consistent" (not separable: no difference was found, none is proven absent)."""
-        if self.found == "≈":
-            return "consistent (not separable)" if self.expect == "≈" else "not separable"
-        return "holds" if self.found == self.expect else "does not hold"
+        no difference, "consistent" (not separable: no difference was found, none is proven absent).
+        On a --fast run every verdict but "holds" reads "needs the default run": a tiny run that
+        does not show an effect says nothing about the effect."""
+        if self.diff is None:
+            v = "holds" if self.fact else "does not hold"
+        elif self.found == "≈":
+            v = "consistent (not separable)" if self.expect == "≈" else "not separable"
+        else:
+            v = "holds" if self.found == self.expect else "does not hold"
+        if self.fast and v not in ("holds", "consistent (not separable)"):
+            return "needs the default run"
+        return v
 
     @property
     def holds(self) -> bool:
@@ -103,6 +115,8 @@ class Claim:
 
     def evidence(self) -> str:
         d = self.diff
+        if d is None:
+            return self.what
         if d.n == 1:
             return f"{self.what}: {d.mean:+.2f} {self.unit} (one value: no interval)"
         return (f"{self.what}: {d.mean:+.2f} {self.unit}, 95 % CI [{d.lo:+.2f}, {d.hi:+.2f}], "
@@ -112,17 +126,30 @@ class Claim:
         return f"[{self.verdict}] {self.text} — {self.evidence()}"
 
 
+LOG: list[Claim] = []  # every claim this process made, in order (the tests read it)
+
+
+def _say(c: Claim, quiet: bool) -> Claim:
+    LOG.append(c)
+    if not quiet:
+        print("  " + c.sentence())
+    return c
+
+
 def claim(text: str, a: list[float], b: list[float] | float, expect: str = ">", what: str = "a − b",
-          scale: float = 1.0, unit: str = "", quiet: bool = False) -> Claim:
+          scale: float = 1.0, unit: str = "", quiet: bool = False, fast: bool = False) -> Claim:
     """Test `text` ("a is above b" for expect ">") on paired values; print and return the verdict.
 
-    a, b: one value per seed (same seeds, same order), or b a constant. scale: e.g. 100 to speak of
-    accuracy in percentage points."""
+    a, b: one value per seed or per prompt (same order), or b a constant. scale: e.g. 100 to speak of
+    accuracy in percentage points. fast: the run is a --fast one (see Claim.verdict)."""
     if expect not in (">", "<", "≈"):
         raise ValueError(f"expect must be '>', '<' or '≈', got {expect!r}")
     iv = paired(a, b)
     iv = Interval(iv.mean * scale, iv.lo * scale, iv.hi * scale, iv.n)
-    c = Claim(text, expect, what, iv, unit)
-    if not quiet:
-        print("  " + c.sentence())
-    return c
+    return _say(Claim(text, expect, what, iv, unit, fast=fast), quiet)
+
+
+def check(text: str, holds: bool, evidence: str, quiet: bool = False, fast: bool = False) -> Claim:
+    """A statement that is exactly true or false, no sampling involved ("resumed weights equal the
+    uninterrupted run's"): `holds` is computed by the caller from the numbers in `evidence`."""
+    return _say(Claim(text, "=", evidence, None, "", fact=bool(holds), fast=fast), quiet)

@@ -62,3 +62,16 @@ def test_claim_verdicts_and_sentence(capsys):
     assert one.verdict == "not separable" and "one value: no interval" in one.sentence()
     with pytest.raises(ValueError, match="expect"):
         claim("x", [1.0], [0.0], "bigger")
+
+
+def test_check_and_fast_verdicts():
+    from minikd.verdict import LOG, check
+    n = len(LOG)
+    c = check("the resumed weights equal the uninterrupted run's", 1 == 1, "max |diff| = 0", quiet=True)
+    assert c.verdict == "holds" and c.sentence().startswith("[holds]") and LOG[n] is c
+    assert check("x", False, "e", quiet=True).verdict == "does not hold"
+    # a --fast run never asserts what it did not show: undecided or contrary reads "needs the default run"
+    assert check("x", False, "e", quiet=True, fast=True).verdict == "needs the default run"
+    assert claim("a > b", [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], ">", quiet=True, fast=True).verdict == "needs the default run"
+    assert claim("a > b", [1.0, 1.1, 0.9], [0.0, 0.1, 0.0], ">", quiet=True, fast=True).verdict == "holds"
+    assert claim("a > b", [0.0, 0.1, 0.0], [1.0, 1.1, 0.9], ">", quiet=True).verdict == "does not hold"
