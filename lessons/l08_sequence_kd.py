@@ -31,7 +31,8 @@ import time
 from collections import Counter
 
 from minikd.data import read_jsonl, read_meta
-from minikd.distill import filter_dataset, generate_dataset, load_teacher_data, sequence_logprobs
+from minikd.jobs import filter_dataset, generate_dataset, load_teacher_data
+from minikd.seqkd import sequence_logprobs
 from minikd.evaluate import accuracy, decode_records
 from minikd.profiles import get_profile, get_teacher, load_split, profile_dir, train_model
 from minikd.tasks import surface_form, verify

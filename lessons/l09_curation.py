@@ -35,7 +35,7 @@ from dataclasses import asdict
 
 from minikd.common import seed_all
 from minikd.data import read_jsonl, read_meta
-from minikd.distill import filter_dataset, generate_dataset, load_teacher_data, report_path
+from minikd.jobs import filter_dataset, generate_dataset, load_teacher_data, report_path
 from minikd.evaluate import decode_records
 from minikd.generate import generate_text
 from minikd.model import GPT

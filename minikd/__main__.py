@@ -86,7 +86,7 @@ def _read_prompts(path, limit: int | None) -> list[dict]:
 
 
 def cmd_generate(args) -> int:
-    from minikd.distill import generate_dataset, merge_shards, shard_path
+    from minikd.jobs import generate_dataset, merge_shards, shard_path
     from minikd.tokenizer import Tokenizer
 
     out = Path(args.out)
@@ -115,7 +115,7 @@ def _merge_when_all_done(out: Path, args) -> None:
     """Under torchrun every rank waits at a barrier and rank 0 merges; run by hand, say how to merge."""
     import torch.distributed as dist
     if "MASTER_ADDR" in os.environ and dist.is_available():
-        from minikd.distill import merge_shards, shard_path
+        from minikd.jobs import merge_shards, shard_path
         dist.init_process_group("gloo")
         dist.barrier()  # every rank has finished its shard
         if args.rank == 0:
@@ -160,7 +160,7 @@ def add_generate(sub) -> None:
 
 
 def cmd_filter(args) -> int:
-    from minikd.distill import filter_dataset, report_path
+    from minikd.jobs import filter_dataset, report_path
     from minikd.tokenizer import Tokenizer
 
     tok = Tokenizer.default()
@@ -198,10 +198,12 @@ def add_filter(sub) -> None:
 
 
 def cmd_train(args) -> int:
+    import hashlib
+
     from minikd.model import get_config
-    from minikd.profiles import get_profile, train_model
+    from minikd.profiles import get_profile
     from minikd.tokenizer import Tokenizer
-    from minikd.train import sft_objective
+    from minikd.train import CheckpointError, sft_objective
 
     profile = get_profile(args.profile)
     tok = Tokenizer.default()
@@ -214,7 +216,7 @@ def cmd_train(args) -> int:
 
     # Step 1: the data — a file, nothing else. For seqkd a cut-off (ended=false) record is an error.
     if args.objective == "seqkd":
-        from minikd.distill import load_teacher_data
+        from minikd.jobs import load_teacher_data
         examples = load_teacher_data(data, tok, profile.block_size)
         sources = {e.get("source") for e in examples}
         if sources != {"teacher"}:
@@ -228,7 +230,10 @@ def cmd_train(args) -> int:
         raise DatasetError(data, None, "holds no records", reason="empty_file")
 
     # Step 2: the objective. Only word-level KD needs the teacher, in memory, at every step.
-    objective, meta = sft_objective, {"objective": args.objective, "data": str(data)}
+    # meta: every setting outside the TrainConfig that shapes the weights (a resumed run must share them).
+    meta = {"objective": args.objective, "data": str(data), "profile": args.profile, "limit": args.limit,
+            "data_sha256": hashlib.sha256(Path(data).read_bytes()).hexdigest()}
+    objective = sft_objective
     if args.objective == "wordkd":
         from minikd.word_kd import word_kd_objective
         teacher_path = args.teacher or str(default_teacher())
@@ -236,7 +241,7 @@ def cmd_train(args) -> int:
         objective = word_kd_objective(teacher, temperature=args.temperature, alpha=args.alpha)
         meta.update(teacher=teacher_path, temperature=args.temperature, alpha=args.alpha)
 
-    # Step 3: train (the loop prints its progress line) and save.
+    # Step 3: train (the loop prints its progress line and checkpoints to --out) and save.
     config = get_config(args.preset, vocab_size=tok.vocab_size, block_size=profile.block_size)
     steps = args.steps or profile.student_steps
     out = Path(args.out)
@@ -244,10 +249,32 @@ def cmd_train(args) -> int:
     print(f"train: {args.objective} ({OBJECTIVES[args.objective]})\n  {len(examples)} examples from {data}; "
           f"{args.preset} preset; {steps} steps x {profile.batch_size} sequences; -> {out}", flush=True)
     lr = profile.teacher_lr if args.preset == profile.teacher_preset else profile.student_lr
-    model, history = train_model(config, examples, steps, profile, lr=lr, seed=args.seed, objective=objective,
-                                 ckpt_path=out, device=args.device, meta=meta, tok=tok)
+    try:
+        model, history = _train_student(config, examples, steps, profile, lr, objective, meta, tok, out, args)
+    except CheckpointError as e:  # --out holds a checkpoint of another run, or something else
+        raise CheckpointError(f"{e}; pass --overwrite to start over, or choose another --out") from None
     print(f"saved {out} ({model.num_params():,} parameters, final loss {history[-1]['loss']:.4f})")
     return 0
+
+
+def _train_student(config, examples, steps, profile, lr, objective, meta, tok, out: Path, args):
+    """profiles.train_model's recipe (a seeded fresh model, SFTData batches, the same TrainConfig), plus a
+    checkpoint every tenth of the run and resuming: a killed `minikd train` started again with the same
+    arguments continues where it stopped and ends with the weights of a run that never stopped; a
+    checkpoint of other settings is refused by train() (check_same_run), never silently continued."""
+    from minikd.common import seed_all
+    from minikd.data import SFTData
+    from minikd.model import GPT
+    from minikd.train import TrainConfig, train
+
+    seed_all(args.seed)
+    model = GPT(config)
+    data = SFTData(examples, tok.pad_id, profile.batch_size, seed=args.seed)
+    cfg = TrainConfig(steps=steps, lr=lr, warmup=max(1, steps // 20), device=args.device, seed=args.seed,
+                      length_groups=min(profile.length_groups, profile.batch_size), log_every=max(1, steps // 5),
+                      ckpt_path=str(out), ckpt_every=max(1, steps // 10), resume=out.exists() and not args.overwrite)
+    history = train(model, data.get_batch, objective, cfg, fingerprint=tok.fingerprint, meta=meta)
+    return model, history
 
 
 def add_train(sub) -> None:
@@ -268,6 +295,9 @@ def add_train(sub) -> None:
     p.add_argument("--temperature", type=float, default=1.0, help="wordkd: softmax temperature T")
     p.add_argument("--alpha", type=float, default=0.5, help="wordkd: weight of the KL term (1 - alpha on CE)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over even if --out holds a checkpoint (default: resume it when it was made with "
+                   "the same settings, refuse when not)")
     add_machine_args(p)
     p.set_defaults(func=cmd_train)
 
@@ -281,8 +311,7 @@ def cmd_eval(args) -> int:
     from collections import defaultdict
 
     from minikd.data import write_jsonl
-    from minikd.evaluate import decode_records
-    from minikd.tasks import verify
+    from minikd.evaluate import decode_records, score
     from minikd.tokenizer import Tokenizer
     from minikd.train import load_model
 
@@ -295,7 +324,7 @@ def cmd_eval(args) -> int:
     for s in range(0, len(records), args.chunk):  # chunks, so long evaluations show progress
         part = records[s:s + args.chunk]
         for r, g in zip(part, decode_records(model, tok, part, method=args.method, **beam)):
-            ok = bool(g.ended and verify(r["prompt"], g.text))  # a cut-off answer is wrong
+            ok = score(r["prompt"], g.text, g.ended)  # a cut-off answer is wrong
             by_task[r.get("task", "?")].append(ok)
             outputs.append({"id": r.get("id"), "prompt": r["prompt"], "completion": g.text, "correct": ok,
                             "ended": g.ended, "logprob": g.logprob})

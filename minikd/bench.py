@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from minikd.common import get_device
 from minikd.model import GPT, get_config
+from minikd.tokenizer import Tokenizer
 from minikd.train import TrainConfig, make_optimizer
 
 
@@ -37,8 +38,7 @@ def matmul_flops(n: int = 2048, repeats: int = 10, device="cpu") -> float:
     return best
 
 
-def model_gemm_flops(preset: str, vocab_size: int = 297, tokens: int = 4096, repeats: int = 5,
-                     device="cpu") -> float:
+def model_gemm_flops(preset: str, vocab_size: int, tokens: int = 4096, repeats: int = 5, device="cpu") -> float:
     """FLOP/s of exactly the matrix multiplies one training step of `preset` does, timed on their own.
 
     Every Linear layer (in -> out) of the model costs three products per step over `tokens` rows: the
@@ -76,7 +76,7 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def train_throughput(preset: str, vocab_size: int = 297, batch_size: int = 64, seq_len: int = 64,
+def train_throughput(preset: str, vocab_size: int, batch_size: int = 64, seq_len: int = 64,
                      steps: int = 20, device="cpu", compile: bool = False) -> dict:
     """Time full optimizer steps (forward, backward, AdamW) of a preset on random tokens."""
     torch.manual_seed(0)
@@ -119,6 +119,7 @@ def main(argv=None):
     parser.add_argument("--no-generate", action="store_true", help="skip the decoding benchmark")
     args = parser.parse_args(argv)
     device = get_device(args.device)
+    vocab_size = Tokenizer.default().vocab_size  # the shipped tokenizer's: the models' real output layer
 
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, device {device}")
@@ -129,9 +130,9 @@ def main(argv=None):
           f"{'GFLOP/s':>8s} {'of matmul':>9s} {'its GEMMs alone':>16s}")
     results = []
     for preset in args.presets:
-        gemm = model_gemm_flops(preset, tokens=args.batch_size * args.seq_len, device=device)
+        gemm = model_gemm_flops(preset, vocab_size, tokens=args.batch_size * args.seq_len, device=device)
         for comp in ([False, True] if args.compile else [False]):
-            r = train_throughput(preset, batch_size=args.batch_size, seq_len=args.seq_len, steps=args.steps,
+            r = train_throughput(preset, vocab_size, batch_size=args.batch_size, seq_len=args.seq_len, steps=args.steps,
                                  device=device, compile=comp)
             r["compile"], r["of_matmul"], r["gemm_flops"] = comp, r["flops"] / peak, gemm
             results.append(r)
@@ -142,7 +143,7 @@ def main(argv=None):
           "at these shapes)")
     if not args.no_generate:
         from minikd.generate import bench_generation
-        model = GPT(get_config("teacher", vocab_size=297)).to(device)
+        model = GPT(get_config("teacher", vocab_size=vocab_size)).to(device)
         g = bench_generation(model)
         print("\ndecoding, teacher preset:")
         print("  " + ", ".join(f"{k} {v:,.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in g.items()))

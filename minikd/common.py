@@ -1,4 +1,4 @@
-"""Small helpers every module shares: device choice, seeding, paths, a progress line, atomic writes.
+"""Small helpers every module shares: device choice, seeding and seed mixing, paths, a progress line, atomic writes.
 
 Kept in one place so that lessons and library code never re-implement them.
 """
@@ -9,7 +9,9 @@ import os
 import random
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Iterator
 
 import numpy as np
 import torch
@@ -48,20 +50,54 @@ def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary name in the same folder, then rename: a reader never sees half a file."""
+def mix_seed(*numbers: int) -> int:
+    """One well-spread seed (a non-negative int below 2**63) from several numbers, e.g. (seed, step).
+
+    The obvious `seed * K + step` collides: seed 0 at step K draws the same numbers as seed 1 at step 0,
+    so two "independent" runs would share batches. numpy's SeedSequence hashes the whole list instead,
+    so every distinct list gets its own seed. The top bit is dropped to fit torch.manual_seed.
+    """
+    state = np.random.SeedSequence([int(n) for n in numbers]).generate_state(1, dtype=np.uint64)
+    return int(state[0]) >> 1
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str = "utf-8") -> Iterator[IO]:
+    """Open `<path>.tmp` for writing and rename it over `path` when the block ends: readers see the old file
+    or the new one, never half a file.
+
+    The temporary file sits in the same folder (a rename across file systems is not atomic). It is flushed
+    and fsync'ed before the rename, so a power cut after the rename cannot leave an empty file. If the block
+    raises, the temporary file is deleted and `path` is left exactly as it was. Text is written with "\n"
+    line ends on every OS, so the same content gives the same bytes.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes a whole new file: mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    text = mode == "w"
+    try:
+        with open(tmp, mode, encoding=encoding if text else None, newline="\n" if text else None) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic on POSIX and Windows
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` through atomic_open: a reader never sees half a file."""
+    with atomic_open(path, "wb") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """Write `text` (UTF-8, "\n" line ends) to `path` through atomic_open."""
+    with atomic_open(path, "w") as f:
+        f.write(text)
 
 
 class Progress:

@@ -28,8 +28,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import numpy as np
 import torch
+
+from minikd.common import atomic_open, mix_seed
 
 # The target value that losses skip. -100 is F.cross_entropy's default `ignore_index`.
 IGNORE_INDEX = -100
@@ -106,21 +107,11 @@ def write_jsonl(path, records: Iterable[dict]) -> int:
     The lines go to `<path>.tmp`, which is renamed over `path` only once every record is written. If the
     records iterator raises half-way (a crashed generation job), the old file is left untouched.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     n = 0
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for record in records:
-                f.write(_json_line(record))
-                n += 1
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic on POSIX and Windows: readers see the old file or the new one
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as f:
+        for record in records:
+            f.write(_json_line(record))
+            n += 1
     return n
 
 
@@ -152,13 +143,9 @@ def meta_path(path) -> Path:
 
 def write_meta(path, meta: dict) -> None:
     """Record how a dataset was made (e.g. {"tokenizer": fingerprint, "teacher": ...}) beside it, atomically."""
-    target = meta_path(path)
-    tmp = target.with_name(target.name + ".tmp")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(meta_path(path)) as f:
         json.dump(meta, f, ensure_ascii=False, indent=2, allow_nan=False)
         f.write("\n")
-    os.replace(tmp, target)
 
 
 def read_meta(path) -> dict | None:
@@ -311,9 +298,7 @@ class SFTData:
 
     def sample_indices(self, step: int) -> torch.Tensor:
         """The example indices of batch `step`, (batch_size,) long."""
-        # SeedSequence mixes the two numbers into one well-spread seed (seed*K + step would collide).
-        mixed = int(np.random.SeedSequence([self.seed, step]).generate_state(1, dtype=np.uint64)[0]) >> 1
-        g = torch.Generator().manual_seed(mixed)
+        g = torch.Generator().manual_seed(mix_seed(self.seed, step))
         return torch.randint(len(self.examples), (self.batch_size,), generator=g)
 
     def get_batch(self, step: int) -> dict[str, torch.Tensor]:

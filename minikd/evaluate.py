@@ -1,7 +1,8 @@
 """Measuring a model: task accuracy (scored by the verifiers), greedy vs beam, and NLL per answer token.
 
 Every accuracy minikd prints comes from here: the model writes an answer with a named decoding method,
-and `minikd.tasks.verify` — which recomputes the truth from the prompt — says whether it is right.
+and `score` says whether it is right (it ended, and `minikd.tasks.verify`, which recomputes the truth from
+the prompt, accepts it).
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ from minikd.data import IGNORE_INDEX, batches
 from minikd.generate import generate
 from minikd.losses import masked_nll
 from minikd.tasks import verify
+
+
+def score(prompt: str, text: str, ended: bool = True) -> bool:
+    """THE rule for "this answer is right", used wherever minikd counts right answers: the answer ended
+    with the end token (a cut-off answer is wrong, whatever its text says) and the task's verifier, which
+    recomputes the truth from the prompt, accepts it."""
+    return bool(ended) and verify(prompt, text)
 
 
 def max_new_tokens_for(model, prompt_ids: list[list[int]], cap: int = 96) -> int:
@@ -48,7 +56,7 @@ def accuracy(model, tok, records: list[dict], method: str = "greedy", beam_size:
     """
     gens = decode_records(model, tok, records, method=method, beam_size=beam_size, batch_size=batch_size,
                           **decode_kw)
-    correct = [bool(g.ended and verify(r["prompt"], g.text)) for r, g in zip(records, gens)]
+    correct = [score(r["prompt"], g.text, g.ended) for r, g in zip(records, gens)]
     by_task = defaultdict(list)
     for r, ok in zip(records, correct):
         by_task[r["task"]].append(ok)

@@ -417,7 +417,8 @@ def bench_generation(model, batch_size: int = 64, prompt_len: int = 16, new_toke
 if __name__ == "__main__":
     from minikd.common import get_device
     from minikd.model import GPT, get_config
+    from minikd.tokenizer import Tokenizer
 
     torch.manual_seed(0)
-    net = GPT(get_config("teacher", vocab_size=516)).to(get_device())
+    net = GPT(get_config("teacher", vocab_size=Tokenizer.default().vocab_size)).to(get_device())
     print(bench_generation(net))

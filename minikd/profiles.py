@@ -12,18 +12,18 @@ whose recorded settings differ from the profile's is retrained, never silently r
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from minikd.common import DATA_DIR, get_device, runs_dir, seed_all
+from minikd.cache import cached_model
+from minikd.common import DATA_DIR, runs_dir, seed_all
 from minikd.data import SFTData, load_sft, read_jsonl
 from minikd.model import GPT, get_config
 from minikd.tokenizer import Tokenizer
-from minikd.train import CheckpointError, TrainConfig, load_model, save_checkpoint, sft_objective, train
+from minikd.train import TrainConfig, sft_objective, train
 
 
 @dataclass(frozen=True)
@@ -136,26 +136,15 @@ def get_teacher(profile: Profile | str = "default", device: str = "auto", retrai
     profile = get_profile(profile)
     tok = Tokenizer.default()
     path = profile_dir(profile) / "teacher.pt"
-    settings = json.loads(json.dumps({"profile": asdict(profile), "seed": seed,  # plain lists, not tuples
-                                      "data": data_fingerprint()}))
-    if path.exists() and not retrain:
-        try:
-            model, ckpt = load_model(path, tok, device=device)
-            if ckpt["meta"].get("settings") == settings:
-                print(f"teacher: loaded cached {path}")
-                return model, {**ckpt["meta"], "history": ckpt["history"]}
-            print(f"teacher: {path} was trained with other settings; retraining")
-        except CheckpointError as e:
-            print(f"teacher: cannot reuse cached checkpoint ({e}); retraining")
-    train_set = load_split("train", profile, tok)
-    print(f"teacher: training the {profile.teacher_preset} preset on {len(train_set)} labelled examples "
-          f"for {profile.teacher_steps} steps (cached at {path})")
-    t0 = time.perf_counter()
-    meta = {"settings": settings}
-    model, history = train_model(profile.teacher_config(tok.vocab_size), train_set, profile.teacher_steps,
-                                 profile, lr=profile.teacher_lr, seed=seed, device=device, meta=meta, tok=tok)
-    meta["train_seconds"] = time.perf_counter() - t0
-    save_checkpoint(path, model, step=profile.teacher_steps, fingerprint=tok.fingerprint, meta=meta,
-                    history=history)
-    return model.to(get_device(device)).eval(), {**meta, "history": history}
+    settings = {"profile": asdict(profile), "seed": seed, "data": data_fingerprint()}
 
+    def build():
+        train_set = load_split("train", profile, tok)
+        print(f"teacher: training the {profile.teacher_preset} preset on {len(train_set)} labelled examples "
+              f"for {profile.teacher_steps} steps (cached at {path})")
+        t0 = time.perf_counter()
+        model, history = train_model(profile.teacher_config(tok.vocab_size), train_set, profile.teacher_steps,
+                                     profile, lr=profile.teacher_lr, seed=seed, device=device, tok=tok)
+        return model, {"train_seconds": time.perf_counter() - t0}, history
+
+    return cached_model(path, settings, build, tok, device=device, label="teacher", rebuild=retrain)

@@ -32,7 +32,7 @@
                  the README; the main job itself writes under runs/ only.
 
 Stages 3 and 6 are embarrassingly parallel: prompts split into shards (worker r answers prompts r,
-r + W, ...; distill.merge_shards puts them back in order), and the students are independent runs. On a
+r + W, ...; jobs.merge_shards puts them back in order), and the students are independent runs. On a
 CPU they go to `--jobs` worker processes (default 2), each with its share of the cores: for models this
 small, two 1-thread processes do about 1.3-1.6x the work of one 2-thread process. A student trained in a
 worker gives the same numbers as one trained here with the same thread count (a test checks it).
@@ -54,11 +54,12 @@ import torch
 
 from minikd.common import atomic_write_text, get_device, seed_all
 from minikd.data import load_sft, read_jsonl, read_meta, write_jsonl
-from minikd.distill import (filter_dataset, generate_dataset, merge_shards, seq_inter_dataset, shard_path,
+from minikd.jobs import (filter_dataset, generate_dataset, merge_shards, seq_inter_dataset, shard_path,
                             teacher_fingerprint)
-from minikd.evaluate import accuracy, answer_nll, decode_records
+from minikd.evaluate import accuracy, answer_nll, decode_records, score
+from minikd.seqkd import beam_best_record
 from minikd.profiles import PROFILES, data_fingerprint, get_profile, get_teacher, load_split, profile_dir, train_model
-from minikd.tasks import surface_form, verify
+from minikd.tasks import surface_form
 from minikd.tokenizer import Tokenizer
 from minikd.train import load_model, sft_objective
 
@@ -166,7 +167,7 @@ def label_shard(profile, rank: int, world_size: int, device="cpu", teacher=None,
 
 
 def _complete_for(path: Path, teacher) -> bool:
-    """Does `path` look like a finished file of this teacher's answers? (distill checks every setting
+    """Does `path` look like a finished file of this teacher's answers? (jobs checks every setting
     when the file is opened again; this only decides whether to start worker processes.)"""
     meta = read_meta(path) if path.exists() else None
     return bool(meta and meta.get("complete") and meta.get("shard") is None
@@ -190,9 +191,7 @@ def teacher_data(profile, teacher, tok, times: dict, device="cpu", jobs: int = 1
     else:
         label_shard(profile, 0, 1, device, teacher=teacher, full=full)
     if full:
-        beam_best = [{**r, "completion": r["beam_completion"], "teacher_logprob": r["beam_logprob"],
-                      "ended": r["beam_ended"]} for r in read_jsonl(paths["inter"])]
-        write_jsonl(paths["beam"], beam_best)
+        write_jsonl(paths["beam"], [beam_best_record(r) for r in read_jsonl(paths["inter"])])
     else:
         paths = {k: v for k, v in paths.items() if k in generated}
     times["generate"] = time.perf_counter() - t0
@@ -225,7 +224,7 @@ def describe_answers(records: list[dict], texts: list[str] | None = None) -> dic
     texts = texts if texts is not None else [r["completion"] for r in records]
     by_task: dict = {}
     for r, text in zip(records, texts):
-        by_task.setdefault(r["task"], []).append((verify(r["prompt"], text), surface_form(r["task"], text)))
+        by_task.setdefault(r["task"], []).append((score(r["prompt"], text), surface_form(r["task"], text)))
     return {"n": len(records),
             "acc": sum(ok for v in by_task.values() for ok, _ in v) / max(1, len(records)),
             "acc_by_task": {t: sum(ok for ok, _ in v) / len(v) for t, v in sorted(by_task.items())},
@@ -255,8 +254,8 @@ def label_vs_teacher(train_set: list[dict], kept: dict[str, Path]) -> dict:
     label, ours = [], []
     for r in train_set:
         t = teacher[r["id"]]
-        label.append(float(verify(r["prompt"], r["completion"])))
-        ours.append(float(t["ended"] and verify(r["prompt"], t["completion"])))
+        label.append(float(score(r["prompt"], r["completion"])))
+        ours.append(float(score(r["prompt"], t["completion"], t["ended"])))
     return {"label_correct": label, "teacher_correct": ours}
 
 
@@ -536,14 +535,14 @@ def measure_teacher(teacher, tok, profile, kept, seed: int = 0) -> dict:
     beam = accuracy(teacher, tok, test_set, method="beam", max_new_tokens=limit, **BEAM)
     seed_all(seed)
     sampled = decode_records(teacher, tok, test_set, method="sample", seed=seed, max_new_tokens=limit)
-    sampled_texts = [g.text if g.ended else "" for g in sampled]
+    sampled_texts = [g.text if g.ended else "" for g in sampled]  # a cut-off sample is wrong: no text
     held = accuracy(teacher, tok, heldout, max_new_tokens=limit)
     return {
         "greedy_acc": greedy["acc"], "acc_by_task": greedy["acc_by_task"],
         "beam_acc": beam["acc"], "beam_acc_by_task": beam["acc_by_task"],
         "sampled": describe_answers(test_set, sampled_texts),
         "greedy_correct": [float(ok) for ok in greedy["correct"]],
-        "sampled_correct": [float(bool(text) and verify(r["prompt"], text)) for r, text in zip(test_set, sampled_texts)],
+        "sampled_correct": [float(score(r["prompt"], g.text, g.ended)) for r, g in zip(test_set, sampled)],
         "heldout_acc": held["acc"], "heldout_by_task": held["acc_by_task"],
         "own_logprob": greedy["mean_logprob"],
         "nll_gt": answer_nll(teacher, test_set, tok.pad_id),

@@ -25,7 +25,8 @@ It is built so the lessons can show what distillation does:
   whether a model learned the rule, not whether it can read longer inputs (learned absolute positions cannot).
 
 Every prompt names its own task and numbers, so `true_answer` and `verify`
-need nothing but the prompt. Standard library only.
+need nothing but the prompt. Standard library only, apart from the shared atomic file
+writer (minikd.common).
 
 Run `python -m minikd.tasks` to see examples, `--write` to regenerate data/ (its options set the
 families, digits and noise; data/world.json records them, and a test checks data/ is what they give).
@@ -37,11 +38,12 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import os
 import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from minikd.common import atomic_write_text
 
 FAMILIES = ("add", "sort", "add_steps")
 
@@ -468,14 +470,6 @@ def make_split(
     return records
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary name, then rename: a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def _jsonl(records: list[dict]) -> str:
     return "".join(json.dumps(r) + "\n" for r in records)
 
@@ -503,7 +497,7 @@ def build_default_sets(out_dir="data", world: WorldConfig = DEFAULT_WORLD) -> di
     for name, records in default_sets(world).items():
         text = _jsonl(records)
         paths[name] = out / f"{name}.jsonl"
-        _write_atomic(paths[name], text)
+        atomic_write_text(paths[name], text)
         labelled, _, heldout = SPLITS[name]
         meta["splits"][name] = {
             "file": paths[name].name,
@@ -514,7 +508,7 @@ def build_default_sets(out_dir="data", world: WorldConfig = DEFAULT_WORLD) -> di
             "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         }
     paths["world"] = out / "world.json"
-    _write_atomic(paths["world"], json.dumps(meta, indent=2) + "\n")
+    atomic_write_text(paths["world"], json.dumps(meta, indent=2) + "\n")
     return paths
 
 

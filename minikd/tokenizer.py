@@ -44,6 +44,8 @@ from pathlib import Path
 import regex  # tiktoken depends on it; unlike `re` it knows \p{L} (any letter) and \p{N} (any digit)
 import tiktoken
 
+from minikd.common import atomic_write_text
+
 # The template's special tokens. Their ids are len(ranks) + index in this list.
 SPECIAL_TOKENS = ["<|pad|>", "<|prompt|>", "<|response|>", "<|end|>"]
 
@@ -285,14 +287,8 @@ class Tokenizer:
             "fingerprint": self.fingerprint,
             **meta,
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for target, text in [
-            (path, _ranks_to_text(self.ranks)),
-            (path.with_suffix(".json"), json.dumps(info, indent=2) + "\n"),
-        ]:
-            tmp = target.with_name(target.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, target)
+        atomic_write_text(path, _ranks_to_text(self.ranks))
+        atomic_write_text(path.with_suffix(".json"), json.dumps(info, indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Tokenizer":

@@ -11,11 +11,11 @@ import torch
 import minikd.generate
 from minikd.__main__ import main
 from minikd.data import read_jsonl, read_meta, write_jsonl
-from minikd.distill import filter_dataset, generate_dataset
+from minikd.jobs import filter_dataset, generate_dataset
 from minikd.model import GPT, get_config
 from minikd.tokenizer import Tokenizer
 from minikd.train import load_model, save_checkpoint
-from test_distill import PROMPTS, TABLE, MixtureLM
+from test_jobs import PROMPTS, TABLE, MixtureLM
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--preset", "tiny", "--profile", "quick"]

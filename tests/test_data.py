@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from minikd.common import atomic_open, atomic_write_bytes, mix_seed
 from minikd.data import (
     IGNORE_INDEX, DatasetError, SFTData, append_jsonl, batches, collate, load_sft, meta_path, read_jsonl,
     read_meta, write_jsonl, write_meta,
@@ -123,6 +124,34 @@ def test_append_jsonl_adds_lines(tmp_path):
     for i in range(3):
         append_jsonl(path, {"prompt": str(i), "completion": "x"}, fsync=(i == 0))
     assert [r["prompt"] for r in read_jsonl(path)] == ["0", "1", "2"]
+
+
+def test_atomic_open_keeps_the_old_file_when_the_block_raises(tmp_path):
+    path = tmp_path / "out.txt"
+    atomic_write_bytes(path, b"old\n")
+    with pytest.raises(RuntimeError, match="crash"):
+        with atomic_open(path) as f:
+            f.write("new, half written")
+            f.flush()
+            assert (tmp_path / "out.txt.tmp").exists() and path.read_bytes() == b"old\n"  # readers see the old file
+            raise RuntimeError("crash")
+    assert path.read_bytes() == b"old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]  # no temporary file left behind
+    with atomic_open(tmp_path / "sub" / "new.txt") as f:  # the folder is made; text gets "\n" line ends
+        f.write("a\nb\n")
+    assert (tmp_path / "sub" / "new.txt").read_bytes() == b"a\nb\n"
+    with pytest.raises(ValueError, match="mode"):  # appending is not writing a whole new file
+        atomic_open(path, "a").__enter__()
+    assert path.read_bytes() == b"old\n"
+
+
+def test_mix_seed_is_stable_and_does_not_collide_like_seed_times_k_plus_step():
+    assert mix_seed(0, 0) == 7896617691693857887  # a pinned value: changing the mixer changes every batch
+    assert mix_seed(0, 1) == 2918264622725855778
+    assert 0 <= mix_seed(2**40, 10**6) < 2**63  # fits torch.manual_seed
+    k = 1000  # seed * k + step: seed 0 at step k and seed 1 at step 0 would be the same stream
+    assert mix_seed(0, k) != mix_seed(1, 0)
+    assert mix_seed(1, 2) != mix_seed(2, 1)
 
 
 def test_meta_roundtrip(tmp_path):

@@ -3,7 +3,7 @@
 Without `--workbook`, `pytest tests/exercises` grades this file, so CI shows that the exercise tests
 pass on correct code -- and, because most answers here call minikd itself (Tokenizer.render,
 data.collate, losses.masked_nll / kd_loss / softmax_t, train.get_lr, generate.generate,
-word_kd.storage_costs, distill.filter_dataset, report.mean_std, ...), that the library the lessons
+word_kd.storage_costs, jobs.filter_dataset, report.mean_std, ...), that the library the lessons
 use is what the tests call correct.
 
 The known-wrong implementations in wrong/ start with `from tests.exercises.reference import *` and
@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F  # noqa: F401  (for wrong/*.py)
 
 from minikd.data import IGNORE_INDEX, SFTData, collate, read_jsonl, write_jsonl
-from minikd.distill import DROP_REASONS, filter_dataset
+from minikd.jobs import filter_dataset
+from minikd.seqkd import DROP_REASONS
 from minikd.generate import generate
 from minikd.losses import kd_loss, masked_nll, n_answer_tokens, softmax_t
 from minikd.model import GPT
@@ -193,7 +194,7 @@ def ex22_filter_records(records: list[dict], verify_fn) -> tuple[list[dict], Cou
     # minikd's own filter works file to file and checks answers with minikd.tasks.verify (the verifier the
     # tests pass); its block_size check is switched off here with a context no answer can exceed.
     if verify_fn is not verify:
-        raise ValueError("the reference delegates to minikd.distill.filter_dataset, which uses minikd.tasks.verify")
+        raise ValueError("the reference delegates to minikd.jobs.filter_dataset, which uses minikd.tasks.verify")
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
         src, dst = Path(tmp) / "teacher.jsonl", Path(tmp) / "filtered.jsonl"
         write_jsonl(src, records)

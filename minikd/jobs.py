@@ -1,6 +1,9 @@
-"""Offline sequence-level distillation: the teacher writes a dataset once, a filter curates it.
+"""The offline pipeline's jobs (the shell around minikd.seqkd): resumable, shardable, cached on disk.
 
-The card's offline recipe, and where each step lives:
+minikd.seqkd holds the ideas — label_prompts, filter_records, rejection_sample, seq_inter_labels — as short
+functions on records in memory. This module runs them as jobs over files, the way a real distillation
+pipeline must: a labelling run of thousands of prompts survives being killed, splits over processes, and
+records how every file was made. A learner need not read it.
 
     1. generate the teacher's answers in advance     generate_dataset    u = teacher(s), stored as JSONL
     2. filter out low-quality answers, or regenerate filter_dataset      verifier, truncation, length, duplicates;
@@ -8,9 +11,7 @@ The card's offline recipe, and where each step lives:
     3. train the student on the stored dataset       load_teacher_data   + profiles.train_model / `minikd train`
     4. never run the teacher again while the student trains (step 3 reads a file, nothing else)
 
-plus Kim & Rush's seq-inter (seq_inter_dataset): among the teacher's K beam candidates keep the one whose
-final ANSWER is closest to the ground truth's, whatever its surface form: the form is the teacher's own
-choice, the answer is what the reference knows (a noisy reference still pulls the choice to its wrong answer).
+plus Kim & Rush's seq-inter (seq_inter_dataset, the choice itself is seqkd.seq_inter_choice).
 
 A generated record keeps every field of its prompt record (id, task, prompt, answer, ...) and adds
 
@@ -27,7 +28,7 @@ A generated record keeps every field of its prompt record (id, task, prompt, ans
 and the file gets a sidecar `<file>.meta.json`: decoding settings, the teacher's checkpoint, step and weight
 fingerprint, the teacher's tokenizer, the number of prompts. The tokenizer goes under "teacher_tokenizer",
 not "tokenizer": the stored answers are plain text, and a student with another tokenizer may train on them
-(one of the card's gains of sequence-level KD), so data.load_sft must not refuse the file.
+(a gain of sequence-level KD: the data is only text), so data.load_sft must not refuse the file.
 
 Long runs survive being killed. Records are appended one line at a time and flushed. A rerun with the
 same settings reads the ids already written, cuts off a torn last line, and generates only what is
@@ -44,31 +45,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
-from minikd.common import Progress
-from minikd.data import (IGNORE_INDEX, DatasetError, append_jsonl, batches, load_sft, read_jsonl, read_meta,
-                         write_jsonl, write_meta)
+from minikd.common import Progress, atomic_write_text, mix_seed
+from minikd.data import DatasetError, append_jsonl, load_sft, read_jsonl, read_meta, write_jsonl, write_meta
 from minikd.evaluate import max_new_tokens_for
-from minikd.generate import generate
 from minikd.model import check_vocab
+from minikd.seqkd import (DROP_REASONS, decoding_settings, drop_reason, label_prompts, rejection_sample,
+                          seq_inter_labels, sort_out)
 from minikd.tasks import extract_answer, task_of
 from minikd.tasks import verify as verify_answer
 
-# Fields that describe a prompt record's OLD completion; a teacher-written record replaces them.
-_REPLACED = ("completion", "source", "label_noisy", "form", "verified", "teacher_logprob", "teacher_tokens",
-             "ended", "prompt_index", "regenerated", "inter_rank", "inter_distance")
-# Why filter_dataset drops a record, in the order it checks (the first reason that applies is counted).
-DROP_REASONS = ("truncated", "empty", "too_long", "incorrect", "duplicate")
 # Dropped prompts that regeneration may retry (a duplicate's prompt already has an answer in the output).
 RETRY_REASONS = ("truncated", "empty", "too_long", "incorrect")
 
@@ -85,11 +78,6 @@ def teacher_fingerprint(model) -> str:
         h.update(name.encode())
         h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
-
-
-def _mix_seed(*numbers: int) -> int:
-    """One well-spread seed from several numbers (seed * K + chunk would collide)."""
-    return int(np.random.SeedSequence([int(n) for n in numbers]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 def shard_path(out_path, rank: int, world_size: int) -> Path:
@@ -148,17 +136,6 @@ def _recover(path: Path) -> list[dict]:
     return list(read_jsonl(path))
 
 
-def _output_record(record: dict, index: int, new: dict) -> dict:
-    """A prompt record + the teacher's answer. Fields describing an old completion are replaced."""
-    out = {k: v for k, v in record.items() if k not in _REPLACED}
-    if "completion" in record and record.get("source", "ground_truth") == "ground_truth":
-        out["ground_truth"] = record["completion"]
-    out.update(new)
-    out["source"] = "teacher"
-    out["prompt_index"] = index
-    return out
-
-
 def default_max_new_tokens(teacher, tok, records: list[dict], cap: int = 96) -> int:
     """As many new tokens as the longest prompt of the WHOLE set leaves room for (at most `cap`).
 
@@ -177,7 +154,7 @@ def _labelling_run(teacher, tok, records, out_path, settings: dict, label_chunk:
                    stop_after: int | None = None) -> Path:
     """The loop shared by generate_dataset and seq_inter_dataset.
 
-    label_chunk(records, seed) -> one dict of new fields per record (completion, teacher_logprob, ended, ...).
+    label_chunk(records, seed) -> the teacher-written records (seqkd.label_prompts or seq_inter_labels).
     """
     check_vocab(tok, teacher)
     if world_size < 1 or not 0 <= rank < world_size:
@@ -217,7 +194,7 @@ def _labelling_run(teacher, tok, records, out_path, settings: dict, label_chunk:
         path.unlink()
     earlier = (read_meta(path) or {}).get("seconds", 0.0) if done else 0.0  # time spent by the killed run(s)
     ckpt_info = _checkpoint_info(teacher_ckpt)
-    meta = {"created_by": f"minikd.distill ({label})", "settings": settings, "shard": shard,
+    meta = {"created_by": f"minikd.jobs ({label})", "settings": settings, "shard": shard,
             "teacher_tokenizer": tok.fingerprint, "teacher_checkpoint": ckpt_info,
             "teacher_config": teacher.config_dict() if hasattr(teacher, "config_dict") else None,
             "n_prompts": len(mine), "complete": False}
@@ -232,11 +209,11 @@ def _labelling_run(teacher, tok, records, out_path, settings: dict, label_chunk:
     for c, part in enumerate(chunks):
         if all(r["id"] in done for _, r in part):
             continue
-        new_fields = label_chunk([r for _, r in part], _mix_seed(settings.get("seed") or 0, rank, world_size, c))
-        for (i, r), new in zip(part, new_fields):
+        new_fields = label_chunk([r for _, r in part], mix_seed(settings.get("seed") or 0, rank, world_size, c))
+        for (i, r), rec in zip(part, new_fields):
             if r["id"] in done:
                 continue  # written by the killed run: this chunk was decoded again only to get the rest
-            rec = _output_record(r, i, new)
+            rec["prompt_index"] = i
             append_jsonl(path, rec)  # one line, flushed: a kill loses at most this line
             done[r["id"]] = rec
             written += 1
@@ -285,22 +262,6 @@ def _what_differs(old: dict | None, settings: dict, shard) -> str:
     return "; ".join(diffs) or "unknown difference"
 
 
-def _decoding(method: str, beam_size: int, temperature: float, top_k, length_penalty: float) -> dict:
-    """The settings generate() accepts for `method` (it refuses settings that do not apply)."""
-    if method == "greedy":
-        return {"method": "greedy"}
-    if method == "sample":
-        return {"method": "sample", "temperature": temperature, "top_k": top_k}
-    if method == "beam":
-        return {"method": "beam", "beam_size": beam_size, "length_penalty": length_penalty}
-    raise ValueError(f"unknown decoding method {method!r}; choose greedy, sample or beam")
-
-
-def _answer_fields(tok, g) -> dict:
-    return {"completion": tok.decode(g.tokens), "teacher_logprob": g.logprob, "teacher_tokens": len(g.tokens),
-            "ended": bool(g.ended)}
-
-
 def generate_dataset(teacher, tok, records, out_path, *, method: str = "greedy", beam_size: int = 1,
                      temperature: float = 1.0, top_k: int | None = None, length_penalty: float = 0.0,
                      seed: int = 0, rank: int = 0, world_size: int = 1, batch_size: int = 256,
@@ -316,16 +277,13 @@ def generate_dataset(teacher, tok, records, out_path, *, method: str = "greedy",
     stop_after: a test hook that interrupts the run after that many records are written.
     """
     records = _prompt_set(records)
-    decoding = _decoding(method, beam_size, temperature, top_k, length_penalty)
+    decoding = decoding_settings(method, beam_size, temperature, top_k, length_penalty)
     mnt = max_new_tokens or default_max_new_tokens(teacher, tok, records)
     settings = {**decoding, "seed": seed if method == "sample" else None, "max_new_tokens": mnt,
                 "batch_size": batch_size}
 
     def label_chunk(part: list[dict], chunk_seed: int) -> list[dict]:
-        prompts = [tok.render_prompt(r["prompt"]) for r in part]
-        gens = generate(teacher, prompts, max_new_tokens=mnt, end_id=tok.end_id, batch_size=batch_size,
-                        seed=chunk_seed if method == "sample" else None, **decoding)
-        return [_answer_fields(tok, g) for g in gens]
+        return label_prompts(teacher, tok, part, decoding, mnt, seed=chunk_seed, batch_size=batch_size)
 
     return _labelling_run(teacher, tok, records, out_path, settings, label_chunk, rank=rank,
                           world_size=world_size, chunk=chunk, teacher_ckpt=teacher_ckpt, overwrite=overwrite,
@@ -369,46 +327,6 @@ def merge_shards(paths, out_path) -> Path:
 # ---------------------------------------------------------------------------------------------------
 
 
-def edit_distance(a, b) -> int:
-    """Levenshtein distance: the fewest insertions, deletions and substitutions turning a into b
-    (any two sequences: token lists, or strings compared character by character)."""
-    prev = list(range(len(b) + 1))  # distance from a[:0] to every prefix of b
-    for i, x in enumerate(a, start=1):
-        cur = [i]
-        for j, y in enumerate(b, start=1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
-        prev = cur
-    return prev[-1]
-
-
-def answer_distance(task: str, candidate: str, reference: str) -> float:
-    """The character edit distance between the FINAL ANSWERS of a candidate and of the reference, as
-    tasks.extract_answer reads them: 0 when the answers agree, whatever the surface forms.
-
-    Why not the whole text: the surface form ("1 2 3" or "Sorted: 1 2 3.") is a free choice that the
-    reference made at random; the answer is what the reference knows. A candidate with no readable
-    answer is infinitely far (math.inf); a reference with none is an error (nothing to compare with).
-    """
-    truth = extract_answer(task, reference)
-    if truth is None:
-        raise ValueError(f"no final answer can be read from the reference {reference!r} (task {task!r})")
-    answer = extract_answer(task, candidate)
-    return math.inf if answer is None else float(edit_distance(answer, truth))
-
-
-def inter_choice(task: str, candidates: list[tuple[str, bool]], reference: str) -> int:
-    """Which of the beam's (text, ended) candidates seq-inter keeps, given best-first (by beam score).
-
-    Candidates that ended come first (a cut-off answer is never a target); then the smallest
-    answer_distance to the reference; a tie goes to the better beam rank, the lowest index. So a
-    candidate with the same answer in the reference's form never beats the teacher's better-ranked one.
-    """
-    if not candidates:
-        raise ValueError("inter_choice needs at least one candidate")
-    dist = [answer_distance(task, text, reference) for text, _ in candidates]
-    return min(range(len(candidates)), key=lambda k: (not candidates[k][1], dist[k], k))
-
-
 def _task(record: dict) -> str:
     """A record's task family: its "task" field, else read from its prompt."""
     return record.get("task") or task_of(record["prompt"])
@@ -421,7 +339,7 @@ def seq_inter_dataset(teacher, tok, labelled_records, out_path, beam_size: int =
     stored target is the one closest to the ground-truth completion — likely under the teacher AND near
     the reference.
 
-    Closeness, explicitly (inter_choice): candidates that ended come first; then the smallest
+    Closeness, explicitly (seqkd.seq_inter_choice): candidates that ended come first; then the smallest
     answer_distance to the ground truth — the edit distance between the FINAL ANSWERS (tasks.extract_answer),
     not between the whole texts; a tie goes to the better beam rank (the higher teacher score).
     Kim & Rush used sentence BLEU, a similarity in what matters for translation; here what matters is the
@@ -442,28 +360,13 @@ def seq_inter_dataset(teacher, tok, labelled_records, out_path, beam_size: int =
         if extract_answer(_task(r), r["completion"]) is None:
             raise ValueError(f"seq-inter: no final answer can be read from the ground truth of record {i} "
                              f"(id {r['id']!r}): {r['completion']!r}")
-    decoding = _decoding("beam", beam_size, 1.0, None, length_penalty)
+    decoding = decoding_settings("beam", beam_size, length_penalty=length_penalty)
     mnt = max_new_tokens or default_max_new_tokens(teacher, tok, records)
     settings = {**decoding, "select": "ended, then answer distance to the ground truth (tasks.extract_answer), "
-                "then beam rank", "seed": None, "max_new_tokens": mnt, "batch_size": batch_size}
+                "then beam rank", "format": 2, "seed": None, "max_new_tokens": mnt, "batch_size": batch_size}
 
     def label_chunk(part: list[dict], chunk_seed: int) -> list[dict]:
-        prompts = [tok.render_prompt(r["prompt"]) for r in part]
-        pools = generate(teacher, prompts, max_new_tokens=mnt, end_id=tok.end_id, batch_size=batch_size,
-                         num_return=beam_size, **decoding)
-        pools = [p if isinstance(p, list) else [p] for p in pools]  # beam_size 1 returns one answer
-        out = []
-        for r, pool in zip(part, pools):
-            task = _task(r)
-            candidates = [(tok.decode(g.tokens), bool(g.ended)) for g in pool]
-            k = inter_choice(task, candidates, r["completion"])
-            dist = answer_distance(task, candidates[k][0], r["completion"])
-            best = pool[0]  # the beam's own best answer, kept too: plain seq-KD on beam output needs no 2nd search
-            out.append({**_answer_fields(tok, pool[k]), "inter_rank": k,
-                        "inter_distance": None if math.isinf(dist) else int(dist),  # JSON holds no infinity
-                        "beam_candidates": len(pool), "beam_completion": candidates[0][0],
-                        "beam_logprob": best.logprob, "beam_ended": bool(best.ended)})
-        return out
+        return seq_inter_labels(teacher, tok, part, decoding, mnt, batch_size=batch_size)
 
     return _labelling_run(teacher, tok, records, out_path, settings, label_chunk, rank=rank,
                           world_size=world_size, chunk=chunk, teacher_ckpt=teacher_ckpt, overwrite=overwrite,
@@ -473,19 +376,6 @@ def seq_inter_dataset(teacher, tok, labelled_records, out_path, beam_size: int =
 # ---------------------------------------------------------------------------------------------------
 # Step 2: filter, and regenerate what was dropped (rejection sampling)
 # ---------------------------------------------------------------------------------------------------
-
-
-def _drop_reason(record: dict, tok, block_size: int, verify: bool, drop_truncated: bool) -> str | None:
-    """Why a record must go (the first of DROP_REASONS that applies, duplicates aside), or None to keep it."""
-    if drop_truncated and record.get("ended") is False:
-        return "truncated"
-    if record["completion"] == "":
-        return "empty"
-    if len(tok.render(record["prompt"], record["completion"])[0]) > block_size + 1:
-        return "too_long"  # the student's context holds block_size + 1 ids (inputs and shifted targets)
-    if verify and not verify_answer(record["prompt"], record["completion"]):
-        return "incorrect"
-    return None
 
 
 def _read_for_filter(path: Path, verify: bool) -> list[dict]:
@@ -506,8 +396,7 @@ def _read_for_filter(path: Path, verify: bool) -> list[dict]:
 
 def filter_dataset(in_path, out_path, tok, block_size: int, *, verify: bool = True, drop_truncated: bool = True,
                    dedupe: bool = True, regenerate=None, tries: int = 4, temperature: float = 1.0,
-                   top_k: int | None = None, seed: int = 0, batch_size: int = 256,
-                   max_new_tokens: int | None = None) -> Counter:
+                   top_k: int | None = None, seed: int = 0, max_new_tokens: int | None = None) -> Counter:
     """Curate a generated dataset; returns the counts (also printed as a table and saved beside the output).
 
     A record is dropped for the first reason that applies:
@@ -530,62 +419,41 @@ def filter_dataset(in_path, out_path, tok, block_size: int, *, verify: bool = Tr
     if tries < 0:
         raise ValueError(f"tries must be >= 0, got {tries}")
     records = _read_for_filter(in_path, verify)
-    report = Counter({"input": len(records), "kept": 0})
-    for reason in DROP_REASONS:
-        report[reason] = 0
+
+    # Step 2a: check every record (seqkd.drop_reason); remember why each dropped one went.
+    reasons = sort_out(records, lambda r: drop_reason(r, tok, block_size, verify, drop_truncated), dedupe)
+    report = Counter({"input": len(records), "kept": reasons.count(None), **{r: 0 for r in DROP_REASONS}})
+    report.update(why for why in reasons if why is not None)
     by_task: dict = defaultdict(Counter)
+    for r, why in zip(records, reasons):
+        by_task[r.get("task", "?")][why or "kept"] += 1
+    output = [None if why else ({**r, "verified": True} if verify else dict(r)) for r, why in zip(records, reasons)]
 
-    # Step 2a: check every record; remember why each dropped one went.
-    output: list[dict | None] = [None] * len(records)
-    seen: set = set()
-    retry: list[int] = []
-    for pos, r in enumerate(records):
-        reason = _drop_reason(r, tok, block_size, verify, drop_truncated)
-        if reason is None and dedupe and (r["prompt"], r["completion"]) in seen:
-            reason = "duplicate"
-        by_task[r.get("task", "?")][reason or "kept"] += 1
-        if reason is None:
-            seen.add((r["prompt"], r["completion"]))
-            output[pos] = {**r, "verified": True} if verify else dict(r)
-            report["kept"] += 1
-        else:
-            report[reason] += 1
-            if reason in RETRY_REASONS:
-                retry.append(pos)
-
-    # Step 2b: rejection sampling — sample again for every dropped prompt, keep the first answer that passes.
+    # Step 2b: rejection sampling (seqkd.rejection_sample) for every dropped prompt, duplicates aside.
     mnt = None
     if regenerate is not None:
-        report["regenerated_ok"] = report["regenerate_failed"] = 0
         check_vocab(tok, regenerate)
+        retry = [p for p, why in enumerate(reasons) if why in RETRY_REASONS]
         mnt = max_new_tokens or default_max_new_tokens(regenerate, tok, [records[p] for p in retry] or records)
-        bar = Progress("regenerate", tries, unit="tries")  # each try samples every prompt still dropped
-        pending = retry
-        for attempt in range(1, tries + 1):
-            if not pending:
-                break
-            prompts = [tok.render_prompt(records[p]["prompt"]) for p in pending]
-            gens = generate(regenerate, prompts, max_new_tokens=mnt, end_id=tok.end_id, method="sample",
-                            temperature=temperature, top_k=top_k, batch_size=batch_size,
-                            seed=_mix_seed(seed, attempt))
-            still = []
-            for p, g in zip(pending, gens):
-                new = {k: v for k, v in records[p].items() if k not in ("verified",)}
-                new.update(_answer_fields(tok, g), source="teacher", regenerated=attempt)
-                if _drop_reason(new, tok, block_size, verify, True) is None \
-                        and not (dedupe and (new["prompt"], new["completion"]) in seen):
-                    seen.add((new["prompt"], new["completion"]))
-                    output[p] = {**new, "verified": True} if verify else new
-                    report["regenerated_ok"] += 1
-                    by_task[new.get("task", "?")]["regenerated_ok"] += 1
-                else:
-                    still.append(p)
-            pending = still
-            bar.update(attempt, extra=f"({report['regenerated_ok']} passed, {len(pending)} still dropped)", force=True)
-        report["regenerate_failed"] = len(pending)
-        for p in pending:
-            by_task[records[p].get("task", "?")]["regenerate_failed"] += 1
-        bar.close(extra=f"({report['regenerated_ok']} regenerated, {len(pending)} failed after {tries} tries)")
+        seen = {(r["prompt"], r["completion"]) for r in output if r is not None}
+
+        def passes(new: dict) -> bool:
+            ok = drop_reason(new, tok, block_size, verify, True) is None and \
+                not (dedupe and (new["prompt"], new["completion"]) in seen)
+            if ok:
+                seen.add((new["prompt"], new["completion"]))
+            return ok
+
+        print(f"regenerate: sampling up to {tries} answers for each of {len(retry)} dropped prompts", flush=True)
+        found = rejection_sample(regenerate, tok, [records[p] for p in retry], passes, tries,
+                                 decoding_settings("sample", temperature=temperature, top_k=top_k), seed, mnt)
+        for p, new in zip(retry, found):
+            task = records[p].get("task", "?")
+            by_task[task]["regenerated_ok" if new else "regenerate_failed"] += 1
+            if new is not None:
+                output[p] = {**new, "verified": True} if verify else new
+        report["regenerated_ok"] = sum(new is not None for new in found)
+        report["regenerate_failed"] = len(retry) - report["regenerated_ok"]
 
     # Step 2c: write the output, the report, the sidecar.
     kept = [r for r in output if r is not None]
@@ -597,7 +465,7 @@ def filter_dataset(in_path, out_path, tok, block_size: int, *, verify: bool = Tr
                 "max_new_tokens": mnt}
     full = {"input": str(in_path), "output": str(out_path), "settings": settings, "counts": dict(report),
             "by_task": {t: dict(c) for t, c in sorted(by_task.items())}}
-    report_path(out_path).write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(report_path(out_path), json.dumps(full, indent=2) + "\n")
     meta = read_meta(in_path) or {}
     write_meta(out_path, {**meta, "filter": {"from": str(in_path), **settings, "counts": dict(report)}})
     print(format_report(report, title=f"filter {in_path.name} -> {out_path.name}"), flush=True)
@@ -643,25 +511,3 @@ def load_teacher_data(path, tok, block_size: int, allow_truncated: bool = False)
                                    "teacher was cut off before its end token. Filter the file first "
                                    "(minikd filter / filter_dataset)", field="ended", reason="truncated")
     return examples
-
-
-@torch.no_grad()
-def sequence_logprobs(model, examples: list[dict], pad_id: int, batch_size: int = 128) -> tuple[list[float], list[int]]:
-    """log p_model(u + <|end|> | s) of every rendered example, and its number of answer tokens.
-
-    Kim & Rush's observation is measured with this: a teacher gives its own outputs a far higher
-    log-probability than the ground-truth answers — distilled data is easier to fit.
-    """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    logprobs, counts = [], []
-    for batch in batches(examples, batch_size, pad_id):
-        targets = batch["targets"].to(device)  # (B, T)
-        logits = model(batch["inputs"].to(device)).float()  # (B, T, V)
-        keep = targets != IGNORE_INDEX  # (B, T) answer tokens only
-        lp = F.log_softmax(logits, dim=-1).gather(-1, targets.clamp(min=0)[..., None]).squeeze(-1)  # (B, T)
-        logprobs += (lp * keep).sum(dim=1).tolist()
-        counts += keep.sum(dim=1).tolist()
-    model.train(was_training)
-    return logprobs, counts

@@ -1,4 +1,5 @@
-"""The offline pipeline: generation (resume after a kill, shards), filtering and regeneration, seq-inter.
+"""The offline pipeline's jobs (minikd.jobs) and its core (minikd.seqkd): generation (resume after a kill,
+shards), filtering and regeneration, seq-inter.
 
 Most tests use MixtureLM, a "teacher" whose answers are a fixed table of strings with probabilities, so
 greedy, beam and sampling results and their log-probs are known exactly (log 0.6, not "some number").
@@ -18,11 +19,11 @@ import torch
 import torch.nn as nn
 
 from minikd.data import DatasetError, collate, load_sft, read_jsonl, read_meta, write_jsonl
-from minikd.distill import (answer_distance, edit_distance, filter_dataset, generate_dataset, inter_choice,
-                            load_teacher_data, merge_shards, report_path, seq_inter_dataset, sequence_logprobs,
-                            shard_path, teacher_fingerprint)
+from minikd.jobs import (filter_dataset, generate_dataset, load_teacher_data, merge_shards, report_path,
+                         seq_inter_dataset, shard_path, teacher_fingerprint)
 from minikd.losses import masked_nll
 from minikd.model import GPT, GPTConfig, get_config
+from minikd.seqkd import answer_distance, edit_distance, seq_inter_choice, sequence_logprobs
 from minikd.tokenizer import Tokenizer
 from minikd.train import save_checkpoint
 
@@ -215,7 +216,7 @@ def test_other_settings_are_refused_not_mixed(tmp_path, tok, mix):
 KILL_SCRIPT = """
 import sys, torch
 from minikd.data import read_jsonl
-from minikd.distill import generate_dataset
+from minikd.jobs import generate_dataset
 from minikd.model import GPT, get_config
 from minikd.tokenizer import Tokenizer
 torch.set_num_threads(1)  # as the tests run (conftest): float sums depend on the thread count
@@ -392,27 +393,27 @@ def test_inter_choice_keeps_the_teachers_form_when_the_answers_agree():
     a tie, so the better beam rank wins and the teacher's form is kept. (A distance on the whole text picks
     rank 1 here: it copies the reference's form.)"""
     candidates = [("1 2 3", True), ("Sorted: 1 2 3.", True)]
-    assert inter_choice("sort", candidates, "Sorted: 1 2 3.") == 0
+    assert seq_inter_choice("sort", candidates, "Sorted: 1 2 3.") == 0
     candidates = [(f"{STEPS} The answer is 73.", True), (f"{STEPS} Sum: 73.", True)]
-    assert inter_choice("add_steps", candidates, f"{STEPS} Sum: 73.") == 0
+    assert seq_inter_choice("add_steps", candidates, f"{STEPS} Sum: 73.") == 0
 
 
 def test_inter_choice_follows_the_references_answer_even_a_noisy_one():
     """The reference's answer beats the beam rank: a lower-ranked candidate with the reference's answer wins,
     whatever its form. With a wrong (noisy) reference this keeps the wrong answer: the reference is trusted."""
     noisy = "Sorted: 1 3 2."  # a wrong label for "Sort 3 1 2."
-    assert inter_choice("sort", [("1 2 3", True), ("1, 3, 2", True)], noisy) == 1
-    assert inter_choice("sort", [("9 8 7", True), ("1 2 4", True), ("1 2 3", True)], "1 2 3") == 2
-    assert inter_choice("sort", [("9 8 7", True), ("1 2 4", True)], "1 2 3") == 1  # closer answer wins
-    assert inter_choice("sort", [("Sorted: 1", True), ("7 8 9", True)], "1 2 3") == 1  # unreadable: last
+    assert seq_inter_choice("sort", [("1 2 3", True), ("1, 3, 2", True)], noisy) == 1
+    assert seq_inter_choice("sort", [("9 8 7", True), ("1 2 4", True), ("1 2 3", True)], "1 2 3") == 2
+    assert seq_inter_choice("sort", [("9 8 7", True), ("1 2 4", True)], "1 2 3") == 1  # closer answer wins
+    assert seq_inter_choice("sort", [("Sorted: 1", True), ("7 8 9", True)], "1 2 3") == 1  # unreadable: last
 
 
 def test_inter_choice_puts_candidates_that_ended_first():
-    assert inter_choice("sort", [("1 2 3", False), ("3 2 1", True)], "1 2 3") == 1
-    assert inter_choice("sort", [("1 2 3", False), ("banana", True)], "1 2 3") == 1
-    assert inter_choice("sort", [("1 2 3", False), ("1 2 3", False)], "1 2 3") == 0  # none ended: rank
+    assert seq_inter_choice("sort", [("1 2 3", False), ("3 2 1", True)], "1 2 3") == 1
+    assert seq_inter_choice("sort", [("1 2 3", False), ("banana", True)], "1 2 3") == 1
+    assert seq_inter_choice("sort", [("1 2 3", False), ("1 2 3", False)], "1 2 3") == 0  # none ended: rank
     with pytest.raises(ValueError, match="at least one candidate"):
-        inter_choice("sort", [], "1 2 3")
+        seq_inter_choice("sort", [], "1 2 3")
 
 
 def test_seq_inter_keeps_the_beam_candidate_whose_answer_is_closest_to_the_ground_truth(tmp_path, tok, mix):

@@ -1,0 +1,99 @@
+"""Settings-keyed caches (the shell around the lessons; a learner need not read it).
+
+One rule for every artefact that is expensive to make (a trained teacher, a student's results): reuse it
+only when the settings it was made with equal the settings wanted now; otherwise make it again and record
+the settings with it. A cache that only asks "does the file exist?" would quietly hand back a teacher
+trained on other data or for fewer steps.
+
+    checkpoint   meta["settings"]      cached_model(path, settings, build, tok, device, label)
+    result JSON  its "settings" key    cached_json(path, settings, compute, label)
+                                       (or load_cached_json + save_cached_json when the work runs elsewhere)
+
+Settings are compared after a JSON round trip (settings_key): a tuple in memory equals the list read back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from minikd.common import atomic_write_text, get_device
+from minikd.train import CheckpointError, load_model, save_checkpoint
+
+
+def settings_key(settings: Any) -> Any:
+    """`settings` as it reads back from JSON (tuples become lists, keys strings), so that the settings built
+    now compare equal to the ones stored. A value JSON cannot hold (an object, NaN) is an error here, not a
+    key that never matches."""
+    return json.loads(json.dumps(settings, allow_nan=False))
+
+
+def matches(meta: dict | None, settings: Any) -> bool:
+    """Was the artefact whose metadata is `meta` made with `settings`? No metadata means no."""
+    return isinstance(meta, dict) and meta.get("settings") == settings_key(settings)
+
+
+def cached_model(path, settings: Any, build: Callable, tok, device: str = "auto", label: str = "model",
+                 rebuild: bool = False):
+    """The model checkpointed at `path` if it was made with `settings`; else build it, save it there and
+    return it. Returns (model in eval mode on `device`, meta dict with "history" added).
+
+    build() -> (model, meta_extra, history) trains a fresh model (without writing to `path` itself: a
+    half-trained checkpoint there would carry the settings too). The checkpoint gets meta
+    {**meta_extra, "settings": settings_key(settings)}, the history, and step = len(history).
+    `rebuild=True` ignores what is there. A checkpoint for another tokenizer, or an unreadable one, is
+    rebuilt, with the reason printed.
+    """
+    path = Path(path)
+    key = settings_key(settings)
+    if path.exists() and not rebuild:
+        try:
+            model, ckpt = load_model(path, tok, device=device)
+            if matches(ckpt["meta"], key):
+                print(f"{label}: loaded cached {path}")
+                return model, {**ckpt["meta"], "history": ckpt["history"]}
+            print(f"{label}: {path} was made with other settings; rebuilding")
+        except CheckpointError as e:
+            print(f"{label}: cannot reuse {path} ({e}); rebuilding")
+    model, meta_extra, history = build()
+    meta = {**meta_extra, "settings": key}
+    save_checkpoint(path, model, step=len(history), fingerprint=tok.fingerprint, meta=meta, history=history)
+    return model.to(get_device(device)).eval(), {**meta, "history": history}
+
+
+def load_cached_json(path, settings: Any, label: str | None = None) -> dict | None:
+    """The result stored at `path` if its "settings" equal `settings`; None when it is missing, made with
+    other settings, or unreadable (then `label`, if given, prints why it will be made again)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        if label:
+            print(f"{label}: cannot reuse {path} (not valid JSON: {e}); rebuilding")
+        return None
+    if matches(result, settings):
+        if label:
+            print(f"{label}: loaded cached {path}")
+        return result
+    if label:
+        print(f"{label}: {path} was made with other settings; rebuilding")
+    return None
+
+
+def save_cached_json(path, settings: Any, result: dict) -> dict:
+    """Write `result` with a "settings" key to `path` atomically; return what was written."""
+    record = {**result, "settings": settings_key(settings)}
+    atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def cached_json(path, settings: Any, compute: Callable[[], dict], label: str | None = None) -> dict:
+    """compute() -> dict, run only when `path` does not already hold its result for `settings`.
+    The result is saved with a "settings" key (see save_cached_json) and returned with it."""
+    cached = load_cached_json(path, settings, label)
+    if cached is not None:
+        return cached
+    return save_cached_json(path, settings, compute())
