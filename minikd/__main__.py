@@ -258,23 +258,13 @@ def cmd_train(args) -> int:
 
 
 def _train_student(config, examples, steps, profile, lr, objective, meta, tok, out: Path, args):
-    """profiles.train_model's recipe (a seeded fresh model, SFTData batches, the same TrainConfig), plus a
-    checkpoint every tenth of the run and resuming: a killed `minikd train` started again with the same
-    arguments continues where it stopped and ends with the weights of a run that never stopped; a
-    checkpoint of other settings is refused by train() (check_same_run), never silently continued."""
-    from minikd.common import seed_all
-    from minikd.data import SFTData
-    from minikd.model import GPT
-    from minikd.train import TrainConfig, train
-
-    seed_all(args.seed)
-    model = GPT(config)
-    data = SFTData(examples, tok.pad_id, profile.batch_size, seed=args.seed)
-    cfg = TrainConfig(steps=steps, lr=lr, warmup=max(1, steps // 20), device=args.device, seed=args.seed,
-                      length_groups=min(profile.length_groups, profile.batch_size), log_every=max(1, steps // 5),
-                      ckpt_path=str(out), ckpt_every=max(1, steps // 10), resume=out.exists() and not args.overwrite)
-    history = train(model, data.get_batch, objective, cfg, fingerprint=tok.fingerprint, meta=meta)
-    return model, history
+    """profiles.train_model with a checkpoint every tenth of the run, resumed when --out holds one: a killed
+    `minikd train` started again with the same arguments continues where it stopped and ends with the
+    weights of a run that never stopped; a checkpoint of other settings is refused by train()
+    (check_same_run), never silently continued."""
+    from minikd.profiles import train_model
+    return train_model(config, examples, steps, profile, lr=lr, seed=args.seed, objective=objective, ckpt_path=out,
+                       device=args.device, meta=meta, tok=tok, resume=out.exists() and not args.overwrite)
 
 
 def add_train(sub) -> None:

@@ -1,5 +1,6 @@
 """The shared stages every later lesson and the main job reuse: load the data, get the (cached) teacher,
-train a student with any objective.
+train a student with any objective. Part of the shell: the ideas are in train.py (the loop), data.py and
+model.py; this module fixes the sizes and budgets and caches what later steps reuse.
 
 Two profiles name every size and budget in one place:
 - `default`: the real run (teacher and student presets, the shipped sets) — minutes on a 2-core CPU;
@@ -108,12 +109,14 @@ def load_split(split: str, profile: Profile, tok: Tokenizer | None = None):
 def train_model(config, examples: list[dict], steps: int, profile: Profile, *, lr: float, seed: int = 0,
                 objective=sft_objective, ckpt_path: Path | None = None, device: str = "auto",
                 log_every: int | None = None, meta: dict | None = None, tok: Tokenizer | None = None,
-                eval_fn=None, eval_every: int = 0) -> tuple[GPT, list[dict]]:
+                eval_fn=None, eval_every: int = 0, resume: bool = False) -> tuple[GPT, list[dict]]:
     """Build a fresh model from `config` (seeded) and train it on `examples` with `objective`.
 
     Batches are drawn by SFTData, seeded by (seed, step): every method sees the same number of
     sequences per step and, for the same example pool, the same sequences.
     eval_fn(model) -> dict, every `eval_every` steps and at the end: its numbers join the history (a curve).
+    ckpt_path: save there (every tenth of the run); resume=True continues a checkpoint found there, which
+    train() refuses when it was made with other settings.
     Returns (model in eval mode, training history).
     """
     tok = tok or Tokenizer.default()
@@ -123,7 +126,8 @@ def train_model(config, examples: list[dict], steps: int, profile: Profile, *, l
     cfg = TrainConfig(steps=steps, lr=lr, warmup=max(1, steps // 20), device=device, seed=seed,
                       length_groups=min(profile.length_groups, profile.batch_size),
                       log_every=log_every if log_every is not None else max(1, steps // 5), eval_every=eval_every,
-                      ckpt_path=str(ckpt_path) if ckpt_path else None)
+                      ckpt_path=str(ckpt_path) if ckpt_path else None, ckpt_every=max(1, steps // 10),
+                      resume=resume)
     history = train(model, data.get_batch, objective, cfg, eval_fn=eval_fn, fingerprint=tok.fingerprint, meta=meta)
     return model, history
 

@@ -16,6 +16,8 @@ import contextlib
 import csv
 import io
 import math
+import pickle
+import re
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -49,7 +51,7 @@ class TrainConfig:
     eval_every: int = 0  # call eval_fn every this many steps, its numbers join that step's history row (0 = at the end)
     ckpt_path: str | None = None  # where to save a checkpoint (None = never)
     ckpt_every: int = 0  # save every this many steps (0 = only at the end)
-    resume: bool = False  # continue from ckpt_path if it exists
+    resume: bool = False  # continue from ckpt_path if it exists (made by the same settings: check_same_run)
     csv_path: str | None = None  # write the history as CSV here
 
 
@@ -72,8 +74,13 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
 
 
 def sft_objective(model, batch: Batch) -> torch.Tensor:
-    """Masked SFT: -log p(answer | prompt), summed over answer tokens (the card's step 4)."""
+    """Masked SFT: -log p(answer | prompt), summed over answer tokens (the student step of the offline pipeline)."""
     return masked_nll(model(batch["inputs"]), batch["targets"], reduction="sum")
+
+
+# What a resumed run may change: where and how often it prints, evaluates and saves, and on what device.
+# Every other TrainConfig field shapes the weights, so it must be the checkpoint's.
+FREE_ON_RESUME = ("device", "compile", "log_every", "eval_every", "ckpt_path", "ckpt_every", "resume", "csv_path")
 
 
 class TrainingError(RuntimeError):
@@ -89,7 +96,8 @@ def train(model: GPT, get_batch: Callable[[int], Batch], objective: Callable = s
     get_batch(step) returns the batch for that step; it must depend only on the step (and a seed) so
     that a resumed run sees exactly the batches an uninterrupted one would.
     eval_fn(model) -> dict of numbers, called with the model in eval mode.
-    fingerprint / meta are stored in checkpoints (the tokenizer's fingerprint, anything else).
+    fingerprint / meta are stored in checkpoints (the tokenizer's fingerprint, the run's other settings:
+    objective, data, ...); resuming checks that both, and the TrainConfig, are the checkpoint's.
     """
     cfg = cfg or TrainConfig()
     # Step 1: device, optimizer, the autocast context (bf16 on CUDA only; plain float32 elsewhere).
@@ -104,11 +112,12 @@ def train(model: GPT, get_batch: Callable[[int], Batch], objective: Callable = s
     start_step, history = 0, []
     if cfg.resume and cfg.ckpt_path and Path(cfg.ckpt_path).exists():
         ckpt = load_checkpoint(cfg.ckpt_path, expect_fingerprint=fingerprint, expect_config=model.config)
+        check_same_run(cfg.ckpt_path, ckpt, cfg, meta)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["rng"])
+        torch.set_rng_state(ckpt["rng"])  # dropout continues with the masks the run would have drawn
         start_step, history = ckpt["step"], list(ckpt.get("history", []))
-        print(f"resumed from {cfg.ckpt_path} at step {start_step}")
+        print(f"resumed from {cfg.ckpt_path} at step {start_step} of {cfg.steps}")
     else:
         torch.manual_seed(cfg.seed)
 
@@ -263,7 +272,11 @@ def load_checkpoint(path, expect_fingerprint: str | None = None,
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated, corrupted, or not a torch file at all
+    except Exception as e:
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))  # weights_only met a pickled callable
+        if isinstance(e, pickle.UnpicklingError) and unsafe:
+            raise CheckpointError(f"{path}: refused: not plain tensors (unpickling it would call "
+                                  f"{unsafe.group(1)}; loading a checkpoint never runs code)") from None
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupted?): "
                               f"{type(e).__name__}") from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
@@ -278,6 +291,22 @@ def load_checkpoint(path, expect_fingerprint: str | None = None,
         if diff:
             raise CheckpointError(f"{path}: made for another model config ({'; '.join(diff)})")
     return ckpt
+
+
+def check_same_run(path, ckpt: dict, cfg: TrainConfig, meta: dict | None) -> None:
+    """Resume only the run this is: the same TrainConfig (but FREE_ON_RESUME) and the same meta (objective,
+    data, ...). Continuing a run made with other settings would mix two runs silently; name what differs."""
+    saved = dict(ckpt.get("meta") or {})
+    if "train_config" not in saved:
+        raise CheckpointError(f"{path}: holds no training settings (not saved by train()), cannot resume it")
+    saved_cfg, now_cfg = saved.pop("train_config"), asdict(cfg)
+    diff = [f"{k}: checkpoint {saved_cfg.get(k)!r} vs now {v!r}" for k, v in now_cfg.items()
+            if k not in FREE_ON_RESUME and saved_cfg.get(k) != v]
+    now = meta or {}
+    diff += [f"{k}: checkpoint {saved.get(k)!r} vs now {now.get(k)!r}" for k in sorted(set(saved) | set(now))
+             if saved.get(k) != now.get(k)]
+    if diff:
+        raise CheckpointError(f"{path}: made by a run with other settings ({'; '.join(diff)})")
 
 
 def load_model(path, tokenizer=None, device: str = "cpu") -> tuple[GPT, dict]:

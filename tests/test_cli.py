@@ -10,11 +10,11 @@ import torch
 
 import minikd.generate
 from minikd.__main__ import main
-from minikd.data import read_jsonl, read_meta, write_jsonl
+from minikd.data import SFTData, read_jsonl, read_meta, write_jsonl
 from minikd.jobs import filter_dataset, generate_dataset
 from minikd.model import GPT, get_config
 from minikd.tokenizer import Tokenizer
-from minikd.train import load_model, save_checkpoint
+from minikd.train import load_checkpoint, load_model, save_checkpoint
 from test_jobs import PROMPTS, TABLE, MixtureLM
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,3 +173,38 @@ def test_train_wordkd_needs_and_uses_the_teacher(tmp_path, teacher_ckpt, capsys)
     assert status == 0, err
     meta = torch.load(student, weights_only=True)["meta"]
     assert meta["objective"] == "wordkd" and meta["teacher"] == str(teacher_ckpt)
+
+
+def test_train_resumes_its_checkpoint_and_refuses_one_of_other_settings(tmp_path, monkeypatch, capsys):
+    """`minikd train` killed part-way and started again with the same arguments continues from its last
+    checkpoint and ends with the weights of a run that never stopped. The same --out with other settings
+    is one line naming the file and what differs; --overwrite starts over."""
+    data = tmp_path / "gt.jsonl"
+    write_jsonl(data, list(read_jsonl(ROOT / "data" / "train.jsonl"))[:32])
+    argv = ["train", "--objective", "gt", "--data", str(data), "--steps", "4", "--device", "cpu"] + TINY
+    straight, student = tmp_path / "straight.pt", tmp_path / "student.pt"
+    assert run(argv + ["--out", str(straight)], capsys)[0] == 0
+
+    get_batch = SFTData.get_batch
+
+    def killed_at_step_3(self, step):  # the process dies while fetching the 4th batch
+        if step == 3:
+            raise KeyboardInterrupt
+        return get_batch(self, step)
+    monkeypatch.setattr(SFTData, "get_batch", killed_at_step_3)
+    assert run(argv + ["--out", str(student)], capsys)[0] == 130
+    assert load_checkpoint(student)["step"] == 3
+    monkeypatch.undo()
+
+    status, out, err = run(argv + ["--out", str(student)], capsys)
+    assert status == 0, err
+    assert f"resumed from {student} at step 3 of 4" in out and "step     4/4" in out
+    want, got = load_model(straight)[0].state_dict(), load_model(student)[0].state_dict()
+    assert all(torch.equal(want[k], got[k]) for k in want), "resumed weights differ from the uninterrupted run's"
+
+    status, _, err = run(argv + ["--out", str(student), "--seed", "1"], capsys)
+    assert status == 2 and err.count("\n") == 1
+    assert f"{student}: made by a run with other settings (seed: checkpoint 0 vs now 1); pass --overwrite" in err
+    status, out, err = run(argv + ["--out", str(student), "--seed", "1", "--overwrite"], capsys)
+    assert status == 0 and "resumed" not in out, err
+    assert load_checkpoint(student)["meta"]["train_config"]["seed"] == 1

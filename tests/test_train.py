@@ -41,24 +41,60 @@ def test_loss_falls_on_a_toy_copy_task():
     assert hist[-1]["loss"] < 0.5 * hist[0]["loss"]
 
 
+def run_interrupted_then_resumed(ckpt, model_fn):
+    """A 20-step run that dies while fetching batch 10 (checkpoints every 5 steps); then a new process
+    builds a new model and resumes it. Returns the resumed model."""
+    def interrupted(step):
+        if step == 10:
+            raise KeyboardInterrupt
+        return toy_batch(step)
+    with pytest.raises(KeyboardInterrupt):
+        train(model_fn(), interrupted, cfg=cfg(steps=20, ckpt_path=str(ckpt), ckpt_every=5))
+    assert load_checkpoint(ckpt)["step"] == 10
+    resumed = model_fn(seed=123)
+    train(resumed, toy_batch, cfg=cfg(steps=20, ckpt_path=str(ckpt), resume=True))
+    return resumed
+
+
 def test_resume_gives_exactly_the_weights_of_an_uninterrupted_run(tmp_path):
     straight = fresh_model()
     train(straight, toy_batch, cfg=cfg(steps=20))
 
     ckpt = tmp_path / "run.pt"
-
-    def interrupted(step):  # the process dies while fetching step 10's batch
-        if step == 10:
-            raise KeyboardInterrupt
-        return toy_batch(step)
-    with pytest.raises(KeyboardInterrupt):
-        train(fresh_model(), interrupted, cfg=cfg(steps=20, ckpt_path=str(ckpt), ckpt_every=5))
-    assert load_checkpoint(ckpt)["step"] == 10
-    resumed = fresh_model(seed=123)  # a new process builds a new model and resumes
-    train(resumed, toy_batch, cfg=cfg(steps=20, ckpt_path=str(ckpt), resume=True))
+    resumed = run_interrupted_then_resumed(ckpt, fresh_model)
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
     assert load_checkpoint(ckpt)["step"] == 20
+
+
+def test_resume_with_dropout_restores_the_random_state(tmp_path):
+    """Bug class: a checkpoint without the RNG state. With dropout > 0 every step draws random masks; a
+    resumed run that does not restore torch's RNG draws other masks from step 11 on, so its weights differ."""
+    def dropout_model(seed=0):
+        torch.manual_seed(seed)
+        return GPT(get_config("tiny", vocab_size=V, n_embd=32, dropout=0.2))
+    straight = dropout_model()
+    train(straight, toy_batch, cfg=cfg(steps=20))
+    resumed = run_interrupted_then_resumed(tmp_path / "run.pt", dropout_model)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), f"{name}: the resumed run drew other dropout masks"
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path, capsys):
+    """A checkpoint made with another lr / step count / objective would continue another run: refused,
+    naming the file and each difference. Where and how often to print or save may change."""
+    ckpt = tmp_path / "run.pt"
+    train(fresh_model(), toy_batch, cfg=cfg(steps=4, ckpt_path=str(ckpt)), meta={"objective": "gt"})
+    with pytest.raises(CheckpointError, match=r"run.pt: made by a run with other settings \(steps: checkpoint 4 "
+                                              r"vs now 6; lr: checkpoint 0.01 vs now 0.02; objective: checkpoint "
+                                              r"'gt' vs now 'seqkd'\)"):
+        train(fresh_model(), toy_batch, cfg=cfg(steps=6, lr=2e-2, ckpt_path=str(ckpt), resume=True),
+              meta={"objective": "seqkd"})
+    capsys.readouterr()
+    history = train(fresh_model(), toy_batch, meta={"objective": "gt"},
+                    cfg=cfg(steps=4, ckpt_path=str(ckpt), resume=True, log_every=1, ckpt_every=2))
+    assert capsys.readouterr().out == f"resumed from {ckpt} at step 4 of 4\n"  # finished: nothing left to do
+    assert [r["step"] for r in history] == [1, 2, 3, 4]
 
 
 def test_grad_accumulation_equals_one_big_batch():
@@ -92,6 +128,26 @@ def ragged_batch(batch_size=8):
     answer = batch["targets"] != IGNORE_INDEX  # (B, T)
     assert len(set(answer.sum(1).tolist())) >= 4 and (~answer[:, -1]).sum() >= 4  # really ragged
     return batch
+
+
+def test_padding_columns_change_neither_the_loss_nor_the_gradient():
+    """Bug class: a loss divided by every position (or counting padding) instead of the answer tokens.
+    The same examples collated with 7 extra padding columns (inputs PAD, targets IGNORE_INDEX) must give
+    the same loss, the mean -log p over answer tokens, and the same gradients. float32: atol 1e-7 /
+    rtol 1e-6 is rounding; dividing by positions instead is off by a factor T'/T (here 17/10, or more)."""
+    batch = SFTData(ragged_examples(), PAD, 8, seed=0).get_batch(0)
+    B, T = batch["targets"].shape
+    padded = dict(batch, inputs=torch.cat([batch["inputs"], torch.full((B, 7), PAD)], dim=1),
+                  targets=torch.cat([batch["targets"], torch.full((B, 7), IGNORE_INDEX)], dim=1))
+    a, b = fresh_model(), fresh_model()
+    loss_a = accumulate_gradients(a, batch, sft_objective)
+    loss_b = accumulate_gradients(b, padded, sft_objective)
+    with torch.no_grad():  # the mean over answer tokens, by hand (cross_entropy skips IGNORE_INDEX = -100)
+        want = F.cross_entropy(a(batch["inputs"]).flatten(0, 1), batch["targets"].flatten()).item()
+    assert loss_a == pytest.approx(want, rel=1e-6)
+    assert loss_b == pytest.approx(loss_a, rel=1e-6), "padding columns changed the loss"
+    for (name, x), y in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(y.grad, x.grad, atol=1e-7, rtol=1e-6, msg=lambda m: f"{name}: {m}")
 
 
 def row_lengths(targets):
@@ -223,6 +279,31 @@ def test_checkpoint_errors_are_clear(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
+class RunsCode:
+    """Unpickling this calls open(marker, "w"): a stand-in for any code a malicious checkpoint could run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_the_code_never_runs(tmp_path):
+    """Bug class: torch.load(..., weights_only=False), which runs whatever the pickle calls. The file is
+    refused by name, and differently from a truncated file, so the user knows it is not just damaged."""
+    marker, path = tmp_path / "code_ran", tmp_path / "evil.pt"
+    torch.save({"model": RunsCode(marker), "config": {}, "step": 0}, path)
+    with pytest.raises(CheckpointError, match=r"evil.pt: refused: not plain tensors") as info:
+        load_checkpoint(path)
+    assert "truncated or corrupted" not in str(info.value)
+    assert not marker.exists(), "loading the checkpoint ran code"
+    truncated = tmp_path / "cut.pt"
+    truncated.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=r"cut.pt: not a readable checkpoint \(truncated or corrupted\?\)"):
+        load_checkpoint(truncated)
+
+
 def test_history_csv_is_written(tmp_path):
     out = tmp_path / "h.csv"
     train(fresh_model(), toy_batch, cfg=cfg(steps=4, log_every=2, csv_path=str(out)))
@@ -239,3 +320,4 @@ def test_history_holds_every_step_and_the_evaluations_on_their_steps():
     assert [r["step"] for r in history] == list(range(1, 8))
     assert [(r["step"], r["acc"]) for r in history if "acc" in r] == [(3, 1.0), (6, 2.0), (7, 3.0)]
     assert all(r["loss"] > 0 for r in history)
+    assert [r["lr"] for r in history] == [get_lr(s, cfg(steps=7)) for s in range(7)]  # the lr of that very step
