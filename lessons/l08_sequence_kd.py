@@ -1,24 +1,25 @@
 """Lesson 8 — sequence-level KD: the teacher writes the answers, the student learns them by SFT.
 
-The card's pipeline, run step by step:
+Kim & Rush (2016), "Sequence-Level Knowledge Distillation", in four steps:
 
-    1. Prompt set s
-    2. Teacher generation u = teacher(s) — the large model writes a complete answer
-    3. Stored target (s, u) — the generated sequence becomes offline training data
-    4. Student SFT -log p(u | s) — answer tokens only, next-token cross-entropy
+    1. a prompt set s
+    2. the teacher writes a complete answer u = teacher(s)             minikd.seqkd.label_prompts
+    3. the pairs (s, u) are stored: offline training data             minikd.jobs.generate_dataset
+    4. the student learns -log p(u | s), on the answer tokens only    minikd.seqkd.as_examples + train_model
 
-    "The student never sees the teacher's full distribution; it treats the teacher's actual sequence as
-     the answer and learns it by next-token prediction."
+The student never sees the teacher's distribution over next tokens (that was word-level KD, lesson 6): it
+takes the teacher's actual sequence as the answer and learns it by next-token prediction. So sequence-level
+KD is supervised fine-tuning on teacher text, and the teacher is not loaded while the student trains.
 
 What to look at:
   1. the prompt set: the shipped unlabelled prompts — nothing to train on until the teacher answers;
   2. u = teacher(s) for a few prompts, with log p_teacher(u | s) and whether each answer ended;
-  3. the stored (s, u) file: one JSON line per prompt, and a sidecar saying how it was made; cut-off
-     answers are flagged and filtered out, never silently kept;
-  4. the student trained on that file with the response mask — the teacher is not loaded for this;
-  5. its accuracy next to a student trained on the ground-truth answers, with the same budget;
-  6. Kim & Rush: the teacher gives its own outputs a much higher log-probability than the ground-truth
-     answers — distilled data is easier for the student to fit.
+  3. the stored (s, u) file: one JSON line per prompt and a sidecar saying how it was made; cut-off
+     answers are dropped (seqkd.filter_records), never silently kept;
+  4. the student trained on that text with the response mask, next to a student on the ground truth:
+     both loss curves, then verified accuracy on test prompts neither saw;
+  5. Kim & Rush's observation: the teacher gives its own outputs a higher log-probability than the
+     ground-truth answers, and its answers use fewer phrasings — an easier target to fit.
 
 Run:  python -m lessons.l08_sequence_kd      (--fast: tiny models, seconds; the default run reuses the
       teacher cached by lesson 5 and caches the generated data under runs/default/)
@@ -27,34 +28,100 @@ Run:  python -m lessons.l08_sequence_kd      (--fast: tiny models, seconds; the 
 from __future__ import annotations
 
 import argparse
-import time
+import math
 from collections import Counter
 
+from minikd.common import runs_dir
 from minikd.data import read_jsonl, read_meta
-from minikd.jobs import filter_dataset, generate_dataset, load_teacher_data
-from minikd.seqkd import sequence_logprobs
-from minikd.evaluate import accuracy, decode_records
+from minikd.evaluate import accuracy, score
+from minikd.jobs import generate_dataset
 from minikd.profiles import get_profile, get_teacher, load_split, profile_dir, train_model
-from minikd.tasks import surface_form, verify
+from minikd.report import ascii_bars, ascii_chart, save_line_plot
+from minikd.seqkd import as_examples, decoding_settings, drop_reason, filter_records, label_prompts, sequence_logprobs
+from minikd.tasks import surface_form
 from minikd.tokenizer import Tokenizer
+from minikd.verdict import LOG, check, claim
 
 
-def form_shares(records: list[dict]) -> dict[str, str]:
-    """Per task family, the share of each surface form among the answers the verifier can read."""
+def form_shares(records: list[dict]) -> dict[str, Counter]:
+    """Per task family, how many answers use each surface form ("unreadable": no form the verifier knows)."""
     by_task: dict[str, Counter] = {}
     for r in records:
         by_task.setdefault(r["task"], Counter())[surface_form(r["task"], r["completion"]) or "unreadable"] += 1
-    return {task: ", ".join(f"{form} {100 * n / sum(c.values()):.0f}%" for form, n in c.most_common())
-            for task, c in sorted(by_task.items())}
+    return dict(sorted(by_task.items()))
 
 
-def verified_accuracy(records: list[dict], gens: list) -> dict:
-    """evaluate.accuracy's numbers for answers already written: right = ended and verified."""
-    right = [bool(g.ended and verify(r["prompt"], g.text)) for r, g in zip(records, gens)]
-    tasks = sorted({r["task"] for r in records})
-    return {"acc": sum(right) / len(right),
-            "acc_by_task": {t: sum(ok for r, ok in zip(records, right) if r["task"] == t)
-                            / sum(r["task"] == t for r in records) for t in tasks}}
+def entropy_bits(counts: Counter) -> float:
+    """How spread the forms are: 0 bits = always the same form; log2(k) = k forms, equally often."""
+    n = sum(counts.values())
+    return -sum(c / n * math.log2(c / n) for c in counts.values() if c)
+
+
+def show_teacher_writing(teacher, tok, prompts: list[dict], limit: int) -> None:
+    """Step 2: u = teacher(s) for a few prompts (the core function, in memory)."""
+    for r in label_prompts(teacher, tok, prompts[:4], decoding_settings("greedy"), limit):
+        right = "right" if score(r["prompt"], r["completion"], r["ended"]) else "wrong"
+        print(f"  s = {r['prompt']!r}\n  u = {r['completion']!r}\n      log p(u | s) = {r['teacher_logprob']:.3f}, "
+              f"ended: {r['ended']}, verifier: {right}")
+
+
+def store_and_filter(teacher, tok, prompts: list[dict], profile, limit: int | None) -> list[dict]:
+    """Step 3: label every prompt as a resumable job, then keep the answers that ended."""
+    out_dir = profile_dir(profile)
+    raw_path = out_dir / "seqkd_unlabelled_greedy.jsonl"
+    print(f"\nStep 3: the teacher labels all {len(prompts)} prompts -> {raw_path}")
+    generate_dataset(teacher, tok, prompts, raw_path, teacher_ckpt=out_dir / "teacher.pt", stale="restart",
+                     max_new_tokens=limit)
+    meta = read_meta(raw_path)
+    print(f"  {raw_path.stat().st_size:,} bytes of text, {meta['n_records']} lines ({meta['seconds']:.1f} s of "
+          f"teacher generation); sidecar: decoding {meta['settings']['method']}, max_new_tokens "
+          f"{meta['settings']['max_new_tokens']}, teacher weights {meta['settings']['teacher']}. The first line:")
+    print("  " + raw_path.read_text(encoding="utf-8").split("\n", 1)[0])
+    raw = list(read_jsonl(raw_path))
+    kept, counts = filter_records(raw, lambda r: drop_reason(r, tok, profile.block_size, verify=False))
+    print(f"  kept {counts['kept']} of {counts['input']} answers; dropped: "
+          + ", ".join(f"{why} {counts[why]}" for why in ("truncated", "empty", "too_long", "duplicate"))
+          + " (the verifier is lesson 9's business)")
+    if not kept:  # only the --fast teacher (a few steps) is this bad
+        print("  (no answer ended: the --fast teacher is barely trained. To run the same path anyway the student "
+              "trains on the cut-off answers — never do this for real.)")
+        kept, _ = filter_records(raw, lambda r: drop_reason(r, tok, profile.block_size, False, drop_truncated=False))
+    return kept
+
+
+def train_students(profile, tok, data: dict[str, list[dict]], seed: int, device: str) -> tuple[dict, dict]:
+    """Step 4: the same student preset and budget on each data set; returns models and loss histories."""
+    models, histories = {}, {}
+    for name, examples in data.items():
+        print(f"  student on {name}: {len(examples)} examples, {profile.student_steps} steps x {profile.batch_size}")
+        models[name], histories[name] = train_model(profile.student_config(tok.vocab_size), examples,
+                                                    profile.student_steps, profile, lr=profile.student_lr,
+                                                    seed=seed, device=device, tok=tok, log_every=0)
+    series = {name: ([h["step"] for h in hist], [h["loss"] for h in hist]) for name, hist in histories.items()}
+    print(ascii_chart(series, height=10, xlabel="step", ylabel="training loss (nats per answer token)"))
+    png = save_line_plot(runs_dir() / "plots" / "l08_student_losses.png", series, "step",
+                         "training loss (nats per answer token)", "Students on ground truth vs on teacher text")
+    if png:
+        print(f"  (also drawn to {png})")
+    return models, histories
+
+
+def compare_forms(train_set: list[dict], stored: list[dict], fast: bool) -> None:
+    """Step 6: how many phrasings each target uses, per family, drawn as bars (share of the answers)."""
+    gt, teacher = form_shares(train_set), form_shares(stored)
+    for task in gt:
+        bars = {f"truth {f}": round(100 * n / sum(gt[task].values()), 1) for f, n in gt[task].items()}
+        mine = teacher.get(task, Counter())
+        bars.update({f"teacher {f}": round(100 * n / sum(mine.values()), 1) for f, n in mine.items()})
+        print(f"  {task}: share of each surface form, ground truth vs the teacher's stored answers")
+        print(ascii_bars(bars, width=30, unit="%"))
+    both = [t for t in gt if teacher.get(t)]
+    bits = {t: (entropy_bits(gt[t]), entropy_bits(teacher[t])) for t in both}
+    check("the teacher's answers use fewer phrasings than the ground truth, in every family",
+          len(both) == len(gt) and all(tb < gb for gb, tb in bits.values()),
+          "form entropy, ground truth vs teacher: " + ", ".join(f"{t} {g:.2f} vs {abs(tb):.2f} bits"
+                                                                for t, (g, tb) in bits.items())
+          + "".join(f", {t}: no stored answer" for t in gt if t not in both), fast=fast)
 
 
 def main(argv=None):
@@ -66,102 +133,64 @@ def main(argv=None):
     args = parser.parse_args(argv)
     profile = get_profile("quick" if args.fast else "default")
     tok = Tokenizer.default()
-    out_dir = profile_dir(profile)
-    # --fast: the barely trained teacher rarely stops, so cap its answers to keep the run short.
-    max_new_tokens = 16 if args.fast else None
+    limit = 16 if args.fast else None  # --fast: the barely trained teacher rarely stops; keep its answers short
+    n_claims = len(LOG)
 
-    # Step 1: the prompt set s — prompts only. ("answer" is there to score outputs; no model reads it.)
     prompts = load_split("unlabelled", profile, tok)
     print(f"Step 1: the prompt set s: {len(prompts)} unlabelled prompts "
-          f"({dict(Counter(p['task'] for p in prompts))}), e.g.")
-    for p in prompts[:3]:
-        print(f"  {p['prompt']!r}")
+          f"({dict(Counter(p['task'] for p in prompts))}), e.g. {prompts[0]['prompt']!r}")
 
-    # Step 2: u = teacher(s), for a few prompts.
     teacher, _ = get_teacher(profile, device=args.device, seed=args.seed)
-    print(f"\nStep 2: u = teacher(s) — the {profile.teacher_preset} preset ({teacher.num_params():,} "
-          "parameters), greedy decoding")
-    for p, g in zip(prompts[:4], decode_records(teacher, tok, prompts[:4])):
-        print(f"  s = {p['prompt']!r}\n  u = {g.text!r}\n      log p(u | s) = {g.logprob:.3f}, ended: {g.ended}, "
-              f"verifier: {'right' if g.ended and verify(p['prompt'], g.text) else 'wrong'}")
+    print(f"\nStep 2: u = teacher(s) — the {profile.teacher_preset} preset ({teacher.num_params():,} parameters), "
+          "greedy decoding (seqkd.label_prompts)")
+    show_teacher_writing(teacher, tok, prompts, limit or 48)
+    stored = store_and_filter(teacher, tok, prompts, profile, limit)
 
-    # Step 3: the whole prompt set, stored as (s, u) — cached, resumable — then cut-off answers dropped.
-    raw_path = out_dir / "seqkd_unlabelled_greedy.jsonl"
-    print(f"\nStep 3: the teacher labels all {len(prompts)} prompts -> {raw_path}")
-    t0 = time.perf_counter()
-    generate_dataset(teacher, tok, prompts, raw_path, teacher_ckpt=out_dir / "teacher.pt", stale="restart",
-                     max_new_tokens=max_new_tokens)
-    gen_seconds = time.perf_counter() - t0
-    with open(raw_path, encoding="utf-8") as f:
-        first_line = f.readline().rstrip("\n")
-    meta = read_meta(raw_path)
-    print(f"  {raw_path.stat().st_size:,} bytes of text, {meta['n_records']} lines "
-          f"({meta['seconds']:.1f} s of teacher generation). The first line:")
-    print(f"  {first_line}")
-    print(f"  sidecar {raw_path.name}.meta.json: decoding {meta['settings']['method']}, max_new_tokens "
-          f"{meta['settings']['max_new_tokens']}, teacher {meta['teacher_checkpoint']}, "
-          f"weights {meta['settings']['teacher']}")
-    kept_path = out_dir / "seqkd_unlabelled_greedy.ended.jsonl"
-    print("  Keep every answer that ended (the verifier is lesson 9's business):")
-    filter_dataset(raw_path, kept_path, tok, profile.block_size, verify=False)
-
-    # Step 4: the student — SFT on the stored file, loss on the answer tokens only. No teacher here.
-    examples = load_teacher_data(kept_path, tok, profile.block_size, allow_truncated=False)
-    if not examples:  # only the --fast teacher (30 steps) is this bad
-        print("  (no answer ended: the --fast teacher is barely trained. To run the same path anyway the student "
-              "trains on the cut-off answers, allowed explicitly — never do this for real.)")
-        examples = load_teacher_data(raw_path, tok, profile.block_size, allow_truncated=True)
+    examples = as_examples(stored, tok)
     print(f"\nStep 4: the student learns -log p(u | s) on {len(examples)} stored answers; the mask under one:")
     print(tok.draw_mask(examples[0]["ids"], examples[0]["mask"]))
-    students, final_loss = {}, {}
     train_set = load_split("train", profile, tok)
-    for name, data in [("ground truth", train_set), ("teacher (seq-KD)", examples)]:
-        print(f"  student on {name}: {len(data)} examples, {profile.student_steps} steps x {profile.batch_size}")
-        students[name], history = train_model(profile.student_config(tok.vocab_size), data, profile.student_steps,
-                                              profile, lr=profile.student_lr, seed=args.seed, device=args.device,
-                                              tok=tok, log_every=0)
-        final_loss[name] = history[-1]["loss"]
+    data = {"ground truth": train_set, "teacher text (seq-KD)": examples}
+    students, histories = train_students(profile, tok, data, args.seed, args.device)
+    final = {name: sum(h["loss"] for h in hist[-10:]) / len(hist[-10:]) for name, hist in histories.items()}
+    check("the student on teacher text ends with a lower training loss (an easier target)",
+          final["teacher text (seq-KD)"] < final["ground truth"],
+          "mean loss of the last 10 steps: " + ", ".join(f"{n} {v:.3f}" for n, v in final.items()), fast=args.fast)
 
-    # Step 5: verified accuracy on the test set, greedy decoding. (The teacher's answers are kept for step 6.)
     test_set = load_split("test", profile, tok)[:24 if args.fast else None]
-    print(f"\nStep 5: verified accuracy on {len(test_set)} test prompts (greedy)")
-    gens = decode_records(teacher, tok, test_set)
-    rows = {"teacher": verified_accuracy(test_set, gens)}
-    rows.update({f"student on {name}": accuracy(m, tok, test_set) for name, m in students.items()})
-    families = list(rows["teacher"]["acc_by_task"])
-    print(f"  {'model':28s} " + " ".join(f"{f:>10s}" for f in families) + f" {'all':>7s} {'final train loss':>17s}")
+    print(f"\nStep 5: verified accuracy on {len(test_set)} test prompts no model trained on (greedy)")
+    rows = {"teacher": accuracy(teacher, tok, test_set, max_new_tokens=limit)}
+    rows.update({f"student on {name}": accuracy(m, tok, test_set, max_new_tokens=limit) for name, m in students.items()})
     for name, r in rows.items():
-        loss = final_loss.get(name.replace("student on ", ""))
-        print(f"  {name:28s} " + " ".join(f"{100 * r['acc_by_task'][f]:9.1f}%" for f in families)
-              + f" {100 * r['acc']:6.1f}% {'' if loss is None else f'{loss:17.3f}'}")
+        print(f"  {name:34s} {100 * r['acc']:5.1f}%  (" + ", ".join(f"{t} {100 * a:.1f}%"
+                                                               for t, a in r["acc_by_task"].items()) + ")")
+    claim("the student on teacher text is right more often than the student on the ground truth",
+          [float(x) for x in rows["student on teacher text (seq-KD)"]["correct"]],
+          [float(x) for x in rows["student on ground truth"]["correct"]], ">",
+          "seq-KD student − ground-truth student, per test prompt", scale=100, unit="points", fast=args.fast)
 
-    # Step 6: Kim & Rush — how likely is each target under the teacher?
-    own = [g.logprob for g in gens if g.ended]
-    own_tokens = [len(g.tokens) + 1 for g in gens if g.ended]  # + the end token
-    gt_lp, gt_tokens = sequence_logprobs(teacher, test_set, tok.pad_id)
-    print(f"\nStep 6: the teacher's log-probability of two targets for the same {len(test_set)} test prompts")
-    print(f"  {'target':34s} {'mean log p per answer':>22s} {'per token':>10s}")
-    if own:
-        print(f"  {'its own greedy answers (ended)':34s} {sum(own) / len(own):22.3f} {sum(own) / sum(own_tokens):10.3f}")
+    print(f"\nStep 6: Kim & Rush — how likely is each target under the teacher? ({len(test_set)} test prompts)")
+    own = label_prompts(teacher, tok, test_set, decoding_settings("greedy"), limit or 48)
+    gt_lp, gt_n = sequence_logprobs(teacher, test_set, tok.pad_id)
+    pairs = [(o["teacher_logprob"] / (o["teacher_tokens"] + 1), lp / n)
+             for o, lp, n in zip(own, gt_lp, gt_n) if o["ended"]]
+    if pairs:
+        claim("the teacher finds its own answers more likely than the ground-truth answers",
+              [a for a, _ in pairs], [b for _, b in pairs], ">",
+              f"log p per token, own − ground truth ({len(pairs)} prompts whose answer ended)", unit="nats",
+              fast=args.fast)
     else:
-        print(f"  {'its own greedy answers':34s} {'(none ended)':>22s}")
-    print(f"  {'the ground-truth answers':34s} {sum(gt_lp) / len(gt_lp):22.3f} {sum(gt_lp) / sum(gt_tokens):10.3f}")
-    print("  Surface forms — ground truth (training set) vs the teacher's stored answers:")
-    gt_forms, teacher_forms = form_shares(train_set), form_shares(examples)
-    for task in gt_forms:
-        print(f"    {task:10s} ground truth: {gt_forms[task]}\n    {'':10s} teacher:      {teacher_forms.get(task, '-')}")
-    print("  The ground truth spreads evenly over several phrasings; the teacher's answers lean to the ones it\n"
-          "  finds most likely (greedy picks its mode for each prompt). Kim & Rush: the student copies that mode,\n"
-          "  an easier target (compare the final training losses in step 5).\n")
+        check("the teacher finds its own answers more likely than the ground-truth answers", False,
+              "no teacher answer ended: nothing to compare", fast=args.fast)
+    compare_forms(train_set, stored, args.fast)
 
-    print("Check yourself (the card's questions 2 and 3)")
-    print("  2. Why is LLM sequence distillation implemented like SFT?")
-    print("  3. Why is offline sequence distillation possible without teacher logits?")
-    return {"n_prompts": len(prompts), "n_stored": len(examples), "generate_seconds": gen_seconds,
-            "acc": {name: r["acc"] for name, r in rows.items()}, "final_loss": final_loss,
-            "own_logprob": sum(own) / len(own) if own else None, "gt_logprob": sum(gt_lp) / len(gt_lp),
-            "own_logprob_per_token": sum(own) / sum(own_tokens) if own else None,
-            "gt_logprob_per_token": sum(gt_lp) / sum(gt_tokens)}
+    print("\nCheck yourself")
+    print("  1. Why is sequence-level distillation of an LLM implemented exactly like SFT?")
+    print("  2. Why is offline sequence-level distillation possible without the teacher's logits?")
+    print("  3. Which of the two students' curves in step 4 falls faster, and why does that not by itself")
+    print("     mean it will be right more often?")
+    return {"n_prompts": len(prompts), "n_stored": len(examples), "final_loss": final,
+            "acc": {name: r["acc"] for name, r in rows.items()}, "claims": LOG[n_claims:]}
 
 
 if __name__ == "__main__":

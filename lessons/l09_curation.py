@@ -1,22 +1,20 @@
 """Lesson 9 — curation: filter and regenerate the teacher's answers, and what a poor teacher passes on.
 
-The card's offline recipe:
+The offline recipe of sequence-level KD (Kim & Rush 2016): generate the teacher's answers once, filter out
+the poor ones or sample them again, train the student on what is stored, never run the teacher during student
+training. What it costs: when the teacher's answers are poor, its errors (and its phrasing) are distilled
+too. DeepSeek-AI (2025) trained DeepSeek-R1's distilled models on a set curated this way: sample the teacher,
+keep what a checker accepts (rejection sampling), train the small model on what is left.
 
-    1. Generate the teacher's answers in advance.
-    2. Filter out low-quality answers, or regenerate them.
-    3. Train the student on the stored dataset.
-    4. Never run the teacher again during student training.
-
-and one of the things sequence-level KD loses: "if teacher outputs are poor, their errors and tone are
-distilled too". DeepSeek-R1's distilled models were trained on a curated set made this way: sample the
-teacher, keep what a checker accepts (rejection sampling), train the small model on what is left.
+The core functions, all in minikd.seqkd: drop_reason (why one answer must go), filter_records (keep what
+passes, count the rest), rejection_sample (sample again for the dropped prompts).
 
 What to look at:
   1. a deliberately weakened teacher: the teacher preset trained for half of its steps on the noisy
      training set (20% wrong labels) — cached like the real one;
   2. its answers to the prompt set, stored (greedy);
   3. the filter: every dropped answer counted by reason (cut off, too long, rejected by the verifier,
-     duplicate) and by task family;
+     duplicate), drawn as bars, and by task family;
   4. regeneration: each dropped prompt is sampled again, up to N tries, and the first answer the checks
      accept is kept — and where that cannot help (a family the teacher never gets right);
   5. students with the same budget on unfiltered / filtered / regenerated data (and, as a control, on the
@@ -30,63 +28,76 @@ Run:  python -m lessons.l09_curation      (--fast: tiny models, seconds; the def
 from __future__ import annotations
 
 import argparse
-import json
+from collections import Counter
 from dataclasses import asdict
 
+from minikd.cache import cached_model
 from minikd.common import seed_all
-from minikd.data import read_jsonl, read_meta
-from minikd.jobs import filter_dataset, generate_dataset, load_teacher_data, report_path
-from minikd.evaluate import decode_records
-from minikd.generate import generate_text
+from minikd.data import read_jsonl
+from minikd.evaluate import accuracy
+from minikd.jobs import generate_dataset
 from minikd.model import GPT
 from minikd.profiles import get_profile, load_split, profile_dir, train_model
-from minikd.tasks import extract_answer, verify
+from minikd.report import ascii_bars
+from minikd.seqkd import (DROP_REASONS, as_examples, decoding_settings, drop_reason, filter_records,
+                          rejection_sample)
+from minikd.tasks import extract_answer
 from minikd.tokenizer import Tokenizer
-from minikd.train import CheckpointError, load_model
-
-FILTERS = {  # name -> filter_dataset settings (what each student's data went through)
-    "unfiltered": dict(verify=False),  # only the cut-off answers go: they are never kept silently
-    "filtered": dict(verify=True),
-    "regenerated": dict(verify=True, regenerate=True),
-}
+from minikd.verdict import LOG, check, claim
 
 
 def weak_teacher(profile, tok, device: str, seed: int):
-    """The teacher preset after half of the real teacher's steps; cached at runs/<profile>/teacher_weak.pt."""
-    path = profile_dir(profile) / "teacher_weak.pt"
+    """The teacher preset after half of the real teacher's steps (cached at runs/<profile>/teacher_weak.pt)."""
     steps = max(1, profile.teacher_steps // 2)
-    settings = json.loads(json.dumps({"profile": asdict(profile), "steps": steps, "seed": seed}))
-    if path.exists():
-        try:
-            model, ckpt = load_model(path, tok, device=device)
-            if ckpt["meta"].get("settings") == settings:
-                print(f"weak teacher: loaded cached {path}")
-                return model, path, steps
-        except CheckpointError as e:
-            print(f"weak teacher: cannot reuse {path} ({e}); retraining")
-    train_set = load_split("train", profile, tok)
-    print(f"weak teacher: the {profile.teacher_preset} preset, {steps} of {profile.teacher_steps} steps "
-          f"(cached at {path})")
-    model, _ = train_model(profile.teacher_config(tok.vocab_size), train_set, steps, profile,
-                           lr=profile.teacher_lr, seed=seed,
-                           ckpt_path=path, device=device, meta={"settings": settings}, tok=tok)
+    settings = {"profile": asdict(profile), "steps": steps, "seed": seed}
+
+    def build():
+        print(f"weak teacher: the {profile.teacher_preset} preset, {steps} of {profile.teacher_steps} steps")
+        model, history = train_model(profile.teacher_config(tok.vocab_size), load_split("train", profile, tok),
+                                     steps, profile, lr=profile.teacher_lr, seed=seed, device=device, tok=tok)
+        return model, {}, history
+
+    path = profile_dir(profile) / "teacher_weak.pt"
+    model, _ = cached_model(path, settings, build, tok, device=device, label="weak teacher")
     return model, path, steps
 
 
-def curated(raw_path, out_path, tok, profile, teacher, settings: dict, tries: int, max_new_tokens, seed: int):
-    """filter_dataset, unless out_path already holds this very filtering of this very raw file (a cache)."""
-    kw = dict(verify=settings["verify"], regenerate=teacher if settings.get("regenerate") else None, tries=tries,
-              seed=seed, max_new_tokens=max_new_tokens)
-    want = {"raw": read_meta(raw_path)["settings"], "verify": kw["verify"], "regenerate": bool(kw["regenerate"]),
-            "tries": tries if kw["regenerate"] else 0, "seed": seed, "block_size": profile.block_size}
-    meta = read_meta(out_path) if out_path.exists() else None
-    if meta and report_path(out_path).exists():
-        have = {"raw": meta.get("settings"), **{k: meta["filter"].get(k) for k in want if k != "raw"}}
-        if have == want:
-            counts = json.loads(report_path(out_path).read_text())["counts"]
-            print(f"  {out_path.name}: cached ({counts['output']} of {counts['input']} records)")
-            return counts
-    return dict(filter_dataset(raw_path, out_path, tok, profile.block_size, **kw))
+def curate(raw: list[dict], tok, profile, teacher, tries: int, limit: int, seed: int) -> dict:
+    """Three curations of the same stored answers: name -> (records to train on, counts)."""
+    def reason(r, verify=True):
+        return drop_reason(r, tok, profile.block_size, verify=verify)
+
+    unfiltered = filter_records(raw, lambda r: reason(r, verify=False))  # only cut-off / too long answers go
+    filtered = filter_records(raw, reason)
+    retry = [i for i, r in enumerate(raw) if reason(r) is not None]
+    found = rejection_sample(teacher, tok, [raw[i] for i in retry], lambda r: reason(r) is None, tries,
+                             decoding_settings("sample", temperature=1.0), seed, limit)
+    fills, kept = dict(zip(retry, found)), {id(r) for r in filtered[0]}
+    regenerated = [fills[i] or None if i in fills else (r if id(r) in kept else None) for i, r in enumerate(raw)]
+    regenerated = [r for r in regenerated if r is not None]  # input order, as the filter keeps it
+    counts = Counter(filtered[1], regenerated_ok=sum(f is not None for f in found))
+    counts["regenerate_failed"] = len(retry) - counts["regenerated_ok"]
+    return {"unfiltered": unfiltered, "filtered": filtered, "regenerated": (regenerated, counts)}
+
+
+def show_counts(curated: dict, raw: list[dict]) -> dict[str, tuple[float, float]]:
+    """Steps 3-4 drawn: what each reason dropped, what regeneration put back; per family, the share of the
+    teacher's answers the verifier accepts and the share of the rest that regeneration rescued."""
+    kept, counts = curated["regenerated"]
+    print(ascii_bars({"input": counts["input"], "kept as is": counts["kept"],
+                      **{f"dropped: {why}": counts[why] for why in DROP_REASONS},
+                      "regenerated (passed)": counts["regenerated_ok"],
+                      "regeneration failed": counts["regenerate_failed"], "output": len(kept)}, width=36))
+    accepted = {id(r) for r in curated["filtered"][0]}
+    rates = {}
+    for task in sorted({r["task"] for r in raw}):
+        mine = [r for r in raw if r["task"] == task]
+        ok = sum(id(r) in accepted for r in mine)
+        rescued = sum(1 for r in kept if r["task"] == task and r.get("regenerated"))
+        rates[task] = (ok / len(mine), rescued / max(1, len(mine) - ok))
+        print(f"    {task:10s} {len(mine)} stored, {ok} accepted by the verifier, {rescued} of the "
+              f"{len(mine) - ok} others rescued by regeneration")
+    return rates
 
 
 def student_on(name, examples, profile, tok, seed, device):
@@ -101,13 +112,16 @@ def student_on(name, examples, profile, tok, seed, device):
     return model
 
 
-def answers(model, tok, records, max_new_tokens=None) -> list:
-    """The model's greedy answers (evaluate.decode_records; --fast caps their length to stay quick)."""
-    if max_new_tokens is None:
-        return decode_records(model, tok, records)
-    return generate_text(model, tok, [r["prompt"] for r in records], max_new_tokens=max_new_tokens)
-
-
+def repeats(test_set: list[dict], mine: dict, teacher: dict) -> list[float]:
+    """Per test prompt the teacher gets wrong: 1 when the student writes the very same wrong answer."""
+    out = []
+    for r, my_text, my_ok, t_text, t_ok in zip(test_set, mine["outputs"], mine["correct"], teacher["outputs"],
+                                               teacher["correct"]):
+        if t_ok:
+            continue
+        a, b = extract_answer(r["task"], my_text), extract_answer(r["task"], t_text)
+        out.append(float(not my_ok and a is not None and a == b))
+    return out
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -120,75 +134,65 @@ def main(argv=None):
     args = parser.parse_args(argv)
     profile = get_profile("quick" if args.fast else "default")
     tok = Tokenizer.default()
-    out_dir = profile_dir(profile)
-    n_prompts = args.prompts or (48 if args.fast else 2000)
+    n_claims = len(LOG)
     tries = args.tries or (2 if args.fast else 3)
-    max_new_tokens = 16 if args.fast else None  # the --fast teacher rarely stops: keep its answers short
+    limit = 16 if args.fast else 48  # --fast: the barely trained teacher rarely stops; keep its answers short
 
-    # Step 1: the weak teacher.
     teacher, teacher_path, steps = weak_teacher(profile, tok, args.device, args.seed)
     test_set = load_split("test", profile, tok)[:16 if args.fast else None]
-    teacher_gens = answers(teacher, tok, test_set, max_new_tokens)
-    teacher_right = [bool(g.ended and verify(r["prompt"], g.text)) for r, g in zip(test_set, teacher_gens)]
+    t_acc = accuracy(teacher, tok, test_set, max_new_tokens=limit)
     print(f"\nStep 1: weak teacher ({teacher.num_params():,} parameters, {steps} steps): "
-          f"{100 * sum(teacher_right) / len(test_set):.1f}% right on the {len(test_set)} test prompts")
+          f"{100 * t_acc['acc']:.1f}% right on the {len(test_set)} test prompts")
 
-    # Step 2: it labels the prompt set (greedy; cached and resumable).
-    prompts = load_split("unlabelled", profile, tok)[:n_prompts]
-    raw_path = out_dir / f"weak_teacher_unlabelled{len(prompts)}.jsonl"
+    prompts = load_split("unlabelled", profile, tok)[:args.prompts or (48 if args.fast else 2000)]
+    raw_path = profile_dir(profile) / f"weak_teacher_unlabelled{len(prompts)}.jsonl"
     print(f"\nStep 2: the weak teacher answers {len(prompts)} unlabelled prompts -> {raw_path}")
     generate_dataset(teacher, tok, prompts, raw_path, teacher_ckpt=teacher_path, stale="restart",
-                     max_new_tokens=max_new_tokens)
+                     max_new_tokens=limit)
     raw = list(read_jsonl(raw_path))
-    wrong = sum(not (r["ended"] and verify(r["prompt"], r["completion"])) for r in raw)
-    print(f"  {wrong} of {len(raw)} stored answers ({100 * wrong / len(raw):.1f}%) are wrong or cut off")
 
-    # Steps 3-4: three curations of the same raw file.
-    print(f"\nSteps 3-4: filter (verifier, truncation, length, duplicates), then regenerate the dropped prompts "
-          f"(up to {tries} samples each at temperature 1)")
-    counts, data = {}, {}
-    for name, settings in FILTERS.items():
-        path = out_dir / f"weak_teacher_unlabelled{len(prompts)}.{name}.jsonl"
-        counts[name] = curated(raw_path, path, tok, profile, teacher, settings, tries, max_new_tokens, args.seed)
-        data[name] = load_teacher_data(path, tok, profile.block_size)
-    regenerated = out_dir / f"weak_teacher_unlabelled{len(prompts)}.regenerated.jsonl"
-    report = json.loads(report_path(regenerated).read_text())
-    print("  per task family (regenerated run):")
-    for task, c in report["by_task"].items():
-        print(f"    {task:10s} " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
-    print("  A family the teacher never gets right cannot be rescued by sampling it again: rejection sampling\n"
-          "  only finds answers the teacher already gives some probability to.")
+    print(f"\nSteps 3-4: filter (verifier, truncation, length, duplicates), then sample again for the dropped "
+          f"prompts (up to {tries} samples each at temperature 1)")
+    curated = curate(raw, tok, profile, teacher, tries, limit, args.seed)
+    rates = show_counts(curated, raw)
+    worst = min(rates, key=lambda t: rates[t][0])
+    check(f"rejection sampling rescues the fewest answers in the family the teacher is worst at ({worst})",
+          all(rates[worst][1] < r for t, (_, r) in rates.items() if t != worst),
+          "; ".join(f"{t}: {100 * a:.0f}% accepted, {100 * r:.0f}% of the rest rescued" for t, (a, r) in rates.items()),
+          fast=args.fast)
 
-    # Step 5: students with the same budget, and a control trained on the ground truth.
     print(f"\nStep 5: students ({profile.student_preset} preset), the same budget each")
+    data = {name: as_examples(records, tok) for name, (records, _) in curated.items()}
     data["ground truth (control)"] = load_split("train", profile, tok)
-    students = {name: student_on(name, examples, profile, tok, args.seed, args.device)
-                for name, examples in data.items()}
+    evals = {}
+    for name, examples in data.items():
+        model = student_on(name, examples, profile, tok, args.seed, args.device)
+        evals[name] = accuracy(model, tok, test_set, max_new_tokens=limit)
+    return step6(test_set, t_acc, evals, data, curated, args.fast, n_claims)
 
-    # Step 6: accuracy, error rate, and the teacher's errors repeated.
-    teacher_wrong = [i for i, ok in enumerate(teacher_right) if not ok]
-    print(f"\nStep 6: on {len(test_set)} test prompts (greedy). 'teacher's errors repeated' = of the "
-          f"{len(teacher_wrong)} prompts the teacher gets wrong, how often the student writes the same wrong answer")
-    print(f"  {'model':24s} {'train examples':>14s} {'accuracy':>9s} {'error rate':>11s} {'teacher errors repeated':>24s}")
-    print(f"  {'weak teacher':24s} {'':>14s} {100 * sum(teacher_right) / len(test_set):8.1f}% "
-          f"{100 * (1 - sum(teacher_right) / len(test_set)):10.1f}% {'':>24s}")
-    results = {"teacher_acc": sum(teacher_right) / len(test_set), "counts": counts, "students": {}}
-    for name, model in students.items():
-        gens = answers(model, tok, test_set, max_new_tokens)
-        right = [bool(g.ended and verify(r["prompt"], g.text)) for r, g in zip(test_set, gens)]
-        repeated = 0
-        for i in teacher_wrong:
-            task = test_set[i]["task"]
-            mine, theirs = extract_answer(task, gens[i].text), extract_answer(task, teacher_gens[i].text)
-            repeated += (not right[i]) and mine is not None and mine == theirs
-        acc = sum(right) / len(test_set)
-        share = repeated / len(teacher_wrong) if teacher_wrong else 0.0
-        results["students"][name] = {"acc": acc, "n_train": len(data[name]), "teacher_errors_repeated": share}
-        print(f"  {name:24s} {len(data[name]):14d} {100 * acc:8.1f}% {100 * (1 - acc):10.1f}% {100 * share:23.1f}%")
-    print("  A student on unfiltered data learns the teacher's mistakes along with its skills; the verifier\n"
-          "  removes them, and regeneration puts back answers for prompts the filter emptied.\n")
 
-    print("Check yourself")
+def step6(test_set, t_acc, evals, data, curated, fast: bool, n_claims: int) -> dict:
+    """Accuracy, and how many of the teacher's own wrong answers each student repeats word for word."""
+    rep = {name: repeats(test_set, e, t_acc) for name, e in evals.items()}
+    print(f"\nStep 6: on {len(test_set)} test prompts (greedy). 'teacher errors repeated' = of the "
+          f"{len(rep['unfiltered'])} prompts the teacher gets wrong, how often the student writes the same wrong answer")
+    print(f"  {'model':24s} {'train examples':>14s} {'accuracy':>9s} {'teacher errors repeated':>24s}")
+    print(f"  {'weak teacher':24s} {'':>14s} {100 * t_acc['acc']:8.1f}%")
+    results = {"teacher_acc": t_acc["acc"], "students": {},
+               "counts": {name: {**c, "output": len(r)} for name, (r, c) in curated.items()}}
+    for name, e in evals.items():
+        share = sum(rep[name]) / max(1, len(rep[name]))
+        results["students"][name] = {"acc": e["acc"], "n_train": len(data[name]), "teacher_errors_repeated": share}
+        print(f"  {name:24s} {len(data[name]):14d} {100 * e['acc']:8.1f}% {100 * share:23.1f}%")
+    if rep["unfiltered"]:
+        claim("the verifier stops the student from copying the teacher's errors", rep["filtered"], rep["unfiltered"],
+              "<", "filtered − unfiltered, teacher errors repeated per prompt", scale=100, unit="points", fast=fast)
+    claim("the student on verified data is right more often than the one on unfiltered data",
+          [float(x) for x in evals["filtered"]["correct"]], [float(x) for x in evals["unfiltered"]["correct"]],
+          ">", "filtered − unfiltered, per test prompt", scale=100, unit="points", fast=fast)
+    results["claims"] = LOG[n_claims:]
+
+    print("\nCheck yourself")
     print("  1. Why must a cut-off answer (no end token) never be kept, even when its text looks right?")
     print("  2. Which prompts does regeneration fail on, and what does that say about rejection sampling?")
     print("  3. Why can a student on filtered data still repeat some of the teacher's errors?")

@@ -83,6 +83,14 @@ def ascii_chart(series: dict[str, tuple[list, list]], width: int = 64, height: i
     return "\n".join(lines)
 
 
+def ascii_bars(rows: dict[str, float], width: int = 40, unit: str = "") -> str:
+    """Horizontal bars, one per row (name -> value >= 0), scaled to the largest value."""
+    top = max(rows.values(), default=0) or 1
+    pad = max((len(name) for name in rows), default=0)
+    return "\n".join(f"{name:>{pad}s} |{'#' * round(width * v / top):<{width}s} {v:g}{unit}"
+                     for name, v in rows.items())
+
+
 def have_matplotlib() -> bool:
     try:
         import matplotlib  # noqa: F401

@@ -13,6 +13,7 @@ student trains, and the stored data is only text.
                        (how DeepSeek-AI (2025) built the distillation data of DeepSeek-R1)
     seq_inter_choice   Kim & Rush's seq-inter: of the teacher's beam candidates, the one closest to the reference
     beam_best_record   the beam's own best answer (Kim & Rush's seq-KD with beam search)
+    as_examples        (s, u) records rendered for the student: -log p(u | s) on the answer tokens only
     sequence_logprobs  log p(u + <|end|> | s) per example: the quantity sequence-level KD raises
 
 Every function here works on records in memory. Writing them to disk so that a killed run resumes, splitting
@@ -212,6 +213,15 @@ def seq_inter_labels(teacher, tok, records: list[dict], beam: dict, max_new_toke
                      num_return=beam["beam_size"], **beam)
     pools = [p if isinstance(p, list) else [p] for p in pools]  # beam_size 1 returns one answer
     return [seq_inter_record(r, tok, pool) for r, pool in zip(records, pools)]
+
+
+def as_examples(records: list[dict], tok) -> list[dict]:
+    """(s, u) records rendered for the student's SFT: ids, and the mask that keeps the answer tokens only."""
+    out = []
+    for r in records:
+        ids, mask = tok.render(r["prompt"], r["completion"])
+        out.append({**r, "ids": ids, "mask": mask})
+    return out
 
 
 @torch.no_grad()

@@ -52,6 +52,7 @@ from pathlib import Path
 
 import torch
 
+from minikd.cache import load_cached_json, save_cached_json
 from minikd.common import atomic_write_text, get_device, seed_all
 from minikd.data import load_sft, read_jsonl, read_meta, write_jsonl
 from minikd.jobs import (filter_dataset, generate_dataset, merge_shards, seq_inter_dataset, shard_path,
@@ -349,8 +350,7 @@ def train_student(profile, job: dict, device="cpu") -> dict:
         metrics.update(train_seconds=train_s, params=model.num_params(), n_examples=len(examples),
                        text_bytes=sum(len(e["completion"].encode("utf-8")) for e in examples),
                        logit_bytes=Path(job["store"]).stat().st_size if store is not None else 0)
-    record = {"settings": job["settings"], "metrics": metrics}
-    atomic_write_text(job["cache"], json.dumps(record, indent=1))
+    record = save_cached_json(job["cache"], job["settings"], {"metrics": metrics})
     shown = metrics.get("val_acc", metrics.get("greedy_acc"))
     print(f"  {job['name']}: {'validation' if val else 'test'} accuracy {100 * shown:.1f}%  "
           f"({train_s:.0f} s, {steps} steps)", flush=True)
@@ -429,9 +429,9 @@ class Runner:
     def submit(self, jobs_list: list[dict]) -> None:
         todo = []
         for job in jobs_list:
-            cache = Path(job["cache"])
-            if cache.exists() and json.loads(cache.read_text()).get("settings") == job["settings"]:
-                self.futures[job["name"]] = json.loads(cache.read_text())
+            cached = load_cached_json(job["cache"], job["settings"])
+            if cached is not None:
+                self.futures[job["name"]] = cached
             else:
                 todo.append(job)
         print(f"  {len(jobs_list) - len(todo)} cached, training {len(todo)} student(s)"
