@@ -1,8 +1,9 @@
 """Lesson 2 — a GPT from scratch: the teacher and the student.
 
-Distillation needs two models of the same kind and different sizes. The card puts it as
-"the large model writes a complete answer" and "a small dense model is SFT-ed on it"; here both are the
-same hand-written GPT (minikd/model.py) built from two presets, `teacher` and `student`.
+Distillation needs two models of the same kind and different sizes. In sequence-level KD (Kim & Rush
+2016) a large model writes complete answers and a small one is fine-tuned on them; DeepSeek-AI 2025 trains
+small dense models on its large reasoning model's outputs the same way. Here both are the same
+hand-written GPT (minikd/model.py) built from two presets, `teacher` and `student`.
 
 What to look at:
   1. the two presets side by side: layers, width, parameters, training FLOPs per token;
@@ -11,37 +12,28 @@ What to look at:
      could not be distilled token by token);
   3. attention, written out: the causal mask and softmax(q k^T / sqrt(d)) v, next to PyTorch's fused
      kernel, and the two agree;
-  4. the KV cache: decoding one token at a time with the cache gives the same logits as re-reading the
-     whole sequence, at a fraction of the work.
+  4. the KV cache: decoding one token at a time with the cache gives the same tokens as re-reading the
+     whole sequence, at a fraction of the work — timed here over several repeats, with a verdict.
 
-Run:  python -m lessons.l02_model          (--fast: the same steps on a tiny vocabulary)
+Run:  python -m lessons.l02_model          (--fast: the same steps on a tiny model)
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import torch
 
+from minikd import verdict
 from minikd.model import GPT, PRESETS, attention_fast, attention_math, get_config
 from minikd.tokenizer import Tokenizer
+from minikd.verdict import check, claim
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fast", action="store_true", help="tiny sizes, runs in a second (the tests use it)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    torch.manual_seed(args.seed)
-
-    # Step 1: the vocabulary comes from the shipped tokenizer (lesson 1).
-    tok = Tokenizer.default()
-    V = tok.vocab_size
-    print(f"Step 1: vocabulary of the shipped tokenizer: {V} tokens\n")
-
-    # Step 2: the presets side by side.
+def step2_presets(V: int) -> dict[str, int]:
+    """The presets side by side; returns the parameter count of each."""
     print("Step 2: presets (parameters counted once; the output layer is tied to the token embedding)")
     print(f"{'preset':8s} {'layers':>6s} {'heads':>5s} {'width':>5s} {'context':>7s} {'params':>10s} "
           f"{'train FLOPs/token':>18s}")
@@ -53,9 +45,12 @@ def main(argv=None):
         print(f"{name:8s} {c.n_layer:6d} {c.n_head:5d} {c.n_embd:5d} {c.block_size:7d} {m.num_params():10,d} "
               f"{m.flops_per_token():18,d}")
     print(f"-> the teacher has {sizes['teacher'] / sizes['student']:.1f}x the student's parameters\n")
+    return sizes
 
-    # Step 3: one forward pass on a real rendered prompt.
-    model = GPT(get_config("tiny" if args.fast else "teacher", vocab_size=V)).eval()
+
+def step3_forward(model: GPT, tok: Tokenizer, fast: bool) -> torch.Tensor:
+    """One forward pass on a real rendered prompt; returns the prompt ids (1, T)."""
+    V = tok.vocab_size
     ids = torch.tensor([tok.render_prompt("What is 12 + 34?")])  # (1, T)
     with torch.no_grad():
         logits = model(ids)  # (1, T, V)
@@ -65,52 +60,113 @@ def main(argv=None):
     top = probs.topk(3)
     print("  untrained model, top-3 next tokens after the prompt: " + ", ".join(
         f"{tok.decode([int(i)])!r} {p:.4f}" for p, i in zip(top.values, top.indices)))
-    print(f"  (close to uniform 1/V = {1 / V:.4f}: nothing is learned yet)\n")
+    entropy = -(probs * probs.log()).sum().item()
+    check("the untrained model's next-token distribution is close to uniform (nothing is learned yet): "
+          "its entropy is above 95 % of the uniform one's, log V", entropy > 0.95 * math.log(V),
+          f"entropy {entropy:.3f} nats = {100 * entropy / math.log(V):.1f} % of log V = {math.log(V):.3f}; "
+          f"top p {top.values[0]:.4f} against 1/V = {1 / V:.4f}", fast=fast)
+    print()
+    return ids
 
-    # Step 4: attention written out vs the fused kernel.
+
+def step4_attention(fast: bool) -> None:
+    """Attention written out (causal mask, softmax(q k^T / sqrt(d))) next to the fused kernel."""
     T, hs = 5, 8
     q, k, v = torch.randn(1, 1, T, hs), torch.randn(1, 1, T, hs), torch.randn(1, 1, T, hs)
-    scores = (q @ k.transpose(-2, -1) / hs ** 0.5)[0, 0]
+    scores = (q @ k.transpose(-2, -1) / hs ** 0.5)[0, 0]  # (T, T)
     causal = torch.ones(T, T).tril().bool()
     print("Step 4: the causal mask (row = query position, 1 = may look at that key)")
     for row in causal.int().tolist():
         print("   " + " ".join(map(str, row)))
     weights = scores.masked_fill(~causal, float("-inf")).softmax(-1)
-    print("  attention weights (each row sums to 1, zeros above the diagonal):")
+    print("  attention weights:")
     for row in weights.tolist():
         print("   " + " ".join(f"{w:.2f}" for w in row))
+    row_err = (weights.sum(-1) - 1).abs().max().item()
+    above = weights[~causal].abs().max().item()
+    check("each row of weights sums to 1, with zeros above the diagonal", row_err < 1e-6 and above == 0,
+          f"max |row sum − 1| = {row_err:.1e}, max weight above the diagonal = {above:.1e}", fast=fast)
     diff = (attention_math(q, k, v, 0) - attention_fast(q, k, v, 0)).abs().max().item()
-    print(f"  max |written-out math - F.scaled_dot_product_attention| = {diff:.2e}\n")
+    check("the written-out attention equals F.scaled_dot_product_attention", diff < 1e-5,
+          f"max |difference| = {diff:.2e}", fast=fast)
+    print()
 
-    # Step 5: the KV cache.
-    n_new = 8 if args.fast else 48
-    prompt = ids
-    with torch.no_grad():
-        t0 = time.perf_counter()
-        seq = prompt
-        for _ in range(n_new):  # no cache: re-read the whole sequence for every new token
-            nxt = model(seq)[:, -1].argmax(-1, keepdim=True)
-            seq = torch.cat([seq, nxt], dim=1)
-        t_full = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        cache = model.new_cache(1)
-        last = model(prompt, cache)[:, -1]
-        cached = prompt
-        for _ in range(n_new):  # with the cache: feed only the newest token
-            nxt = last.argmax(-1, keepdim=True)
-            cached = torch.cat([cached, nxt], dim=1)
-            last = model(nxt, cache)[:, -1]
-        t_cache = time.perf_counter() - t0
-    same = torch.equal(seq, cached)
-    print(f"Step 5: greedy decoding of {n_new} tokens: same tokens with and without the KV cache: {same}")
-    print(f"  time without cache {t_full * 1e3:.1f} ms, with cache {t_cache * 1e3:.1f} ms "
-          "(the gap grows with length; lesson 8 measures it at batch 64)\n")
+
+@torch.no_grad()
+def decode_without_cache(model: GPT, prompt: torch.Tensor, n_new: int) -> torch.Tensor:
+    """Greedy decoding that re-reads the whole sequence for every new token."""
+    seq = prompt  # (1, T)
+    for _ in range(n_new):
+        nxt = model(seq)[:, -1].argmax(-1, keepdim=True)  # (1, 1)
+        seq = torch.cat([seq, nxt], dim=1)
+    return seq
+
+
+@torch.no_grad()
+def decode_with_cache(model: GPT, prompt: torch.Tensor, n_new: int) -> torch.Tensor:
+    """Greedy decoding that reads the prompt once, then feeds only the newest token (keys and values of
+    the earlier positions are kept in the cache)."""
+    cache = model.new_cache(1)
+    last = model(prompt, cache)[:, -1]  # (1, V)
+    seq = prompt
+    for _ in range(n_new):
+        nxt = last.argmax(-1, keepdim=True)  # (1, 1)
+        seq = torch.cat([seq, nxt], dim=1)
+        last = model(nxt, cache)[:, -1]
+    return seq
+
+
+def timed(fn, *args) -> tuple[float, torch.Tensor]:
+    """(milliseconds, result) of one call."""
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return (time.perf_counter() - t0) * 1e3, out
+
+
+def step5_kv_cache(model: GPT, prompt: torch.Tensor, n_new: int, repeats: int, fast: bool) -> bool:
+    """Decode the same prompt both ways, `repeats` times, paired by repeat; returns whether the tokens agree."""
+    print(f"Step 5: greedy decoding of {n_new} tokens, {repeats} repeats, without and with the KV cache")
+    decode_without_cache(model, prompt, 2)  # warm-up: the first calls pay for allocation
+    decode_with_cache(model, prompt, 2)
+    t_full, t_cache, same = [], [], []
+    for _ in range(repeats):
+        ms_full, seq = timed(decode_without_cache, model, prompt, n_new)
+        ms_cache, cached = timed(decode_with_cache, model, prompt, n_new)
+        t_full.append(ms_full)
+        t_cache.append(ms_cache)
+        same.append(torch.equal(seq, cached))
+    print("  ms without cache: " + " ".join(f"{t:.1f}" for t in t_full))
+    print("  ms with cache:    " + " ".join(f"{t:.1f}" for t in t_cache))
+    check("the same tokens with and without the cache", all(same),
+          f"{sum(same)} of {repeats} repeats wrote identical sequences", fast=fast)
+    claim("the KV cache decodes faster than re-reading the sequence", t_full, t_cache, ">",
+          "time without − with the cache, per repeat", unit="ms", fast=fast)
+    print("  (one prompt here; `minikd bench` times both paths for the teacher preset at batch 64)\n")
+    return all(same)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fast", action="store_true", help="tiny sizes, runs in a second (the tests use it)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    torch.manual_seed(args.seed)
+    first_claim = len(verdict.LOG)
+
+    tok = Tokenizer.default()  # the vocabulary comes from the shipped tokenizer (lesson 1)
+    print(f"Step 1: vocabulary of the shipped tokenizer: {tok.vocab_size} tokens\n")
+    sizes = step2_presets(tok.vocab_size)
+    model = GPT(get_config("tiny" if args.fast else "teacher", vocab_size=tok.vocab_size)).eval()
+    prompt = step3_forward(model, tok, args.fast)
+    step4_attention(args.fast)
+    same = step5_kv_cache(model, prompt, n_new=16 if args.fast else 48, repeats=5, fast=args.fast)
 
     print("Check yourself")
     print("  1. Why must forward() return logits at every position for token-level KD?")
     print("  2. Which positions may the query at position 3 attend to?")
     print("  3. What does the KV cache store, and why does it not change the result?")
-    return {"params": sizes, "cache_equal": same}
+    return {"params": sizes, "cache_equal": same, "claims": verdict.LOG[first_claim:]}
 
 
 if __name__ == "__main__":

@@ -90,91 +90,101 @@ class TrainingError(RuntimeError):
 def train(model: GPT, get_batch: Callable[[int], Batch], objective: Callable = sft_objective,
           cfg: TrainConfig | None = None, eval_fn: Callable | None = None,
           fingerprint: str | None = None, meta: dict | None = None) -> list[dict]:
-    """Train `model` for cfg.steps optimizer steps; return the history: one dict per step (loss, lr, grad
-    norm, speed), with eval_fn's numbers added on the evaluated steps.
-
-    get_batch(step) returns the batch for that step; it must depend only on the step (and a seed) so
-    that a resumed run sees exactly the batches an uninterrupted one would.
-    eval_fn(model) -> dict of numbers, called with the model in eval mode.
-    fingerprint / meta are stored in checkpoints (the tokenizer's fingerprint, the run's other settings:
-    objective, data, ...); resuming checks that both, and the TrainConfig, are the checkpoint's.
-    """
+    """Train `model` for cfg.steps optimizer steps; return the history, one dict per step (loss, lr, grad norm,
+    speed; eval_fn(model)'s numbers on evaluated steps). get_batch(step) must depend only on the step (and a
+    seed), so a resumed run sees the batches an uninterrupted one would. fingerprint (the tokenizer's) and
+    meta (objective, data, ...) go into checkpoints; resuming checks them and cfg (check_same_run)."""
     cfg = cfg or TrainConfig()
-    # Step 1: device, optimizer, the autocast context (bf16 on CUDA only; plain float32 elsewhere).
-    device = get_device(cfg.device)
-    model.to(device)
-    optimizer = make_optimizer(model, cfg)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else contextlib.nullcontext())
-    fwd_model = torch.compile(model) if cfg.compile else model
-
-    # Step 2: resume from a checkpoint, or start fresh from the seed.
-    start_step, history = 0, []
-    if cfg.resume and cfg.ckpt_path and Path(cfg.ckpt_path).exists():
-        ckpt = load_checkpoint(cfg.ckpt_path, expect_fingerprint=fingerprint, expect_config=model.config)
-        check_same_run(cfg.ckpt_path, ckpt, cfg, meta)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["rng"])  # dropout continues with the masks the run would have drawn
-        start_step, history = ckpt["step"], list(ckpt.get("history", []))
-        print(f"resumed from {cfg.ckpt_path} at step {start_step} of {cfg.steps}")
-    else:
-        torch.manual_seed(cfg.seed)
-
-    def save(step):
-        save_checkpoint(cfg.ckpt_path, model, step=step, fingerprint=fingerprint, optimizer=optimizer,
-                        history=history, meta={**(meta or {}), "train_config": asdict(cfg)})
-
-    # Step 3: the loop.
+    device, optimizer, autocast, fwd_model = setup(model, cfg)  # Step 1: device, optimizer, autocast
+    start_step, history = resume_or_seed(model, optimizer, cfg, fingerprint, meta)  # Step 2
     model.train()
     t0, tokens_seen = time.perf_counter(), 0
-    for step in range(start_step, cfg.steps):
-        lr = get_lr(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+    for step in range(start_step, cfg.steps):  # Step 3: the loop
+        lr = set_lr(optimizer, get_lr(step, cfg))
         batch = {k: v.to(device, non_blocking=True) for k, v in get_batch(step).items()}
-
-        # Step 3a: forward + backward over micro-batches (see accumulate_gradients). Both settings ask
-        # for micro-batches; the larger number serves both (memory and padding).
-        n_micro = max(cfg.grad_accum, cfg.length_groups)
-        loss_value = accumulate_gradients(fwd_model, batch, objective, n_micro, autocast)
-        if not math.isfinite(loss_value):
-            raise TrainingError(f"loss is {loss_value} at step {step}: stopping (try a lower lr, "
-                                f"currently {lr:.2e}, or check the batch)")
-
-        # Step 3b: clip, update, clear.
-        grad_norm = (torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                     if cfg.grad_clip > 0 else torch.tensor(0.0))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        loss = accumulate_gradients(fwd_model, batch, objective, max(cfg.grad_accum, cfg.length_groups), autocast)
+        if not math.isfinite(loss):
+            raise TrainingError(f"loss is {loss} at step {step}: stopping (try a lower lr, currently {lr:.2e}, "
+                                "or check the batch)")
+        grad_norm = optimizer_step(model, optimizer, cfg.grad_clip)
         tokens_seen += batch["inputs"].numel()
-
-        # Step 3c: record every step (a curve needs every point), evaluate, print a progress line.
-        done = step + 1
-        is_last = done == cfg.steps
-        elapsed = time.perf_counter() - t0
-        row = {"step": done, "loss": loss_value, "lr": lr, "grad_norm": float(grad_norm),
+        # Step 4: record every step (a curve needs every point), evaluate, print, save.
+        done, elapsed = step + 1, time.perf_counter() - t0
+        row = {"step": done, "loss": loss, "lr": lr, "grad_norm": grad_norm,
                "tokens_per_s": tokens_seen / elapsed, "elapsed_s": elapsed}
-        if eval_fn is not None and ((cfg.eval_every and done % cfg.eval_every == 0) or is_last):
-            model.eval()
-            with torch.no_grad():
-                row.update(eval_fn(model))
-            model.train()
+        if eval_fn is not None and due(done, cfg.eval_every, cfg.steps):
+            row.update(evaluate_now(model, eval_fn))
         history.append(row)
-        if cfg.log_every and (done % cfg.log_every == 0 or is_last):
-            eta = (cfg.steps - done) * elapsed / (done - start_step)
-            extra = "".join(f" | {k} {v:.3f}" for k, v in row.items()
-                            if k not in ("step", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s")
-                            and isinstance(v, (int, float)))
-            print(f"step {done:5d}/{cfg.steps} | loss {loss_value:.4f} | lr {lr:.2e} | "
-                  f"{row['tokens_per_s']:,.0f} tok/s | ETA {eta:4.0f}s{extra}", flush=True)
-        if cfg.ckpt_path and ((cfg.ckpt_every and done % cfg.ckpt_every == 0) or is_last):
-            save(done)
-
+        if cfg.log_every and due(done, cfg.log_every, cfg.steps):
+            print(progress_line(row, cfg.steps, (cfg.steps - done) * elapsed / (done - start_step)), flush=True)
+        if cfg.ckpt_path and due(done, cfg.ckpt_every, cfg.steps):
+            save_checkpoint(cfg.ckpt_path, model, step=done, fingerprint=fingerprint, optimizer=optimizer,
+                            history=history, meta={**(meta or {}), "train_config": asdict(cfg)})
     model.eval()
     if cfg.csv_path:
         write_history_csv(cfg.csv_path, history)
     return history
+
+
+def setup(model: GPT, cfg: TrainConfig):
+    """Move the model to its device; the optimizer; bf16 autocast on CUDA only (float32 elsewhere); the
+    compiled forward when cfg.compile. Returns (device, optimizer, autocast context, forward model)."""
+    device = get_device(cfg.device)
+    model.to(device)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    return device, make_optimizer(model, cfg), autocast, torch.compile(model) if cfg.compile else model
+
+
+def set_lr(optimizer, lr: float) -> float:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def due(done: int, every: int, steps: int) -> bool:
+    """Is something that happens every `every` steps (0 = only at the end) due after `done` steps?"""
+    return (every > 0 and done % every == 0) or done == steps
+
+
+def optimizer_step(model, optimizer, grad_clip: float) -> float:
+    """Clip the gradient norm (0 = no clipping), update the weights, clear the gradients; return the norm."""
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip) if grad_clip > 0 else torch.tensor(0.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(grad_norm)
+
+
+@torch.no_grad()
+def evaluate_now(model, eval_fn: Callable) -> dict:
+    """eval_fn(model) with the model in eval mode (no dropout), then back to training mode."""
+    model.eval()
+    out = eval_fn(model)
+    model.train()
+    return out
+
+
+def progress_line(row: dict, steps: int, eta: float) -> str:
+    """One line per log_every steps: loss, lr, speed, time left, and any evaluated numbers."""
+    extra = "".join(f" | {k} {v:.3f}" for k, v in row.items()
+                    if k not in ("step", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s")
+                    and isinstance(v, (int, float)))
+    return (f"step {row['step']:5d}/{steps} | loss {row['loss']:.4f} | lr {row['lr']:.2e} | "
+            f"{row['tokens_per_s']:,.0f} tok/s | ETA {eta:4.0f}s{extra}")
+
+
+def resume_or_seed(model, optimizer, cfg: TrainConfig, fingerprint: str | None, meta: dict | None):
+    """(start step, history so far): from cfg.ckpt_path when cfg.resume and it exists (weights, optimizer
+    state and RNG restored, after check_same_run), else (0, []) with torch seeded by cfg.seed."""
+    if not (cfg.resume and cfg.ckpt_path and Path(cfg.ckpt_path).exists()):
+        torch.manual_seed(cfg.seed)
+        return 0, []
+    ckpt = load_checkpoint(cfg.ckpt_path, expect_fingerprint=fingerprint, expect_config=model.config)
+    check_same_run(cfg.ckpt_path, ckpt, cfg, meta)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    torch.set_rng_state(ckpt["rng"])  # dropout continues with the masks the run would have drawn
+    print(f"resumed from {cfg.ckpt_path} at step {ckpt['step']} of {cfg.steps}")
+    return ckpt["step"], list(ckpt.get("history", []))
 
 
 def accumulate_gradients(model, batch: Batch, objective, grad_accum: int = 1,
