@@ -5,7 +5,7 @@ budget (steps x sequences), the same never-trained-on test set, for
 
     gt                 the baseline: SFT on the ground-truth answers (40 % of them wrong)
     word_kd            token-level KD: the teacher's distribution at every answer position (Hinton et
-                       al. 2015), stored once (k = V, lesson 6), T and α chosen on a validation slice
+                       al. 2015), stored once (k = V, lesson 7), T and α chosen on a validation slice
     seq_kd             sequence-level KD: SFT on the teacher's greedy answers  u = teacher(s)
     seq_kd_beam        the same on the teacher's beam-search answers (length-normalised)
     seq_kd+word        token-level KD on the teacher's answers (the combination)
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 
 from minikd import findings, showdown
+from minikd.verdict import say
 
 
 def main(argv=None):
@@ -56,10 +57,7 @@ def main(argv=None):
 
     # Step 3: Kim & Rush's claims, each decided by this run's seeds.
     print("\nStep 3: the claims, decided by the seeds (paired differences, 95 % intervals)")
-    verdicts = {}
-    for c in findings.claims(results):
-        print("  " + c.sentence())
-        verdicts[c.text] = c.verdict
+    said = [say(c) for c in findings.claims(results)]
 
     # Step 4: what each student had to read (seed 0): teacher text, or teacher text and distributions.
     print("\nStep 4: what each student read (the teacher is never in memory while a student trains)")
@@ -72,7 +70,7 @@ def main(argv=None):
     print("  2. Compare the teacher's T = 1 samples with its greedy answers in the data table. Which of the two")
     print("     does word-level KD copy, and which does sequence-level KD copy?")
     print("  3. Why can a fixed step budget and a 4x budget give different verdicts?")
-    return verdicts
+    return {"verdicts": {c.text: c.verdict for c in said}, "claims": said}
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ lesson first (`python -m lessons.l04_response_masking`, ...): each exercise is i
 Rules: plain Python and torch. You may use minikd's helpers that are NOT the thing being graded --
 the Tokenizer's encode and ids, the GPT class and its KV cache, minikd.tasks.verify -- but not the
 graded function itself (e.g. do not call minikd.losses.kd_loss inside ex15_kd_loss: that would grade
-minikd, not you). The tests are in tests/exercises/; the answers, if you must, in
-tests/exercises/reference.py. `pytest tests/exercises --workbook my_workbook.py` runs the same tests
-with pytest's full output.
+minikd, not you). The tests are in tests/exercises/. Stuck? The plain answer key,
+tests/exercises/plain_solutions.py, solves every exercise in plain Python and torch, a few lines each
+(tests/exercises/reference.py answers by calling minikd itself). `pytest tests/exercises --workbook
+my_workbook.py` runs the same tests with pytest's full output.
 
 IGNORE_INDEX = -100 marks a target position that carries no loss (F.cross_entropy's default).
 """
@@ -210,8 +211,9 @@ def ex12_answer_logprob(model, ids: list[int], mask: list[int]) -> float:
         log p(u | s) = sum over answer positions t of log p(ids[t] | ids[:t])
 
     Compute it with ONE forward pass: model(torch.tensor([ids[:-1]])) gives logits (1, T-1, V), and the
-    logits at position t - 1 are the distribution of ids[t]. Return a float. This is the card's
-    question 2: the masked SFT loss of lesson 4 is exactly -log p(u | s) / |u|.
+    logits at position t - 1 are the distribution of ids[t]. Return a float. It links two objectives:
+    the masked SFT loss of lesson 4 is exactly -log p(u | s) / |u|, and -log p(u | s) on the teacher's
+    answer u is what sequence-level KD minimises (Kim & Rush 2016).
 
     Hint: use F.log_softmax(logits, dim=-1), gather the log-prob of ids[1:], and add those where
     mask[1:] == 1 (run under torch.no_grad()).
@@ -265,12 +267,30 @@ def ex15_kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tar
     The teacher is a fixed target: no gradient may flow into its logits.
 
     Hint: select answer rows first (keep = targets != -100); teacher_logits.detach(); use log_softmax
-    for both log-probs; the T^2 keeps the soft term's gradient the same size at any temperature.
+    for both log-probs; the T^2 keeps the soft term's gradient about the same size across temperatures.
     """
     raise _todo("ex15_kd_loss")
 
 
-def ex16_storage_bytes(n_answer_tokens: int, vocab_size: int, k: int, text: str) -> dict[str, int]:
+def ex16_word_level_target(teacher_logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The word-level KD target of one sequence: the teacher's distribution at each answer position.
+
+    teacher_logits (T, V) for the sequence's inputs, targets (T,) with IGNORE_INDEX off the answer.
+    Return (n_answer, V): softmax(z / T) at every position whose target is not IGNORE_INDEX.
+    This is lesson 6's first Check-yourself question: a word-level target is a whole distribution per
+    position (a sequence-level target is one token id per position: lesson 8).
+
+    Hint: teacher_logits[targets != IGNORE_INDEX] selects the rows; keep every probability, not the argmax.
+    """
+    raise _todo("ex16_word_level_target")
+
+
+# ===================================================================================================
+# Lesson 7 -- what token-level KD costs                        (python -m lessons.l07_token_kd_cost)
+# ===================================================================================================
+
+
+def ex17_storage_bytes(n_answer_tokens: int, vocab_size: int, k: int, text: str) -> dict[str, int]:
     """What each kind of teacher signal costs on disk for one answer of n_answer_tokens positions.
 
     Return {"full_fp32": ..., "full_fp16": ..., "topk": ..., "text": ...} in bytes:
@@ -281,19 +301,7 @@ def ex16_storage_bytes(n_answer_tokens: int, vocab_size: int, k: int, text: str)
 
     Hint: text on disk is UTF-8: len(text.encode("utf-8")), not len(text).
     """
-    raise _todo("ex16_storage_bytes")
-
-
-def ex17_word_level_target(teacher_logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
-    """The word-level KD target of one sequence: the teacher's distribution at each answer position.
-
-    teacher_logits (T, V) for the sequence's inputs, targets (T,) with IGNORE_INDEX off the answer.
-    Return (n_answer, V): softmax(z / T) at every position whose target is not IGNORE_INDEX.
-    This is the card's question 1: a word-level target is a whole distribution per position.
-
-    Hint: teacher_logits[targets != IGNORE_INDEX] selects the rows; keep every probability, not the argmax.
-    """
-    raise _todo("ex17_word_level_target")
+    raise _todo("ex17_storage_bytes")
 
 
 # ===================================================================================================
@@ -304,7 +312,7 @@ def ex17_word_level_target(teacher_logits: torch.Tensor, targets: torch.Tensor, 
 def ex18_sequence_level_target(ids: list[int], mask: list[int]) -> list[int]:
     """The sequence-level KD target of one rendered example: the answer's token ids, <|end|> included.
 
-    The card's question 1, other half: sequence-level KD does not match distributions; its target is
+    The other half of the first question (what does the student see?): sequence-level KD does not match distributions; its target is
     one token sequence the teacher wrote. Return a list of int.
 
     Hint: the mask from ex01 is 1 exactly on the answer tokens and the end token.
@@ -328,7 +336,7 @@ def ex19_greedy_decode(model, prompt_ids: list[int], max_new_tokens: int, end_id
 
 
 def ex20_build_su_dataset(records: list[dict], teacher_fn) -> list[dict]:
-    """Stage 2-3 of the card's pipeline: u = teacher(s) for every prompt s, stored as (s, u) records.
+    """Steps 2-3 of Kim & Rush's (2016) offline pipeline: u = teacher(s) for every prompt s, stored as (s, u) records.
 
     records are dicts with at least "prompt" (and maybe a ground-truth "completion", "id", "answer"...).
     teacher_fn(prompt) -> (text, ended). Return NEW dicts, one per record in order, with every field of
@@ -346,7 +354,7 @@ def ex21_seq_kd_step(student, optimizer, tok, records: list[dict]) -> float:
     Render every record (tok.render(prompt, completion) or your ex01), collate (your ex10) with
     tok.pad_id, compute the masked mean NLL of student(inputs) (your ex11), then
     optimizer.zero_grad(); loss.backward(); optimizer.step(). Return the loss (a float, before the update).
-    No teacher takes part: the stored text is the whole signal (the card's question 3).
+    No teacher takes part: the stored text is the whole signal (why offline sequence-level KD needs no teacher logits).
 
     Hint: you already wrote every piece: ex01 (or tok.render) -> ex10 -> ex11, then the usual three
     optimizer lines. Train on "completion" (the teacher's answer), not "answer".

@@ -8,7 +8,7 @@
     minikd readme              copy the last run's tables and verdicts into README.md (minikd.findings)
     minikd bench               how fast this machine trains and decodes (minikd.bench)
 
-The offline pipeline by hand (the card's four steps; the student step never loads the teacher):
+The offline pipeline by hand (Kim & Rush 2016, four steps; the student step never loads the teacher):
 
     minikd generate --teacher runs/default/teacher.pt --prompts data/unlabelled.jsonl --out runs/seq.jsonl
     minikd filter --data runs/seq.jsonl --out runs/seq.filtered.jsonl

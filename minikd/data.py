@@ -184,10 +184,9 @@ def load_sft(path, tokenizer, block_size: int, drop_bad: bool = False,
              require_completion: bool = True) -> tuple[list[dict], Counter]:
     """Read, check and tokenize a prompt/completion dataset. Returns (examples, dropped).
 
-    Each example is the record plus "ids" and "mask" from `tokenizer.render(prompt, completion)`.
-    A record is bad when its line is not a JSON object, a prompt/completion is missing or not a string,
-    the completion is empty, or the rendered sequence does not fit the context. Bad records raise
-    DatasetError, or with `drop_bad=True` are dropped and counted in `dropped` (reason -> count).
+    Each example is the record plus "ids" and "mask" from `tokenizer.render(prompt, completion)`. A bad
+    record (not a JSON object, a missing or non-string prompt/completion, an empty completion, too long for
+    the context) raises DatasetError, or with `drop_bad=True` is dropped and counted (reason -> count).
 
     Fitting the context: training feeds `ids[:-1]` and predicts `ids[1:]`, so a sequence of
     `block_size + 1` ids fits and anything longer is too long (it is never silently truncated: cutting
@@ -213,22 +212,11 @@ def load_sft(path, tokenizer, block_size: int, drop_bad: bool = False,
             if error is not None:
                 raise error
             _check_fields(path, lineno, record, require_completion)
-            if "completion" in record:
-                ids, mask = tokenizer.render(record["prompt"], record["completion"])
-                limit = block_size + 1
-            else:
-                ids = tokenizer.render_prompt(record["prompt"])
-                mask, limit = [0] * len(ids), block_size
-            if len(ids) > limit:
-                field = "completion" if "completion" in record else "prompt"
-                raise DatasetError(path, lineno, f"renders to {len(ids)} tokens, longer than the context "
-                                   f"(block_size={block_size} holds {limit})", field=field, reason="too_long")
+            examples.append(_rendered(path, lineno, record, tokenizer, block_size))
         except DatasetError as e:
             if not drop_bad:
                 raise
             dropped[e.reason] += 1
-            continue
-        examples.append({**record, "ids": list(ids), "mask": list(mask)})
     if dropped:
         warnings.warn(f"{path}: dropped {sum(dropped.values())} bad records: {dict(dropped)}", stacklevel=2)
     return examples, dropped
@@ -237,6 +225,21 @@ def load_sft(path, tokenizer, block_size: int, drop_bad: bool = False,
 # ---------------------------------------------------------------------------------------------------
 # Batches
 # ---------------------------------------------------------------------------------------------------
+
+
+def _rendered(path, lineno: int, record: dict, tokenizer, block_size: int) -> dict:
+    """The record plus "ids" and "mask"; one that does not fit the context is a DatasetError."""
+    if "completion" in record:
+        ids, mask = tokenizer.render(record["prompt"], record["completion"])
+        limit = block_size + 1
+    else:
+        ids = tokenizer.render_prompt(record["prompt"])
+        mask, limit = [0] * len(ids), block_size
+    if len(ids) > limit:
+        field = "completion" if "completion" in record else "prompt"
+        raise DatasetError(path, lineno, f"renders to {len(ids)} tokens, longer than the context "
+                           f"(block_size={block_size} holds {limit})", field=field, reason="too_long")
+    return {**record, "ids": list(ids), "mask": list(mask)}
 
 
 def _ids_mask(example) -> tuple[list[int], list[int]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from minikd.common import ROOT, atomic_write_text, runs_dir
 from minikd.report import ascii_chart, markdown_table, mean_std, save_band_plot
-from minikd.verdict import Claim, claim, mean_interval
+from minikd.verdict import Claim, decide, mean_interval
 
 README_START, README_END = "<!-- showdown:start -->", "<!-- showdown:end -->"
 REACH = 0.9  # "steps to reach": the first curve point at REACH x the teacher's greedy test accuracy
@@ -52,7 +52,9 @@ def reach_steps(results: dict, method: str) -> list[int | None]:
 # Verdicts
 
 def claims(results: dict) -> list[Claim]:
-    """Every statement the showdown makes, each decided by the seeds (or, for the labels, by prompt)."""
+    """Every statement the showdown makes, each decided by the seeds (or, for the labels, by prompt); not yet
+    said (verdict.say prints and logs one). On the quick profile an undecided verdict reads "needs the default run"."""
+    fast = results["profile"] == "quick"
     def acc(m, key="greedy_acc", long=False):
         return per_seed(results, m, key, long)
 
@@ -61,8 +63,8 @@ def claims(results: dict) -> list[Claim]:
     def vs(text, a, b, expect, what, long=False, key="greedy_acc"):
         if not {a, b} <= ran:
             return None  # a method this run did not train (the default run leaves out the beam-based two)
-        return claim(text, acc(a, key, long), acc(b, key, long), expect,
-                     f"{a} − {b}, {what}", scale=100, unit="points", quiet=True)
+        return decide(text, acc(a, key, long), acc(b, key, long), expect,
+                     f"{a} − {b}, {what}", scale=100, unit="points", fast=fast)
 
     budget = f"test accuracy at {results['steps']} steps"
     out = [
@@ -70,9 +72,9 @@ def claims(results: dict) -> list[Claim]:
         vs("sequence-level KD beats word-level KD (Kim & Rush 2016)", "seq_kd", "word_kd", ">", budget),
         vs("word-level KD beats the ground-truth student (Hinton et al. 2015; Kim & Rush 2016)",
            "word_kd", "gt", ">", budget),
-        claim("a seq-KD student's greedy answers are as good as its beam-search answers (Kim & Rush 2016)",
+        decide("a seq-KD student's greedy answers are as good as its beam-search answers (Kim & Rush 2016)",
               acc("seq_kd", "beam_acc"), acc("seq_kd"), "≈", "seq_kd: beam − greedy test accuracy",
-              scale=100, unit="points", quiet=True),
+              scale=100, unit="points", fast=fast),
         vs("seq-KD + word-KD beats seq-KD alone (Kim & Rush 2016)", "seq_kd+word", "seq_kd", ">", budget),
         vs("seq-inter beats seq-KD (Kim & Rush 2016)", "seq_inter", "seq_kd", ">", budget),
         vs("the teacher's beam-search answers teach better than its greedy answers",
@@ -85,19 +87,19 @@ def claims(results: dict) -> list[Claim]:
            "held-out accuracy", key="heldout_acc"),
     ]
     for fam in families(results):
-        out.append(claim(f"seq-KD beats the ground-truth student on `{fam}`", per_seed_family(results, "seq_kd", fam),
+        out.append(decide(f"seq-KD beats the ground-truth student on `{fam}`", per_seed_family(results, "seq_kd", fam),
                          per_seed_family(results, "gt", fam), ">", f"seq_kd − gt, {fam} test accuracy",
-                         scale=100, unit="points", quiet=True))
+                         scale=100, unit="points", fast=fast))
     t = results["teacher"]
-    out.append(claim("the teacher's single most likely (greedy) answer is right more often than a sample from its "
+    out.append(decide("the teacher's single most likely (greedy) answer is right more often than a sample from its "
                      "distribution at T = 1", t["greedy_correct"], t["sampled_correct"], ">",
                      "teacher greedy − sampled, share right on the test prompts (paired by prompt)",
-                     scale=100, unit="points", quiet=True))
+                     scale=100, unit="points", fast=fast))
     lvt = results["labels_vs_teacher"]
-    out.append(claim("the teacher beats its own labels: its greedy answers to the training prompts are right more "
+    out.append(decide("the teacher beats its own labels: its greedy answers to the training prompts are right more "
                      "often than the labels", lvt["teacher_correct"], lvt["label_correct"], ">",
                      "teacher − labels, share right on the training prompts (paired by prompt)",
-                     scale=100, unit="points", quiet=True))
+                     scale=100, unit="points", fast=fast))
     if results.get("plateau"):
         x = results["plateau"]["factor"]
         at = f"test accuracy at {x} x the budget"

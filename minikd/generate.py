@@ -250,29 +250,42 @@ def _beam_search(model, prompts: torch.Tensor, max_new_tokens: int, end_id: int 
 
 # -- the public entry points ----------------------------------------------------------------------------
 
-def _check(model, prompts, max_new_tokens, end_id, method, temperature, top_k, beam_size, length_penalty,
-           num_return, batch_size) -> None:
-    """Every setting is explicit, so one that does not apply to the chosen method is an error, not ignored."""
+@dataclass(frozen=True)
+class Decoding:
+    """How to pick the next tokens. Every setting is explicit, so one that does not apply to the chosen
+    method is an error, not ignored."""
+    method: str = "greedy"  # "greedy" | "sample" | "beam"
+    temperature: float = 1.0  # sampling only: logits / temperature
+    top_k: int | None = None  # sampling only: keep the top_k largest logits (None: all)
+    beam_size: int = 1  # beam only: K hypotheses
+    length_penalty: float = 0.0  # beam only: rank by logprob / len ** length_penalty
+    num_return: int = 1  # answers per prompt: the best ones for beam, independent draws for sample
+
+    def __post_init__(self):
+        if self.method not in DECODINGS:
+            raise ValueError(f"unknown decoding method {self.method!r}; choose one of {list(DECODINGS)}")
+        if self.method == "sample":
+            if not self.temperature > 0:
+                raise ValueError(f"temperature must be > 0 for sampling, got {self.temperature}")
+            if self.top_k is not None and self.top_k < 1:
+                raise ValueError(f"top_k must be >= 1 (or None for no cut), got {self.top_k}")
+        elif self.temperature != 1.0 or self.top_k is not None:
+            raise ValueError(f"temperature and top_k apply to method='sample' only (method={self.method!r})")
+        if self.beam_size < 1:
+            raise ValueError(f"beam_size must be >= 1, got {self.beam_size}")
+        if self.method != "beam" and (self.beam_size != 1 or self.length_penalty != 0.0):
+            raise ValueError(f"beam_size and length_penalty apply to method='beam' only (method={self.method!r})")
+        if self.num_return < 1:
+            raise ValueError(f"num_return must be >= 1, got {self.num_return}")
+        if self.method == "greedy" and self.num_return != 1:
+            raise ValueError("greedy decoding has one answer per prompt: num_return must be 1")
+        if self.method == "beam" and self.num_return > self.beam_size:
+            raise ValueError(f"num_return={self.num_return} is more than beam_size={self.beam_size}")
+
+
+def _check(model, prompts, max_new_tokens: int, end_id, batch_size: int) -> None:
+    """The prompts fit the model: known ids, not empty, room for max_new_tokens in the context."""
     V, ctx = model.config.vocab_size, model.config.block_size
-    if method not in DECODINGS:
-        raise ValueError(f"unknown decoding method {method!r}; choose one of {list(DECODINGS)}")
-    if method == "sample":
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0 for sampling, got {temperature}")
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"top_k must be >= 1 (or None for no cut), got {top_k}")
-    elif temperature != 1.0 or top_k is not None:
-        raise ValueError(f"temperature and top_k apply to method='sample' only (method={method!r})")
-    if beam_size < 1:
-        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
-    if method != "beam" and (beam_size != 1 or length_penalty != 0.0):
-        raise ValueError(f"beam_size and length_penalty apply to method='beam' only (method={method!r})")
-    if num_return < 1:
-        raise ValueError(f"num_return must be >= 1, got {num_return}")
-    if method == "greedy" and num_return != 1:
-        raise ValueError("greedy decoding has one answer per prompt: num_return must be 1")
-    if method == "beam" and num_return > beam_size:
-        raise ValueError(f"num_return={num_return} is more than beam_size={beam_size}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if max_new_tokens < 1:
@@ -290,19 +303,15 @@ def _check(model, prompts, max_new_tokens, end_id, method, temperature, top_k, b
             raise ValueError(f"prompt {i} holds token id {bad[0]}, out of range for vocab_size {V}")
 
 
-def generate(model, prompts: list[list[int]], *, max_new_tokens: int, end_id: int | None,
-             method: str = "greedy", temperature: float = 1.0, top_k: int | None = None, beam_size: int = 1,
-             length_penalty: float = 0.0, num_return: int = 1, batch_size: int = 64, seed: int | None = None,
-             use_cache: bool = True) -> list[Generation] | list[list[Generation]]:
+def generate(model, prompts: list[list[int]], *, max_new_tokens: int, end_id: int | None, batch_size: int = 64,
+             seed: int | None = None, use_cache: bool = True, **decoding) -> list[Generation] | list[list[Generation]]:
     """Continue every prompt (token ids ending with the <|response|> id) until the end token or the limit.
 
-    method          "greedy" | "sample" | "beam"
+    decoding        the fields of Decoding: method="greedy" | "sample" (temperature, top_k) |
+                    "beam" (beam_size, length_penalty); num_return
     max_new_tokens  at most this many new tokens (the end token included). Not clamped: a prompt for which
                     len(prompt) + max_new_tokens > block_size is a ValueError that names it.
     end_id          the end-of-response id; a row that writes it stops (None: never stop early)
-    temperature, top_k        sampling only: logits / temperature, then keep the top_k largest (None: all)
-    beam_size, length_penalty beam only: K hypotheses; rank by logprob / len ** length_penalty
-    num_return      answers per prompt: the best ones for beam (best first), independent draws for sample
     batch_size      rows decoded at once (a beam prompt takes beam_size rows)
     seed            sampling: seeds a torch.Generator on the model's device (None: torch's global RNG).
                     The same seed, prompts and batch_size give the same answers.
@@ -313,9 +322,10 @@ def generate(model, prompts: list[list[int]], *, max_new_tokens: int, end_id: in
     Returns one Generation per prompt in the original order, or, when num_return > 1, a list of
     num_return Generations per prompt.
     """
+    d = Decoding(**decoding)
+    method, beam_size, num_return = d.method, d.beam_size, d.num_return
     prompts = [[int(x) for x in p] for p in prompts]
-    _check(model, prompts, max_new_tokens, end_id, method, temperature, top_k, beam_size, length_penalty,
-           num_return, batch_size)
+    _check(model, prompts, max_new_tokens, end_id, batch_size)
     device = next(model.parameters()).device
     pick = _pick_greedy
     if method == "sample":
@@ -323,7 +333,7 @@ def generate(model, prompts: list[list[int]], *, max_new_tokens: int, end_id: in
         if seed is not None:
             generator = torch.Generator(device=device)
             generator.manual_seed(seed)
-        pick = _sampler(temperature, top_k, generator)
+        pick = _sampler(d.temperature, d.top_k, generator)
 
     # Step 1: sampling several answers = sampling one answer for several copies of each prompt.
     copies = num_return if method == "sample" else 1
@@ -347,7 +357,7 @@ def generate(model, prompts: list[list[int]], *, max_new_tokens: int, end_id: in
                     chunk = index[s:s + per_chunk]
                     x = torch.tensor([rows[i] for i in chunk], dtype=torch.long, device=device)  # (b, P)
                     if method == "beam":
-                        outs = _beam_search(model, x, max_new_tokens, end_id, beam_size, length_penalty,
+                        outs = _beam_search(model, x, max_new_tokens, end_id, beam_size, d.length_penalty,
                                             num_return, use_cache)
                         outs = outs if num_return > 1 else [pool[0] for pool in outs]
                     else:

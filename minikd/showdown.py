@@ -11,7 +11,7 @@
                  this is plain seq-KD, which distils the teacher's errors too (curation is lesson 9)
   5. logits      the teacher's full next-token distribution at every answer position of the pools
                  token-level KD trains on, computed once and stored (k = V): word-level KD then trains
-                 from a file like every other method, with exactly the online loss (lesson 6)
+                 from a file like every other method, with exactly the online loss (lesson 7)
   6. students    first word-KD's T and α, chosen on a validation slice of the training set; then the
                  same `student` preset, the same budget (steps x sequences), one per method and seed,
                  test accuracy recorded along the way (the learning curve):

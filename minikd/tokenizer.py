@@ -120,21 +120,26 @@ def train_bpe(text: str, vocab_size: int, pattern: str = SPLIT_PATTERN) -> dict[
         new_token = best[0] + best[1]
         if new_token not in ranks:  # the same bytes may already exist via another pair
             ranks[new_token] = len(ranks)
-        # Step 4: merge it inside the words that hold it, and update the pair
-        # counts of just those words (take their old pairs out, put new ones in).
-        for i in where.pop(best):
-            old = words[i]
-            new = _merge(old, best)
-            if new == old:  # stale entry: an earlier merge already consumed the pair here
-                continue
-            for pair in zip(old, old[1:]):
-                pair_counts[pair] -= freqs[i]
-            for pair in zip(new, new[1:]):
-                pair_counts[pair] += freqs[i]
-                where[pair].add(i)
-            words[i] = new
+        # Step 4: merge it inside the words that hold it (and update their pair counts).
+        _merge_everywhere(best, words, freqs, pair_counts, where)
         pair_counts = +pair_counts  # drop pairs whose count fell to zero
     return ranks
+
+
+def _merge_everywhere(best, words: list, freqs: list, pair_counts: Counter, where: defaultdict) -> None:
+    """Merge the pair `best` in every word that holds it, and update the pair counts of just those words:
+    take their old pairs out, put the new ones in (a full recount after every merge would be far slower)."""
+    for i in where.pop(best):
+        old = words[i]
+        new = _merge(old, best)
+        if new == old:  # stale entry: an earlier merge already consumed the pair here
+            continue
+        for pair in zip(old, old[1:]):
+            pair_counts[pair] -= freqs[i]
+        for pair in zip(new, new[1:]):
+            pair_counts[pair] += freqs[i]
+            where[pair].add(i)
+        words[i] = new
 
 
 # ---------------------------------------------------------------------------

@@ -126,19 +126,19 @@ class Claim:
         return f"[{self.verdict}] {self.text} — {self.evidence()}"
 
 
-LOG: list[Claim] = []  # every claim this process made, in order (the tests read it)
+LOG: list[Claim] = []  # every claim this process stated, in order (the tests read it)
 
 
-def _say(c: Claim, quiet: bool) -> Claim:
+def say(c: Claim) -> Claim:
+    """State a decided claim: print its sentence and log it."""
     LOG.append(c)
-    if not quiet:
-        print("  " + c.sentence())
+    print("  " + c.sentence())
     return c
 
 
-def claim(text: str, a: list[float], b: list[float] | float, expect: str = ">", what: str = "a − b",
-          scale: float = 1.0, unit: str = "", quiet: bool = False, fast: bool = False) -> Claim:
-    """Test `text` ("a is above b" for expect ">") on paired values; print and return the verdict.
+def decide(text: str, a: list[float], b: list[float] | float, expect: str = ">", what: str = "a − b",
+           scale: float = 1.0, unit: str = "", fast: bool = False) -> Claim:
+    """Test `text` ("a is above b" for expect ">") on paired values and return the Claim, unprinted.
 
     a, b: one value per seed or per prompt (same order), or b a constant. scale: e.g. 100 to speak of
     accuracy in percentage points. fast: the run is a --fast one (see Claim.verdict)."""
@@ -146,10 +146,16 @@ def claim(text: str, a: list[float], b: list[float] | float, expect: str = ">", 
         raise ValueError(f"expect must be '>', '<' or '≈', got {expect!r}")
     iv = paired(a, b)
     iv = Interval(iv.mean * scale, iv.lo * scale, iv.hi * scale, iv.n)
-    return _say(Claim(text, expect, what, iv, unit, fast=fast), quiet)
+    return Claim(text, expect, what, iv, unit, fast=fast)
 
 
-def check(text: str, holds: bool, evidence: str, quiet: bool = False, fast: bool = False) -> Claim:
-    """A statement that is exactly true or false, no sampling involved ("resumed weights equal the
+def claim(text: str, a: list[float], b: list[float] | float, expect: str = ">", what: str = "a − b",
+          scale: float = 1.0, unit: str = "", fast: bool = False) -> Claim:
+    """decide() and say(): the one way a lesson states a result about paired numbers."""
+    return say(decide(text, a, b, expect, what, scale, unit, fast))
+
+
+def check(text: str, holds: bool, evidence: str, fast: bool = False) -> Claim:
+    """State a statement that is exactly true or false, no sampling involved ("resumed weights equal the
     uninterrupted run's"): `holds` is computed by the caller from the numbers in `evidence`."""
-    return _say(Claim(text, "=", evidence, None, "", fact=bool(holds), fast=fast), quiet)
+    return say(Claim(text, "=", evidence, None, "", fact=bool(holds), fast=fast))

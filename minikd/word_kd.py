@@ -1,6 +1,6 @@
-"""Word-level (token-level) KD, online and offline, and what each costs.
+"""Word-level (token-level) KD, online and offline: the objectives and the teacher's top-k store.
 
-The card's word-level picture, at every answer position t:
+Word-level KD (Hinton, Vinyals & Dean 2015; Kim & Rush 2016 for sequences), at every answer position t:
 
     prompt + previous tokens  ->  teacher distribution over the vocabulary
                               ->  student distribution over the vocabulary  ->  KL between them
@@ -16,27 +16,24 @@ Two ways to get the teacher's distribution to the student:
   renormalises the k stored probabilities to sum to 1 and computes the forward KL over those k ids only.
   With k = V nothing is dropped and offline equals online.
 
-`storage_costs` and `step_costs` make the card's "storage, transfer and training cost" concrete: bytes
-per example for full logits, top-k and plain text, and step time / memory for SFT, online and offline KD.
+What each way costs (bytes per example, time and memory per step) is measured in minikd/kd_cost.py.
 """
 
 from __future__ import annotations
 
 import io
-import statistics
-import time
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from minikd.common import atomic_write_bytes
-from minikd.data import IGNORE_INDEX, SFTData, batches
+from minikd.data import IGNORE_INDEX, batches
 from minikd.losses import forward_kl, kd_loss, log_softmax_t, topk_kd_loss
-from minikd.train import TrainConfig, accumulate_gradients, make_optimizer, sft_objective
 
 STORE_FORMAT = "minikd-topk-v1"
 INT16_MAX = 32767
+STORE_BATCH = 128  # sequences per teacher forward pass when a store is built
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -93,19 +90,27 @@ def kl_grad_norms(student_logits: torch.Tensor, teacher_logits: torch.Tensor, ta
 
 
 @torch.no_grad()
-def mean_kl(teacher, student, examples: list, pad_id: int, temperature: float = 1.0,
-            batch_size: int = 128) -> float:
-    """KL(teacher || student) per answer token, averaged over `examples`: how far the student's
-    distributions are from the teacher's where it matters (0 = it predicts exactly like the teacher)."""
+def kl_by_example(teacher, student, examples: list, pad_id: int, temperature: float = 1.0,
+                  batch_size: int = 128) -> list[tuple[float, int]]:
+    """(KL(teacher || student) summed over the answer positions, number of answer positions) for each
+    example, in order: how far the student's distributions are from the teacher's where it matters."""
     student.eval()
     device = next(student.parameters()).device
-    total, count = 0.0, 0
-    for batch in batches(examples, batch_size, pad_id):
+    rows = []
+    for batch in batches(examples, batch_size, pad_id):  # in order: rows come out example by example
         inputs, targets = batch["inputs"].to(device), batch["targets"].to(device)
         keep = targets != IGNORE_INDEX  # (B, T)
-        kl = forward_kl(run_teacher(teacher, inputs)[keep], student(inputs)[keep], temperature)  # (n,)
-        total, count = total + float(kl.sum()), count + int(keep.sum())
-    return total / max(count, 1)
+        kl = forward_kl(run_teacher(teacher, inputs), student(inputs), temperature) * keep  # (B, T)
+        rows += zip(kl.sum(dim=1).tolist(), keep.sum(dim=1).tolist())
+    return rows
+
+
+def mean_kl(teacher, student, examples: list, pad_id: int, temperature: float = 1.0,
+            batch_size: int = 128) -> float:
+    """KL(teacher || student) per answer token, averaged over all answer tokens of `examples`
+    (0 = the student predicts exactly like the teacher)."""
+    rows = kl_by_example(teacher, student, examples, pad_id, temperature, batch_size)
+    return sum(kl for kl, _ in rows) / max(sum(n for _, n in rows), 1)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -133,9 +138,23 @@ def answer_positions(example) -> int:
 
 
 @torch.no_grad()
+def teacher_topk(teacher, examples: list, pad_id: int, k: int, temperature: float,
+                 logprob_dtype: torch.dtype = torch.float16) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher's k most likely ids and their log softmax(z / T) at every answer position of
+    `examples`, example by example in position order: two (N, k) tensors on the CPU, most likely first."""
+    device = next(teacher.parameters()).device
+    all_ids, all_lp = [], []
+    for batch in batches(examples, STORE_BATCH, pad_id):  # in order: rows come out example by example
+        inputs, targets = batch["inputs"].to(device), batch["targets"].to(device)
+        logp = log_softmax_t(run_teacher(teacher, inputs), temperature)  # (B, T, V) float32
+        top_lp, top_ids = logp[targets != IGNORE_INDEX].topk(k, dim=-1)  # (n, V) -> (n, k), (n, k)
+        all_ids.append(top_ids.cpu().to(ids_dtype_for(teacher.config.vocab_size)))
+        all_lp.append(top_lp.cpu().to(logprob_dtype))
+    return torch.cat(all_ids), torch.cat(all_lp)
+
+
 def build_topk_store(teacher, examples: list, pad_id: int, k: int, temperature: float, path,
-                     fingerprint: str, batch_size: int = 128,
-                     logprob_dtype: torch.dtype = torch.float16) -> dict:
+                     fingerprint: str, logprob_dtype: torch.dtype = torch.float16) -> dict:
     """Run the teacher once over `examples` and save its top-k at every answer position to ONE file.
 
     Layout (ragged, answer positions only — prompt and padding positions are never stored):
@@ -153,29 +172,14 @@ def build_topk_store(teacher, examples: list, pad_id: int, k: int, temperature: 
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if not examples:
         raise ValueError("build_topk_store needs at least one example")
-    device = next(teacher.parameters()).device
-    all_ids, all_lp = [], []
-    for batch in batches(examples, batch_size, pad_id):  # in order: rows come out example by example
-        inputs, targets = batch["inputs"].to(device), batch["targets"].to(device)
-        logp = log_softmax_t(run_teacher(teacher, inputs), temperature)  # (B, T, V) float32
-        top_lp, top_ids = logp[targets != IGNORE_INDEX].topk(k, dim=-1)  # (n, V) -> (n, k), (n, k)
-        all_ids.append(top_ids.cpu().to(ids_dtype_for(vocab_size)))
-        all_lp.append(top_lp.cpu().to(logprob_dtype))
+    ids, logprobs = teacher_topk(teacher, examples, pad_id, k, temperature, logprob_dtype)  # (N, k) each
     counts = torch.tensor([answer_positions(e) for e in examples])  # (n_examples,)
     offsets = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])  # (n_examples + 1,)
-    store = {
-        "format": STORE_FORMAT,
-        "ids": torch.cat(all_ids),  # (N, k)
-        "logprobs": torch.cat(all_lp),  # (N, k)
-        "offsets": offsets,
-        "k": int(k),
-        "temperature": float(temperature),
-        "fingerprint": str(fingerprint),
-        "vocab_size": int(vocab_size),
-        "n_examples": len(examples),
-    }
-    if store["ids"].shape[0] != int(offsets[-1]):  # the collate mask and the examples' masks disagree
-        raise RuntimeError(f"stored {store['ids'].shape[0]} positions but the masks count {int(offsets[-1])}")
+    if ids.shape[0] != int(offsets[-1]):  # the collate mask and the examples' masks disagree
+        raise RuntimeError(f"stored {ids.shape[0]} positions but the masks count {int(offsets[-1])}")
+    store = {"format": STORE_FORMAT, "ids": ids, "logprobs": logprobs, "offsets": offsets, "k": int(k),
+             "temperature": float(temperature), "fingerprint": str(fingerprint), "vocab_size": int(vocab_size),
+             "n_examples": len(examples)}
     buf = io.BytesIO()
     torch.save(store, buf)
     atomic_write_bytes(path, buf.getvalue())  # a reader never sees half a store
@@ -273,101 +277,3 @@ def topk_objective(store: dict, temperature: float | None = None, alpha: float =
 def topk_mass(store: dict) -> float:
     """Mean probability mass (at the store's temperature) the top k hold; 1 - this is what is dropped."""
     return float(store["logprobs"].float().exp().sum(dim=-1).mean())
-
-
-# ---------------------------------------------------------------------------------------------------
-# What it costs
-# ---------------------------------------------------------------------------------------------------
-
-
-def _answer_text(example, tokenizer) -> str:
-    if isinstance(example, dict) and "completion" in example:
-        return example["completion"]
-    ids, mask = (example["ids"], example["mask"]) if isinstance(example, dict) else example
-    if tokenizer is None:
-        raise ValueError("examples without a 'completion' field need a tokenizer to decode the answer")
-    return tokenizer.decode([i for i, m in zip(ids, mask) if m and i != tokenizer.end_id])
-
-
-def storage_costs(examples: list, vocab_size: int, ks=(1, 5, 20), tokenizer=None,
-                  store_path=None) -> list[dict]:
-    """Bytes per example (mean over `examples`) for each way of storing the teacher's signal.
-
-    Rows: full logits fp32 / fp16 (answer positions x V x 4 or 2), top-k (answer positions x k x
-    (id bytes + 2 for an fp16 log-prob)), and the sequence's text in UTF-8 (what sequence-level KD
-    stores). These are computed from the counts. `store_path` adds a MEASURED row: the size of a
-    real top-k file on disk divided by its examples (it also holds offsets and metadata).
-    Each row: {"what", "bytes_per_example", "total_bytes", "how"}.
-    """
-    if not examples:
-        raise ValueError("storage_costs needs at least one example")
-    n = len(examples)
-    positions = sum(answer_positions(e) for e in examples)  # answer positions in the whole set
-    id_bytes = torch.empty(0, dtype=ids_dtype_for(vocab_size)).element_size()
-    rows = [("full logits fp32", positions * vocab_size * 4, f"positions x V={vocab_size} x 4 B"),
-            ("full logits fp16", positions * vocab_size * 2, f"positions x V={vocab_size} x 2 B")]
-    for k in ks:
-        rows.append((f"top-{k} (ids + fp16 log-probs)", positions * k * (id_bytes + 2),
-                     f"positions x k={k} x ({id_bytes} B id + 2 B log-prob)"))
-    text = sum(len(_answer_text(e, tokenizer).encode("utf-8")) for e in examples)
-    rows.append(("sequence text (seq-KD)", text, "UTF-8 bytes of the completion"))
-    out = [{"what": w, "bytes_per_example": b / n, "total_bytes": b, "how": h} for w, b, h in rows]
-    if store_path is not None:
-        store = load_topk_store(store_path)
-        size = Path(store_path).stat().st_size
-        out.append({"what": f"top-{store['k']} store file (measured)",
-                    "bytes_per_example": size / store["n_examples"], "total_bytes": size, "how": f"file size on disk / {store['n_examples']} examples"})
-    return out
-
-
-def step_costs(make_student: Callable, teacher, store: dict, examples: list, pad_id: int,
-               batch_size: int = 64, steps: int = 5, temperature: float = 1.0, alpha: float = 0.5,
-               device: str = "cpu", seed: int = 0) -> list[dict]:
-    """Time a few optimizer steps of plain SFT, online KD and offline top-k KD on the SAME batches.
-
-    make_student() -> a fresh student; it is called after torch.manual_seed(seed), so every method
-    starts from the same weights.
-    One untimed warm-up step, then `steps` timed steps; ms_per_step is their median (forward, backward,
-    update; online includes the teacher's forward pass). Memory per step of the teacher's signal:
-      - teacher_signal_bytes: the teacher tensors one step materialises for the loss (mean over the
-        timed batches) — online: the teacher's logits B x T x V fp32; offline: the gathered top-k ids +
-        log-probs B x T x k in the stored dtypes (SFT: none). Computed from the tensors' shapes.
-      - teacher_weight_bytes: teacher parameters that must sit in memory (online only).
-      - peak_bytes: on CUDA, torch.cuda.max_memory_allocated over the timed steps (everything the step
-        allocates, student included); None on CPU, where PyTorch keeps no such counter.
-    """
-    dev = torch.device(device)
-    data = SFTData(examples, pad_id, batch_size, seed=seed)
-    batch_list = [data.get_batch(i) for i in range(steps + 1)]
-    methods = {"plain SFT": sft_objective,
-               "online word-KD": word_kd_objective(teacher.to(dev), temperature, alpha),
-               f"offline top-{store['k']} KD": topk_objective(store, temperature, alpha)}
-    teacher_weights = sum(p.numel() * p.element_size() for p in teacher.parameters())
-    stored_row_bytes = store["k"] * (store["ids"].element_size() + store["logprobs"].element_size())
-    V = teacher.config.vocab_size
-    rows = []
-    for name, objective in methods.items():
-        torch.manual_seed(seed)  # every method starts from the same student weights
-        student = make_student().to(dev).train()
-        optimizer = make_optimizer(student, TrainConfig())
-        times = []
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        for i, batch in enumerate(batch_list):
-            batch = {k: v.to(dev) for k, v in batch.items()}
-            t0 = time.perf_counter()
-            accumulate_gradients(student, batch, objective)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            if i > 0:  # step 0 warms up (allocations, kernel choice)
-                times.append(time.perf_counter() - t0)
-        cells = statistics.mean(b["inputs"].numel() for b in batch_list[1:])  # B x T per timed batch
-        signal = int({"plain SFT": 0, "online word-KD": cells * V * 4}.get(name, cells * stored_row_bytes))
-        rows.append({"method": name, "ms_per_step": 1000 * statistics.median(times),
-                     "teacher_signal_bytes": signal,
-                     "teacher_weight_bytes": teacher_weights if name == "online word-KD" else 0,
-                     "peak_bytes": torch.cuda.max_memory_allocated() if dev.type == "cuda" else None})
-    return rows

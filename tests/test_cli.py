@@ -131,7 +131,7 @@ def _no_teacher(*args, **kwargs):
 
 
 def test_seqkd_training_reads_the_file_only(tmp_path, tok, monkeypatch, capsys):
-    """The card's offline step 4: the teacher is never constructed or read while the student trains."""
+    """Offline sequence-level KD, step 4: the teacher is never constructed or read while the student trains."""
     raw = generate_dataset(MixtureLM(tok, TABLE), tok, PROMPTS, tmp_path / "teacher_greedy.jsonl", max_new_tokens=12)
     data = tmp_path / "seq.jsonl"
     filter_dataset(raw, data, tok, 128, verify=False)

@@ -1,4 +1,4 @@
-"""Lesson 6 (token-level KD) runs end to end in its --fast mode and shows what its text claims."""
+"""Lesson 6 (token-level KD: the loss) runs end to end in its --fast mode and shows what its text claims."""
 
 import pytest
 
@@ -9,31 +9,28 @@ from lessons import l06_token_kd
 def test_lesson6_token_kd_runs_fast(capsys, runs_tmp):
     out = l06_token_kd.main(["--fast"])
     text = capsys.readouterr().out
-    # the three students and the teacher are scored
-    assert set(out["acc"]) == {"teacher (reference)", "ground truth (SFT)", "online word-KD", "offline top-8 KD"}
+    # the two students and the teacher are scored
+    assert set(out["acc"]) == {"teacher (reference)", "ground truth (SFT)", "online word-KD"}
     assert out["kl_to_teacher"]["teacher (reference)"] == pytest.approx(0.0, abs=1e-6)
-    # temperature flattens the teacher: entropy grows with T
+    # temperature flattens the teacher: entropy grows with T, and the curve is drawn
     ents = [out["entropy_by_t"][t] for t in sorted(out["entropy_by_t"])]
     assert ents == sorted(ents)
-    # T^2: without it the gradient falls by far more than with it
+    assert "entropy (nats): a = teacher entropy" in text
+    # T^2: without it the gradient falls by far more than with it; both drawn on log-log axes
     g = {r["T"]: r for r in out["grad_norms"]}
     assert g[8.0]["without_t2"] < g[1.0]["without_t2"] / 20
-    small = [r["with_t2"] for r in out["grad_norms_small_logits"] if r["T"] <= 8]  # T = 1, 2, 4, 8
+    small = [r["with_t2"] for r in out["grad_norms_small_logits"] if r["T"] <= 8]
     assert max(small) / min(small) < 1.5  # small logits: flat with T^2 already from T = 1
-    # k = V: offline equals online; the store really holds top-8 and drops the rest
-    assert out["kv_offline"] == pytest.approx(out["kv_online"], rel=1e-5)
-    assert 0 < out["topk_mass"] <= 1
-    assert out["store_path"].startswith(str(runs_tmp / "quick" / "teacher_top8_T"))
+    assert "log10 gradient norm" in text and "log10 T" in text
+    # the verdicts: at least one, each printed as made; flatness is decided per case, not asserted
+    claims = out["claims"]
+    assert claims and all(c.sentence() in text for c in claims)
+    by_text = {c.text: c for c in claims}
+    assert by_text["T^2 keeps the soft gradient's size roughly flat from T = 1 to 8 — small random logits"].holds
+    assert "T^2 keeps the soft gradient's size roughly flat from T = 1 to 8 — real teacher vs baseline" in by_text
     # the lesson uses the showdown's validation choice, and prints the sweep it came from
-    results_sweep = [r for r in out["word_kd_sweep"]]
-    best = max(results_sweep, key=lambda r: r["val_acc"])
+    best = max(out["word_kd_sweep"], key=lambda r: r["val_acc"])
     assert (out["temperature"], out["alpha"]) == (best["temperature"], best["alpha"])
     assert "held-back training prompts" in text and "<- chosen" in text
-    # the cost tables: full logits dwarf top-k, which dwarfs the text; online carries the teacher
-    storage = {r["what"]: r["bytes_per_example"] for r in out["storage"]}
-    top8 = storage["top-8 (ids + fp16 log-probs)"]
-    assert storage["full logits fp32"] > top8 > storage["sequence text (seq-KD)"]
-    costs = {r["method"]: r for r in out["step_costs"]}
-    assert costs["online word-KD"]["teacher_signal_bytes"] > costs["offline top-8 KD"]["teacher_signal_bytes"] > 0
     assert "KL(t||s)" in text and "Check yourself" in text
     assert "How do the targets of word-level KD and sequence-level KD differ?" in text

@@ -15,9 +15,10 @@ from minikd.common import ROOT
 @pytest.mark.slow
 def test_showdown_quick_runs_end_to_end_caches_and_leaves_the_repo_alone(runs_tmp, capsys):
     readme_before = (ROOT / "README.md").read_bytes()
-    verdicts = l10_showdown.main(["--fast"])
+    said = l10_showdown.main(["--fast"])
     out = capsys.readouterr().out
-    assert any("sequence-level KD beats the ground-truth student" in text for text in verdicts)
+    assert any("sequence-level KD beats the ground-truth student" in text for text in said["verdicts"])
+    assert all(c.sentence() in out and c.fast for c in said["claims"])
     assert "[" in out and "95 % CI" in out  # the verdict sentences were printed with their intervals
     results = json.loads((runs_tmp / "quick" / "results.json").read_text())
     assert results["seeds"] == [0, 1, 2]  # three seeds by default

@@ -53,12 +53,12 @@ def test_claim_verdicts_and_sentence(capsys):
     assert printed.strip() == c.sentence()
     assert c.sentence() == ("[holds] A beats B — A − B, accuracy: +30.00 points, 95 % CI [+5.16, +54.84], n = 3")
 
-    assert claim("B beats A", [0.5, 0.6, 0.55], [0.9, 0.8, 0.85], ">", quiet=True).verdict == "does not hold"
-    assert claim("A beats B", [1.0, 2.0, 3.0], 0.0, ">", quiet=True).verdict == "not separable"
-    same = claim("A equals B", [1.0, 2.0, 3.0], 0.0, "≈", quiet=True)
+    assert claim("B beats A", [0.5, 0.6, 0.55], [0.9, 0.8, 0.85], ">").verdict == "does not hold"
+    assert claim("A beats B", [1.0, 2.0, 3.0], 0.0, ">").verdict == "not separable"
+    same = claim("A equals B", [1.0, 2.0, 3.0], 0.0, "≈")
     assert same.verdict == "consistent (not separable)" and same.holds
-    assert claim("A equals B", [2.0, 3.0, 4.0], 0.0, "≈", quiet=True).verdict == "does not hold"
-    one = claim("A beats B", [0.9], [0.1], ">", quiet=True)
+    assert claim("A equals B", [2.0, 3.0, 4.0], 0.0, "≈").verdict == "does not hold"
+    one = claim("A beats B", [0.9], [0.1], ">")
     assert one.verdict == "not separable" and "one value: no interval" in one.sentence()
     with pytest.raises(ValueError, match="expect"):
         claim("x", [1.0], [0.0], "bigger")
@@ -67,11 +67,11 @@ def test_claim_verdicts_and_sentence(capsys):
 def test_check_and_fast_verdicts():
     from minikd.verdict import LOG, check
     n = len(LOG)
-    c = check("the resumed weights equal the uninterrupted run's", 1 == 1, "max |diff| = 0", quiet=True)
+    c = check("the resumed weights equal the uninterrupted run's", 1 == 1, "max |diff| = 0")
     assert c.verdict == "holds" and c.sentence().startswith("[holds]") and LOG[n] is c
-    assert check("x", False, "e", quiet=True).verdict == "does not hold"
+    assert check("x", False, "e").verdict == "does not hold"
     # a --fast run never asserts what it did not show: undecided or contrary reads "needs the default run"
-    assert check("x", False, "e", quiet=True, fast=True).verdict == "needs the default run"
-    assert claim("a > b", [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], ">", quiet=True, fast=True).verdict == "needs the default run"
-    assert claim("a > b", [1.0, 1.1, 0.9], [0.0, 0.1, 0.0], ">", quiet=True, fast=True).verdict == "holds"
-    assert claim("a > b", [0.0, 0.1, 0.0], [1.0, 1.1, 0.9], ">", quiet=True).verdict == "does not hold"
+    assert check("x", False, "e", fast=True).verdict == "needs the default run"
+    assert claim("a > b", [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], ">", fast=True).verdict == "needs the default run"
+    assert claim("a > b", [1.0, 1.1, 0.9], [0.0, 0.1, 0.0], ">", fast=True).verdict == "holds"
+    assert claim("a > b", [0.0, 0.1, 0.0], [1.0, 1.1, 0.9], ">").verdict == "does not hold"

@@ -1,4 +1,5 @@
-"""Word-level KD online and offline (minikd/word_kd.py): the objectives, the top-k store, the cost tables."""
+"""Word-level KD online and offline (minikd/word_kd.py): the objectives, the top-k store; and what they cost
+(minikd/kd_cost.py): the storage table and the step timings."""
 
 import pytest
 import torch
@@ -8,9 +9,10 @@ from minikd.losses import kd_loss, topk_kd_loss
 from minikd.model import GPT, get_config
 from minikd.tokenizer import Tokenizer
 from minikd.train import TrainConfig, accumulate_gradients, train
+from minikd.kd_cost import step_costs, storage_costs
 from minikd.word_kd import (TopkStoreError, answer_positions, build_topk_store, gather_topk, ids_dtype_for,
-                            kl_grad_norms, load_topk_store, mean_kl, run_teacher, step_costs, storage_costs,
-                            topk_mass, topk_objective, word_kd_objective)
+                            kl_by_example, kl_grad_norms, load_topk_store, mean_kl, run_teacher, topk_mass,
+                            topk_objective, word_kd_objective)
 
 TOK = Tokenizer.default()
 PAIRS = [("Sort 3 1 2.", "1 2 3"), ("What is 2 + 2?", "4"),
@@ -91,7 +93,7 @@ def test_store_round_trip_shapes_dtypes_and_metadata(setup, tmp_path):
     examples, teacher, _, _ = setup
     path = tmp_path / "store.pt"
     built = build_topk_store(teacher, examples, TOK.pad_id, k=5, temperature=2.0, path=path,
-                             fingerprint=TOK.fingerprint, batch_size=4)
+                             fingerprint=TOK.fingerprint)
     store = load_topk_store(path, expect_fingerprint=TOK.fingerprint, expect_examples=examples)
     n = sum(answer_positions(e) for e in examples)
     assert n == sum(sum(e["mask"][1:]) for e in examples)
@@ -239,17 +241,23 @@ def test_storage_table_measures_a_real_store_file(setup, tmp_path):
 def test_step_costs_time_three_methods_and_size_the_teacher_signal(setup, tmp_path):
     examples, teacher, _, _ = setup
     store = build_topk_store(teacher, examples, TOK.pad_id, 4, 2.0, tmp_path / "s.pt", TOK.fingerprint)
-    rows = step_costs(lambda: GPT(get_config("tiny", vocab_size=TOK.vocab_size)), teacher, store, examples,
-                      TOK.pad_id, batch_size=4, steps=2, temperature=2.0)
+    data = SFTData(examples, TOK.pad_id, 4, seed=0)
+    batch_list = [data.get_batch(i) for i in range(3)]  # one warm-up batch, two timed repeats
+    make_student = lambda: GPT(get_config("tiny", vocab_size=TOK.vocab_size))  # noqa: E731
+    rows = step_costs(make_student, teacher, store, batch_list, temperature=2.0)
     by = {r["method"]: r for r in rows}
     assert list(by) == ["plain SFT", "online word-KD", "offline top-4 KD"]
-    assert all(r["ms_per_step"] > 0 for r in rows)
-    data = SFTData(examples, TOK.pad_id, 4, seed=0)
-    cells = sum(data.get_batch(i)["inputs"].numel() for i in (1, 2)) / 2
+    for r in rows:  # one time per timed repeat (paired across methods), the median of them
+        assert len(r["ms_by_repeat"]) == 2 and all(ms > 0 for ms in r["ms_by_repeat"])
+        assert r["ms_per_step"] == pytest.approx(sum(r["ms_by_repeat"]) / 2)
+        assert r["step_peak_bytes"] is None  # CPU: PyTorch keeps no peak-memory counter
+    cells = sum(b["inputs"].numel() for b in batch_list[1:]) / 2
     assert by["online word-KD"]["teacher_signal_bytes"] == int(cells * TOK.vocab_size * 4)
     assert by["offline top-4 KD"]["teacher_signal_bytes"] == int(cells * 4 * (2 + 2))
     assert by["plain SFT"]["teacher_signal_bytes"] == 0 == by["offline top-4 KD"]["teacher_weight_bytes"]
     assert by["online word-KD"]["teacher_weight_bytes"] == 4 * sum(p.numel() for p in teacher.parameters())
+    with pytest.raises(ValueError, match="warm-up batch"):
+        step_costs(make_student, teacher, store, batch_list[:1])
 
 
 # --- the lesson's helpers ------------------------------------------------------------------------------
@@ -272,3 +280,17 @@ def test_mean_kl_is_zero_for_the_teacher_itself(setup):
     examples, teacher, student, _ = setup
     assert mean_kl(teacher, teacher, examples, TOK.pad_id) == pytest.approx(0.0, abs=1e-6)
     assert mean_kl(teacher, student, examples, TOK.pad_id) > 0
+
+
+def test_kl_by_example_sums_the_kl_over_each_examples_answer_positions(setup):
+    examples, teacher, student, _ = setup
+    rows = kl_by_example(teacher, student, examples, TOK.pad_id, temperature=2.0, batch_size=4)
+    assert [n for _, n in rows] == [answer_positions(e) for e in examples]
+    b = collate([examples[3]], TOK.pad_id)
+    keep = b["targets"][0] != IGNORE_INDEX
+    with torch.no_grad():
+        want = kd_loss(student(b["inputs"]), teacher(b["inputs"]), b["targets"], 2.0, 1.0, "sum") / 4.0
+    assert rows[3][0] == pytest.approx(float(want), rel=1e-4)  # alpha = 1: T^2 * KL summed, over T^2
+    assert int(keep.sum()) == rows[3][1]
+    total = sum(kl for kl, _ in rows) / sum(n for _, n in rows)
+    assert mean_kl(teacher, student, examples, TOK.pad_id, temperature=2.0) == pytest.approx(total, rel=1e-5)

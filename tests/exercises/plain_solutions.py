@@ -116,14 +116,14 @@ def ex15_kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tar
     return ((1 - alpha) * hard + alpha * soft) / max(int(keep.sum()), 1)
 
 
-def ex16_storage_bytes(n_answer_tokens: int, vocab_size: int, k: int, text: str) -> dict[str, int]:
+def ex17_storage_bytes(n_answer_tokens: int, vocab_size: int, k: int, text: str) -> dict[str, int]:
     id_bytes = 2 if vocab_size <= 32767 else 4
     n = n_answer_tokens
     return {"full_fp32": n * vocab_size * 4, "full_fp16": n * vocab_size * 2, "topk": n * k * (id_bytes + 2),
             "text": len(text.encode("utf-8"))}
 
 
-def ex17_word_level_target(teacher_logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+def ex16_word_level_target(teacher_logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
     return F.softmax(teacher_logits[targets != IGNORE_INDEX].float() / temperature, dim=-1)
 
 

@@ -3,7 +3,7 @@
 Without `--workbook`, `pytest tests/exercises` grades this file, so CI shows that the exercise tests
 pass on correct code -- and, because most answers here call minikd itself (Tokenizer.render,
 data.collate, losses.masked_nll / kd_loss / softmax_t, train.get_lr, generate.generate,
-word_kd.storage_costs, jobs.filter_dataset, report.mean_std, ...), that the library the lessons
+kd_cost.storage_costs, seqkd.filter_records, report.mean_std, ...), that the library the lessons
 use is what the tests call correct.
 
 The known-wrong implementations in wrong/ start with `from tests.exercises.reference import *` and
@@ -13,8 +13,6 @@ are theirs too. A learner stuck on an exercise may read the answer here; the wor
 
 from __future__ import annotations
 
-import contextlib
-import io
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -23,10 +21,10 @@ import regex
 import torch
 import torch.nn.functional as F  # noqa: F401  (for wrong/*.py)
 
-from minikd.data import IGNORE_INDEX, SFTData, collate, read_jsonl, write_jsonl
-from minikd.jobs import filter_dataset
-from minikd.seqkd import DROP_REASONS
+from minikd.data import IGNORE_INDEX, SFTData, collate
+from minikd.seqkd import DROP_REASONS, filter_records
 from minikd.generate import generate
+from minikd.kd_cost import storage_costs
 from minikd.losses import kd_loss, masked_nll, n_answer_tokens, softmax_t
 from minikd.model import GPT
 from minikd.verdict import paired
@@ -34,7 +32,6 @@ from minikd.report import mean_std
 from minikd.tasks import verify
 from minikd.tokenizer import Tokenizer
 from minikd.train import TrainConfig, get_lr, load_checkpoint
-from minikd.word_kd import storage_costs
 
 # ---------------------------------------------------------------------------------------------------
 # Lesson 1 -- tokens, the template, the mask
@@ -141,16 +138,21 @@ def ex15_kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tar
     return kd_loss(student_logits, teacher_logits, targets, temperature=temperature, alpha=alpha)
 
 
-def ex16_storage_bytes(n_answer_tokens: int, vocab_size: int, k: int, text: str) -> dict[str, int]:
+def ex16_word_level_target(teacher_logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    return softmax_t(teacher_logits[targets != IGNORE_INDEX], temperature)  # (T, V) -> (n_answer, V)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Lesson 7 -- what token-level KD costs
+# ---------------------------------------------------------------------------------------------------
+
+
+def ex17_storage_bytes(n_answer_tokens: int, vocab_size: int, k: int, text: str) -> dict[str, int]:
     # storage_costs takes rendered examples; one with n answer targets and the given answer text.
     example = {"ids": [0] * (n_answer_tokens + 1), "mask": [0] + [1] * n_answer_tokens, "completion": text}
     rows = storage_costs([example], vocab_size, ks=(k,))
     full32, full16, topk, seq_text = (int(r["total_bytes"]) for r in rows)
     return {"full_fp32": full32, "full_fp16": full16, "topk": topk, "text": seq_text}
-
-
-def ex17_word_level_target(teacher_logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
-    return softmax_t(teacher_logits[targets != IGNORE_INDEX], temperature)  # (T, V) -> (n_answer, V)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -191,16 +193,15 @@ def ex21_seq_kd_step(student, optimizer, tok, records: list[dict]) -> float:
 
 
 def ex22_filter_records(records: list[dict], verify_fn) -> tuple[list[dict], Counter]:
-    # minikd's own filter works file to file and checks answers with minikd.tasks.verify (the verifier the
-    # tests pass); its block_size check is switched off here with a context no answer can exceed.
-    if verify_fn is not verify:
-        raise ValueError("the reference delegates to minikd.jobs.filter_dataset, which uses minikd.tasks.verify")
-    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
-        src, dst = Path(tmp) / "teacher.jsonl", Path(tmp) / "filtered.jsonl"
-        write_jsonl(src, records)
-        report = filter_dataset(src, dst, Tokenizer.default(), block_size=10**6)
-        kept = [{k: v for k, v in r.items() if k != "verified"} for r in read_jsonl(dst)]
-    return kept, Counter({reason: report[reason] for reason in DROP_REASONS if report[reason]})
+    # minikd.seqkd.filter_records with the exercise's two checks (minikd's drop_reason also checks empty
+    # and too-long answers, which need a tokenizer and a context size).
+    def reason(record: dict) -> str | None:
+        if record.get("ended") is False:
+            return "truncated"
+        return None if verify_fn(record["prompt"], record["completion"]) else "incorrect"
+
+    kept, counts = filter_records(records, reason)
+    return kept, Counter({why: counts[why] for why in DROP_REASONS if counts[why]})
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Lesson 4 exercises: shifted, masked targets; the masked loss; -log p(u | s) by hand (the card's question 2)."""
+"""Lesson 4 exercises: shifted, masked targets; the masked loss; -log p(u | s) by hand (why sequence-level KD is SFT)."""
 
 import math
 import warnings

@@ -1,5 +1,5 @@
-"""Lesson 6 exercises: temperature softmax, the KD loss with T^2, what each target costs to store, and the
-word-level target (the card's question 1, first half)."""
+"""Lesson 6 exercises: temperature softmax, the KD loss with T^2, and the word-level target (the lesson's
+first Check-yourself question: what the student sees at each answer position)."""
 
 import math
 
@@ -108,40 +108,13 @@ def test_ex15_teacher_gets_no_gradient(wb):
         "the teacher is a fixed target: detach its logits so no gradient flows into the teacher"
 
 
-def test_ex16_bytes_by_hand(wb):
-    got = wb.ex16_storage_bytes(10, 297, 5, "The answer is 168.")
-    assert got["full_fp32"] == 10 * 297 * 4, "full logits: positions x V x 4 bytes (float32)"
-    assert got["full_fp16"] == 10 * 297 * 2
-    assert got["topk"] == 10 * 5 * (2 + 2), \
-        "top-k: positions x k x (2-byte id (V <= 32767 fits int16) + 2-byte float16 log-prob)"
-    assert got["text"] == 18, "the answer text costs its UTF-8 bytes"
-
-
-def test_ex16_big_vocabulary_needs_4_byte_ids(wb):
-    got = wb.ex16_storage_bytes(100, 50257, 20, "x")
-    assert got["topk"] == 100 * 20 * (4 + 2), "ids of a 50257-token vocabulary do not fit int16: 4-byte ids"
-    assert got["full_fp32"] == 100 * 50257 * 4
-
-
-def test_ex16_text_is_counted_in_utf8_bytes(wb):
-    text = "Sorted: 1 2 3 — done ✓"
-    got = wb.ex16_storage_bytes(3, 297, 1, text)
-    assert got["text"] == len(text.encode("utf-8")), \
-        f"bytes on disk are UTF-8 bytes ({len(text.encode('utf-8'))}), not characters ({len(text)})"
-
-
-def test_ex16_text_is_far_cheaper(wb):
-    got = wb.ex16_storage_bytes(40, 297, 20, "8+5=13 carry 1. 7+6+1=14 carry 1. 4+2+1=7. The answer is 743.")
-    assert got["text"] < got["topk"] < got["full_fp16"] < got["full_fp32"], \
-        "text < top-k < full logits: what sequence-level KD stores is the cheapest"
-
-
-def test_ex17_card_question_1_a_distribution_per_answer_position(wb):
-    """Card, question 1: a word-level KD target is a whole distribution at EVERY answer position."""
+def test_ex16_a_distribution_per_answer_position(wb):
+    """A word-level KD target is a whole distribution at EVERY answer position (a sequence-level one is
+    one token id per position: lesson 8)."""
     torch.manual_seed(0)
     teacher_logits = torch.randn(6, 11)  # (T, V) for one sequence's inputs
     targets = torch.tensor([-100, -100, -100, 4, 7, 2])  # three answer positions
-    target = wb.ex17_word_level_target(teacher_logits, targets, 2.0)
+    target = wb.ex16_word_level_target(teacher_logits, targets, 2.0)
     assert tuple(target.shape) == (3, 11), "one row per answer position, one column per vocabulary token"
     assert target.is_floating_point(), "probabilities, not token ids"
     assert torch.allclose(target.sum(-1), torch.ones(3), atol=1e-5), "each row is a distribution: it sums to 1"
