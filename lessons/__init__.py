@@ -1,0 +1,15 @@
+"""minikd's lessons: one runnable module per idea, read top to bottom (python -m lessons.l01_tokenizer, ...)."""
+
+import argparse
+
+
+def lesson_parser(doc: str, fast: str, device: bool = True, seed: bool = True) -> argparse.ArgumentParser:
+    """The options every lesson shares: --fast (what it shrinks), --device, --seed; a lesson adds its own."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fast", action="store_true", help=f"{fast} (the tests use it)")
+    if device:
+        parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
+    if seed:
+        parser.add_argument("--seed", type=int, default=0, help="the seed of every random choice")
+    return parser

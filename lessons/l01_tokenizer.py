@@ -37,13 +37,13 @@ Check yourself
 
 from __future__ import annotations
 
-import argparse
 import random
 import time
 from collections import Counter
 
 import regex
 
+from lessons import lesson_parser
 from minikd import verdict
 from minikd.tokenizer import DEFAULT_PATH, SPLIT_PATTERN, Tokenizer, train_bpe
 from minikd.verdict import check
@@ -208,10 +208,7 @@ def step6_mask(tok: Tokenizer, fast: bool) -> tuple[list[int], list[int]]:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fast", action="store_true", help="a tiny corpus, runs in about a second (the tests use it)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the toy corpus")
+    parser = lesson_parser(__doc__, "a tiny corpus, runs in about a second", device=False)
     args = parser.parse_args(argv)
     first_claim = len(verdict.LOG)
     vocab = 512  # ranks asked for: 256 single bytes + up to 256 merges

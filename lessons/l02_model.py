@@ -20,12 +20,12 @@ Run:  python -m lessons.l02_model          (--fast: the same steps on a tiny mod
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 
 import torch
 
+from lessons import lesson_parser
 from minikd import verdict
 from minikd.model import GPT, PRESETS, attention_fast, attention_math, get_config
 from minikd.tokenizer import Tokenizer
@@ -146,10 +146,7 @@ def step5_kv_cache(model: GPT, prompt: torch.Tensor, n_new: int, repeats: int, f
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fast", action="store_true", help="tiny sizes, runs in a second (the tests use it)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = lesson_parser(__doc__, "tiny sizes, runs in a second", device=False)
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     first_claim = len(verdict.LOG)

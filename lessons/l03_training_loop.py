@@ -22,12 +22,12 @@ With the `plot` extra (matplotlib) both curves are also saved as PNGs under runs
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
 import torch
 
+from lessons import lesson_parser
 from minikd import verdict
 from minikd.common import DATA_DIR, runs_dir, seed_all
 from minikd.data import SFTData, load_sft
@@ -119,12 +119,8 @@ def step4_resume(model: GPT, data: SFTData, cfg: TrainConfig, tok: Tokenizer, pr
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fast", action="store_true", help="tiny model, few steps (the tests use it)")
+    parser = lesson_parser(__doc__, "tiny model, few steps")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default 300, --fast 20)")
-    parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     first_claim = len(verdict.LOG)
     steps = args.steps or (20 if args.fast else 300)

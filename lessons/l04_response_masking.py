@@ -23,12 +23,12 @@ With the `plot` extra (matplotlib) the curves are also saved as PNGs under runs/
 
 from __future__ import annotations
 
-import argparse
 import math
 
 import torch
 import torch.nn.functional as F
 
+from lessons import lesson_parser
 from minikd import verdict
 from minikd.data import IGNORE_INDEX, collate
 from minikd.evaluate import accuracy, answer_nll
@@ -176,13 +176,9 @@ def step6_accuracy(students: dict[str, tuple], tok: Tokenizer, test_set: list[di
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fast", action="store_true", help="tiny models, few steps (the tests use it)")
+    parser = lesson_parser(__doc__, "tiny models, few steps")
     parser.add_argument("--steps", type=int, default=None, help="training steps of each student "
                         "(default: the profile's student budget)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     first_claim = len(verdict.LOG)
     profile = get_profile("quick" if args.fast else "default")

@@ -23,8 +23,8 @@ With the `plot` extra (matplotlib) the curves are also saved to runs/<profile>/t
 
 from __future__ import annotations
 
-import argparse
 
+from lessons import lesson_parser
 from minikd import verdict
 from minikd.evaluate import accuracy
 from minikd.profiles import Profile, get_profile, get_teacher, load_split, profile_dir, train_model
@@ -85,12 +85,8 @@ def step5_verdicts(rows: dict, label_acc: float, fast: bool) -> None:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fast", action="store_true", help="tiny models, few steps (the tests use it)")
+    parser = lesson_parser(__doc__, "tiny models, few steps")
     parser.add_argument("--retrain", action="store_true", help="train the teacher even if one is cached")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     first_claim = len(verdict.LOG)
     profile = get_profile("quick" if args.fast else "default")

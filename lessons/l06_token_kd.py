@@ -44,11 +44,11 @@ Check yourself (printed at the end; tests/exercises/test_ex_l06_token_kd.py answ
 
 from __future__ import annotations
 
-import argparse
 import math
 
 import torch
 
+from lessons import lesson_parser
 from minikd.data import IGNORE_INDEX, collate
 from minikd.evaluate import accuracy, answer_nll
 from minikd.losses import forward_kl, log_softmax_t
@@ -277,12 +277,8 @@ def step_compare(args, profile, tok, teacher, students: dict, test_set: list[dic
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fast", action="store_true", help="tiny models, few steps (the tests use it)")
+    parser = lesson_parser(__doc__, "tiny models, few steps")
     parser.add_argument("--task", default="sort", help="task family of the example walked through (step 1)")
-    parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
-    parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
 

@@ -37,7 +37,6 @@ Check yourself (printed at the end; tests/exercises/test_ex_l07_token_kd_cost.py
 
 from __future__ import annotations
 
-import argparse
 import math
 import tempfile
 import time
@@ -45,6 +44,7 @@ from pathlib import Path
 
 import torch
 
+from lessons import lesson_parser
 from minikd.common import get_device
 from minikd.data import SFTData
 from minikd.evaluate import accuracy
@@ -247,11 +247,7 @@ def step_time(args, profile, tok, teacher, store: dict, alpha: float, train_set:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fast", action="store_true", help="tiny models, few steps (the tests use it)")
-    parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = lesson_parser(__doc__, "tiny models, few steps")
     return parser.parse_args(argv)
 
 

@@ -27,10 +27,10 @@ Run:  python -m lessons.l08_sequence_kd      (--fast: tiny models, seconds; the 
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections import Counter
 
+from lessons import lesson_parser
 from minikd.common import runs_dir
 from minikd.data import read_jsonl, read_meta
 from minikd.evaluate import accuracy, score
@@ -125,11 +125,7 @@ def compare_forms(train_set: list[dict], stored: list[dict], fast: bool) -> None
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fast", action="store_true", help="tiny models, a slice of the data (the tests use it)")
-    parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = lesson_parser(__doc__, "tiny models, a slice of the data")
     args = parser.parse_args(argv)
     profile = get_profile("quick" if args.fast else "default")
     tok = Tokenizer.default()

@@ -27,10 +27,10 @@ Run:  python -m lessons.l09_curation      (--fast: tiny models, seconds; the def
 
 from __future__ import annotations
 
-import argparse
 from collections import Counter
 from dataclasses import asdict
 
+from lessons import lesson_parser
 from minikd.cache import cached_model
 from minikd.common import seed_all
 from minikd.data import read_jsonl
@@ -123,14 +123,10 @@ def repeats(test_set: list[dict], mine: dict, teacher: dict) -> list[float]:
         out.append(float(not my_ok and a is not None and a == b))
     return out
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fast", action="store_true", help="tiny models, a slice of the data (the tests use it)")
+    parser = lesson_parser(__doc__, "tiny models, a slice of the data")
     parser.add_argument("--prompts", type=int, default=None,
                         help="how many unlabelled prompts the weak teacher labels (default 2000, --fast 48)")
     parser.add_argument("--tries", type=int, default=None, help="regeneration samples per dropped prompt (default 3)")
-    parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     profile = get_profile("quick" if args.fast else "default")
     tok = Tokenizer.default()

@@ -28,19 +28,16 @@ Run:  python -m lessons.l10_showdown       (the main job, `minikd`, reusing ever
 
 from __future__ import annotations
 
-import argparse
 
+from lessons import lesson_parser
 from minikd import findings, showdown
 from minikd.verdict import say
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fast", action="store_true", help="the quick profile (the tests use it)")
+    parser = lesson_parser(__doc__, "the quick profile", seed=False)
     parser.add_argument("--seeds", type=int, default=None, help="seeds per method (default 3; giving it means --full)")
     parser.add_argument("--full", action="store_true", help="every method, and the plateau check (the README's run)")
-    parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
 
     # Step 1: run (or reload from runs/) the whole experiment: the teacher, its data, every student.
