@@ -28,7 +28,6 @@ Run:  python -m lessons.l09_curation      (--fast: tiny models, seconds; the def
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict
 
 from lessons import lesson_parser
 from minikd.cache import cached_model
@@ -49,7 +48,7 @@ from minikd.verdict import LOG, check, claim
 def weak_teacher(profile, tok, device: str, seed: int):
     """The teacher preset after half of the real teacher's steps (cached at runs/<profile>/teacher_weak.pt)."""
     steps = max(1, profile.teacher_steps // 2)
-    settings = {"profile": asdict(profile), "steps": steps, "seed": seed}
+    settings = {"profile": profile.teacher_key(), "steps": steps, "seed": seed}
 
     def build():
         print(f"weak teacher: the {profile.teacher_preset} preset, {steps} of {profile.teacher_steps} steps")

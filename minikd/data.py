@@ -180,23 +180,18 @@ def _check_fields(path, lineno: int, record: dict, require_completion: bool) -> 
         raise DatasetError(path, lineno, "empty string", field="completion", reason="empty_completion")
 
 
-def load_sft(path, tokenizer, block_size: int, drop_bad: bool = False,
-             require_completion: bool = True) -> tuple[list[dict], Counter]:
+def load_sft(path, tokenizer, block_size: int, drop_bad: bool = False, require_completion: bool = True,
+             limit: int | None = None) -> tuple[list[dict], Counter]:
     """Read, check and tokenize a prompt/completion dataset. Returns (examples, dropped).
 
     Each example is the record plus "ids" and "mask" from `tokenizer.render(prompt, completion)`. A bad
     record (not a JSON object, a missing or non-string prompt/completion, an empty completion, too long for
     the context) raises DatasetError, or with `drop_bad=True` is dropped and counted (reason -> count).
 
-    Fitting the context: training feeds `ids[:-1]` and predicts `ids[1:]`, so a sequence of
-    `block_size + 1` ids fits and anything longer is too long (it is never silently truncated: cutting
-    off the end token would teach the student not to stop).
-
-    `require_completion=False` loads a prompt set: records without a completion get
-    `ids = tokenizer.render_prompt(prompt)` (which must fit in `block_size`) and an all-zero mask.
-
-    A dataset whose sidecar (`<path>.meta.json`) records a tokenizer fingerprint different from
-    `tokenizer.fingerprint` is refused whatever `drop_bad` says: the whole file is wrong, not one line.
+    Training feeds `ids[:-1]` and predicts `ids[1:]`: `block_size + 1` ids fit, more are too long (never
+    silently truncated: cutting off the end token would teach the student not to stop). limit: stop after
+    that many examples. `require_completion=False` loads a prompt set: `ids = render_prompt(prompt)`, mask 0.
+    A sidecar (`<path>.meta.json`) naming another tokenizer fingerprint refuses the whole file.
     """
     meta = read_meta(path)
     if meta is not None and "tokenizer" in meta and meta["tokenizer"] != tokenizer.fingerprint:
@@ -208,6 +203,8 @@ def load_sft(path, tokenizer, block_size: int, drop_bad: bool = False,
     examples: list[dict] = []
     dropped: Counter = Counter()
     for lineno, record, error in _scan_jsonl(path):
+        if limit is not None and len(examples) >= limit:
+            break
         try:
             if error is not None:
                 raise error

@@ -46,6 +46,11 @@ class Profile:
     n_val: int = 400  # the last n training records: the validation slice that chooses word-KD's T and alpha
     block_size: int = 128  # context of both models
     length_groups: int = 4  # micro-batches of similar-length rows per step: less padding, the same gradient
+    curve_points: int = 8  # test-accuracy measurements along each student's run (the learning curve)
+
+    def teacher_key(self) -> dict:
+        """The profile as a teacher's cache key: every field but those that only shape the students' reports."""
+        return {k: v for k, v in asdict(self).items() if k not in ("curve_points",)}
 
     def teacher_config(self, vocab_size: int):
         return get_config(self.teacher_preset, vocab_size=vocab_size, block_size=self.block_size,
@@ -61,7 +66,7 @@ PROFILES = {
     "quick": Profile(name="quick", teacher_preset="tiny", student_preset="tiny",
                      teacher_overrides=(("n_embd", 32),), teacher_steps=100, student_steps=30,
                      batch_size=16, teacher_lr=1e-2, n_train=256, n_unlabelled=64, n_test=48, n_heldout=24,
-                     n_val=32),
+                     n_val=32, curve_points=4),
 }
 
 
@@ -98,9 +103,8 @@ def load_split(split: str, profile: Profile, tok: Tokenizer | None = None):
     path = DATA_DIR / f"{split}.jsonl"
     if split == "unlabelled":
         records = list(read_jsonl(path))
-    else:
-        records, _ = load_sft(path, tok or Tokenizer.default(), profile.block_size)
-    return records[:limit] if limit else records
+        return records[:limit] if limit else records
+    return load_sft(path, tok or Tokenizer.default(), profile.block_size, limit=limit)[0]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -140,7 +144,7 @@ def get_teacher(profile: Profile | str = "default", device: str = "auto", retrai
     profile = get_profile(profile)
     tok = Tokenizer.default()
     path = profile_dir(profile) / "teacher.pt"
-    settings = {"profile": asdict(profile), "seed": seed, "data": data_fingerprint()}
+    settings = {"profile": profile.teacher_key(), "seed": seed, "data": data_fingerprint()}
 
     def build():
         train_set = load_split("train", profile, tok)

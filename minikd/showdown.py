@@ -77,9 +77,9 @@ BEAM = {"beam_size": 5, "length_penalty": 1.0}  # rank beams by log-prob per tok
 # (T, alpha) settings tried for word-level KD: Hinton's softening (T > 1), plain (T = 1), sharpening (T < 1);
 # alpha = 1 is pure KL to the teacher, 0.5 mixes in cross-entropy on the (noisy) labels.
 WORD_KD_GRID = [{"temperature": t, "alpha": a} for t, a in ((0.5, 1.0), (1.0, 0.5), (1.0, 1.0), (2.0, 1.0))]
-CURVE_POINTS = 8  # test-accuracy measurements along each student's run
 PLATEAU_SEEDS = 3  # seeds of the long (plateau) runs
 CHUNK = 2048  # prompts generated (and appended to disk) at a time
+PARALLEL_MIN_PROMPTS = 1000  # fewer training prompts: starting worker processes costs more than it saves
 SLACK = 8  # an answer may run this many tokens past the longest training answer; longer is a runaway
 
 
@@ -98,11 +98,15 @@ def stage(n: int, title: str) -> float:
 # ---------------------------------------------------------------------------------------------------
 # Worker processes
 
-def default_jobs(device) -> int:
+def default_jobs(device, profile) -> int:
     """Worker processes for the embarrassingly parallel stages: 2 on a CPU with 2+ cores, else 1.
 
     Small models use a core badly: on this project's 2-core machine, two 1-thread processes trained the
-    student preset 1.35x and decoded greedily 1.6x faster than one 2-thread process. A GPU runs one."""
+    student preset 1.35x and decoded greedily 1.6x faster than one 2-thread process. A GPU runs one. The
+    quick profile runs one: a worker first imports torch and its optimizer machinery (about 5 s here),
+    longer than a tiny student takes to train."""
+    if profile.name == "quick":
+        return 1
     return 2 if torch.device(device).type == "cpu" and (os.cpu_count() or 1) >= 2 else 1
 
 
@@ -184,7 +188,7 @@ def teacher_data(profile, teacher, tok, times: dict, device="cpu", jobs: int = 1
         + ")" + (", the unlabelled prompts" if full else "") + " and the test prompts (greedy)")
     generated = ("greedy", "inter", "unlabelled", "test") if full else ("greedy", "test")
     cached = all(_complete_for(paths[k], teacher) for k in generated)
-    if jobs > 1 and not cached:
+    if jobs > 1 and not cached and len(load_split("train", profile, tok)) >= PARALLEL_MIN_PROMPTS:
         print(f"  {jobs} worker processes, one shard of the prompts each", flush=True)
         run_all(label_shard, [(profile, r, jobs, str(device), None, full) for r in range(jobs)], jobs)
         for k in generated:
@@ -339,7 +343,7 @@ def train_student(profile, job: dict, device="cpu") -> dict:
     model, history = train_model(profile.student_config(tok.vocab_size), examples, steps, profile,
                                  lr=profile.student_lr, seed=seed, objective=_objective(method, store, job["word_kd"]),
                                  device=str(device), tok=tok, log_every=0, eval_fn=None if val else eval_fn,
-                                 eval_every=-(-steps // CURVE_POINTS))  # ceil: CURVE_POINTS points, the last at the end
+                                 eval_every=-(-steps // profile.curve_points))  # ceil: curve_points points, the last at the end
     train_s = time.perf_counter() - s0 - eval_s[0]
     if val:
         held = train_set[-profile.n_val:]  # the labels are never read: verify uses the prompt
@@ -396,7 +400,7 @@ def student_settings(ctx: Context, method: str, seed: int, steps: int, word_kd: 
             "word_kd": word_kd if method in TOKEN_KD else None,
             "beam": BEAM if POOLS[method] in ("beam", "inter") else None,
             "pool_size": ctx["sizes"][POOLS[method]], "teacher": ctx["teacher_id"], "data": data_fingerprint(),
-            "curve_points": CURVE_POINTS, "validation": profile.n_val if val else None,
+            "curve_points": profile.curve_points, "validation": profile.n_val if val else None,
             "beam_eval": BEAM if method in BEAM_EVAL and not val else None, "limit": SLACK}
 
 
@@ -473,7 +477,7 @@ def word_kd_choice(profile, device="auto", jobs: int | None = None) -> tuple[dic
     """The main job's word-KD choice on its own (for lesson 6): the cached teacher, its distributions on
     the training set, the validation sweep — the same cached files the main job reads and writes."""
     device = get_device(device)
-    jobs = jobs if jobs is not None else default_jobs(device)
+    jobs = jobs if jobs is not None else default_jobs(device, profile)
     tok = Tokenizer.default()
     teacher, _ = get_teacher(profile, device=str(device))
     teacher_id = teacher_fingerprint(teacher)
@@ -574,7 +578,7 @@ def main(argv=None):
                         "see where it ends up (default: 4 with --full, else 0 = off)")
     parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
     parser.add_argument("--jobs", type=int, default=None,
-                        help="worker processes for generation and students (default: 2 on a CPU with 2+ cores)")
+                        help="worker processes for generation and students (default: 2 on a CPU with 2+ cores; 1 for --quick)")
     parser.add_argument("--retrain-teacher", action="store_true", help="ignore the cached teacher")
     args = parser.parse_args(argv)
     profile = get_profile(args.profile or ("quick" if args.quick else "default"))
@@ -588,7 +592,7 @@ def main(argv=None):
         parser.error(f"--plateau must be 0 (off) or a factor >= 2, got {plateau}")
     seeds = list(range(n_seeds))
     device = get_device(args.device)
-    jobs = args.jobs if args.jobs is not None else default_jobs(device)
+    jobs = args.jobs if args.jobs is not None else default_jobs(device, profile)
     if jobs < 1:
         parser.error(f"--jobs must be >= 1, got {jobs}")
     start, times = time.perf_counter(), {}

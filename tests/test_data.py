@@ -340,3 +340,14 @@ def test_load_sft_no_warning_when_nothing_dropped(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_sft(path, TOK, block_size=16, drop_bad=True)[1] == Counter()
+
+
+def test_load_sft_limit_reads_only_the_first_records(tmp_path):
+    from minikd.tokenizer import Tokenizer
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"prompt": "Sort 3 1.", "completion": "1 3"}\n{"prompt": "Sort 2 1.", "completion": "1 2"}\n'
+                    "not json: never read\n", encoding="utf-8")
+    examples, _ = load_sft(path, Tokenizer.default(), 64, limit=2)
+    assert [e["completion"] for e in examples] == ["1 3", "1 2"]
+    with pytest.raises(DatasetError, match=":3"):
+        load_sft(path, Tokenizer.default(), 64)

@@ -10,6 +10,7 @@ import pytest
 from lessons import l10_showdown
 from minikd import findings, showdown
 from minikd.common import ROOT
+from minikd.profiles import get_profile
 
 
 @pytest.mark.slow
@@ -28,7 +29,7 @@ def test_showdown_quick_runs_end_to_end_caches_and_leaves_the_repo_alone(runs_tm
             m = results["students"][f"{method}-seed{seed}"]["metrics"]
             assert set(m["acc_by_task"]) == set(results["teacher"]["acc_by_task"])  # per family
             steps = [p["step"] for p in m["curve"]]  # per step
-            assert steps[-1] == results["steps"] and len(steps) == showdown.CURVE_POINTS
+            assert steps[-1] == results["steps"] and len(steps) == get_profile("quick").curve_points
             assert m["curve"][-1]["acc"] == m["greedy_acc"]  # the last curve point is the final accuracy
     table = (runs_tmp / "quick" / "results.md").read_text()
     for method in showdown.CORE + ["teacher (reference)"]:
