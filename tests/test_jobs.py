@@ -464,3 +464,19 @@ def test_teacher_logprob_equals_the_teacher_forced_score(tmp_path, tok, mix):
     examples = load_teacher_data(path, tok, 64)
     lps, _ = sequence_logprobs(mix, examples, tok.pad_id)
     assert lps == pytest.approx([e["teacher_logprob"] for e in examples], abs=1e-5)
+
+
+def test_the_beam_record_is_the_beams_own_best_answer_without_the_seq_inter_fields():
+    """A seq-inter record holds the chosen candidate AND the beam's best answer; plain seq-KD on beam output
+    must train on the latter, with its own log-prob and length, and carry none of the choice's metadata."""
+    from minikd.seqkd import beam_best_record
+    inter = {"id": "p1", "prompt": "Sort 3 1.", "task": "sort", "completion": "1 3", "teacher_logprob": -2.5,
+             "teacher_tokens": 3, "ended": True, "inter_rank": 2, "inter_distance": 0, "beam_candidates": 5,
+             "beam_completion": "Sorted: 1 3.", "beam_logprob": -0.5, "beam_ended": True, "beam_tokens": 6,
+             "ground_truth": "1 3", "source": "teacher", "prompt_index": 0}
+    best = beam_best_record(inter)
+    assert best["completion"] == "Sorted: 1 3." and best["teacher_logprob"] == -0.5
+    assert best["teacher_tokens"] == 6 and best["ended"] is True
+    assert not [k for k in best if k.startswith(("inter_", "beam_"))]
+    assert {k: best[k] for k in ("id", "prompt", "task", "ground_truth", "source", "prompt_index")} == \
+        {k: inter[k] for k in ("id", "prompt", "task", "ground_truth", "source", "prompt_index")}
