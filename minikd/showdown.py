@@ -287,7 +287,7 @@ def build_stores(profile, teacher, tok, kept, teacher_id: str, times: dict,
     position of the pools token-level KD trains on, computed once and stored (minikd.word_kd). Training
     from the store gives exactly the online loss (up to fp16 rounding) without a teacher forward pass per
     step; re-tempering the stored log-probs to another T is exact too (word_kd.topk_objective)."""
-    from minikd.word_kd import build_topk_store, load_topk_store
+    from minikd.word_kd import TopkStoreError, build_topk_store, load_topk_store
     t0 = stage(5, "word-KD: the teacher's distributions at every answer position, stored once (k = V)")
     stores = {}
     for pool in pools:
@@ -296,7 +296,7 @@ def build_stores(profile, teacher, tok, kept, teacher_id: str, times: dict,
         try:
             load_topk_store(path, expect_fingerprint=tok.fingerprint, expect_examples=examples)
             print(f"  {pool}: cached ({path.name})")
-        except Exception:  # missing, or made from other data: (re)build it
+        except TopkStoreError:  # missing, unreadable, or made from other data: (re)build it
             build_topk_store(teacher, examples, tok.pad_id, k=teacher.config.vocab_size, temperature=1.0,
                              path=path, fingerprint=tok.fingerprint)
             print(f"  {pool}: {len(examples)} examples -> {path.stat().st_size / 1e6:.0f} MB ({path.name})")
