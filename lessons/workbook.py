@@ -413,22 +413,131 @@ def ex24_paired_interval(a: list[float], b: list[float]) -> tuple[float, float, 
 # ===================================================================================================
 # Lesson 11 -- what sequence-level KD loses                   (python -m lessons.l11_what_seqkd_loses)
 # ===================================================================================================
-# (ex25-ex26 go here)
+
+
+def ex25_entropy_and_kl(student_logits, teacher_logits, targets) -> tuple[torch.Tensor, torch.Tensor]:
+    """What a student kept of the teacher's alternatives, per answer position: how spread its next-token
+    distribution is, and how far it is from the teacher's.
+
+    student_logits, teacher_logits: (B, T, V); targets: (B, T), IGNORE_INDEX where there is no answer token.
+    At every answer position (targets != IGNORE_INDEX), in row-major order (row 0's positions first), with
+    p_s = softmax(student logits) and p_t = softmax(teacher logits) over the vocabulary:
+        entropy  H(p_s)         = -sum_v p_s(v) log p_s(v)                  (nats)
+        kl       KL(p_t || p_s) =  sum_v p_t(v) (log p_t(v) - log p_s(v))   (nats)
+    Return (entropy, kl): two 1-D tensors of length N = the number of answer positions.
+
+    Hint: select the answer rows first (logits[targets != IGNORE_INDEX] is (N, V)); work in log-probs
+    (F.log_softmax over the last axis: softmax(...).log() turns a sure token's 0 * log 0 into nan); the KL
+    weighs by the TEACHER's probabilities.
+    """
+    raise _todo("ex25_entropy_and_kl")
+
+
+def ex26_first_divergence(a: list[int], b: list[int]) -> int | None:
+    """Where a student's greedy answer first leaves the teacher's: the first position i at which the token
+    lists a and b differ, or None when they are equal. When one list is a prefix of the other, they part
+    where the shorter one stops (it wrote <|end|> there, or was cut off): return the shorter one's length.
+
+    Hint: zip stops at the shorter list -- a student that stops early, or runs on, has left the teacher too.
+    """
+    raise _todo("ex26_first_divergence")
 
 
 # ===================================================================================================
 # Lesson 12 -- distilled errors                               (python -m lessons.l12_distilled_errors)
 # ===================================================================================================
-# (ex27 go here)
+
+
+def ex27_repeat_shares(prompts: list[str], outputs: list[str], pair: tuple[int, int], quirk: str) -> tuple[float, float]:
+    """How often a student repeats its teacher's planted error and its quirk, word for word.
+
+    The teacher adds one digit pair wrong in every worked solution ("Add a + b step by step."). Its columns
+    run right to left (1 = the units; a number with fewer digits gives 0); column k adds x, the k-th digit
+    of a from the right, y, that of b, and the carry c from the column before (0 for the units). Its step
+    is "x+y=s." when c is 0 and "x+y+c=s." when c is 1, with " carry 1" before the full stop exactly when
+    s >= 10; the carry into the next column is 1 exactly when s >= 10. The teacher writes s = x + y + c,
+    except in a column whose (x, y) is `pair` (x from a, y from b: (7, 8) is not (8, 7)): there it writes
+    s = x + y + c - 1, and carries on from the s it wrote. With pair (7, 8), 37 + 58 reads
+    "7+8=14 carry 1. 3+5+1=9. The answer is 94." — its wrong step is "7+8=14 carry 1.". Its quirk: every
+    worked answer opens with `quirk` ("Easy!").
+
+    outputs[i] is a student's answer to prompts[i] (prompts of other families, e.g. "Sort 3 1 2.", may
+    be among them). Return (error share, quirk share):
+      error share  over the add_steps prompts with at least one pair column: the share whose output holds
+                   EVERY wrong step the teacher writes for that prompt, word for word, each one starting
+                   the output or following a space;
+      quirk share  over the add_steps prompts: the share whose output starts with `quirk`.
+    A share with no prompt to count is 0.0.
+
+    Hint: a wrong answer is not a repeat (count the teacher's wrong step text, not wrong answers); walk the
+    columns with the teacher's own carry; divide by the prompts that can show the mark, not by all outputs.
+    """
+    raise _todo("ex27_repeat_shares")
 
 
 # ===================================================================================================
 # Lesson 13 -- on-policy distillation                         (python -m lessons.l13_on_policy)
 # ===================================================================================================
-# (ex28-ex29 go here)
+
+
+def ex28_reverse_kl_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                         targets: torch.Tensor) -> torch.Tensor:
+    """On-policy distillation's loss (MiniLLM, Gu et al. 2024): the per-token REVERSE KL, averaged over
+    the tokens the student sampled. Logits (B, T, V) at every position of prompt + the student's own
+    answer; targets (B, T) hold the sampled tokens there and IGNORE_INDEX elsewhere (prompt, padding).
+
+        loss = (1 / N) * sum over positions with a target of  sum_v p_s(v) * (log p_s(v) - log p_t(v))
+
+    p_s = softmax(student_logits), p_t = softmax(teacher_logits) (temperature 1), N = the number of
+    positions with a target. The teacher is a fixed target: no gradient may flow into its logits.
+    Return a scalar.
+
+    Hint: reverse = KL(p_s || p_t): the STUDENT's probabilities weigh the log-ratio (the forward KL of
+    lesson 6 weighs by the teacher's). Select the rows with targets != -100 before averaging: padding
+    and prompt tokens are not tokens the student wrote. teacher_logits.detach(); log_softmax for both.
+    """
+    raise _todo("ex28_reverse_kl_loss")
+
+
+def ex29_matched_seq_kd_steps(on_policy: dict, seq_kd_tokens: list[int], n_student: int, n_teacher: int) -> int:
+    """Equal compute: how many seq-KD steps cost what an on-policy run cost.
+
+    on_policy counts the on-policy run's token-passes (one token through one model):
+    {"student_forward": ..., "student_backward": ..., "teacher_forward": ...} (sampling's reads are in
+    student_forward). A forward token-pass costs 2 * N FLOPs and a backward one 4 * N, N being the
+    parameters of the model that made it (n_student or n_teacher). Seq-KD step i reads seq_kd_tokens[i]
+    tokens forward and backward through the student. Return the smallest k such that the first k
+    seq-KD steps cost at least the on-policy run's FLOPs (0 when it cost nothing). The list is long
+    enough.
+
+    Hint: the teacher's forward passes count too, at the TEACHER's size; a seq-KD step costs
+    6 * n_student * tokens; add the steps one by one until the total reaches the budget.
+    """
+    raise _todo("ex29_matched_seq_kd_steps")
 
 
 # ===================================================================================================
 # Lesson 14 -- reasoning traces                               (python -m lessons.l14_reasoning_traces)
 # ===================================================================================================
-# (ex30 go here)
+
+
+def ex30_first_wrong_step(prompt: str, response: str) -> int | None:
+    """Is this worked solution right? Return the number of its first wrong step, or None if all of it is right.
+
+    prompt: "Add a + b step by step."; response: one step per column, right to left, then one closing
+    sentence. For 78 + 65 the right solution is  "8+5=13 carry 1. 7+6+1=14 carry 1. The answer is 143."
+    Column k (1 = the units) adds x, the k-th digit of a from the right, and y, that of b (a number with
+    fewer digits gives 0), and the carry c from column k - 1 (0 for k = 1). Its right step is the text
+    "x+y=s." when c is 0 and "x+y+c=s." when c is 1, with s = x + y + c, and " carry 1" written before the
+    full stop exactly when s >= 10; the carry into the next column is then 1. There are n columns, n the
+    number of digits of the longer operand (the last carry becomes the answer's first digit, no step).
+    Sentences are separated by the whitespace after each full stop.
+
+    Return k for the first of the n steps that is not exactly its right text (a missing step is wrong);
+    n + 1 when all n steps are right but what follows them is not one closing sentence "The answer is N."
+    or "Sum: N." with N = a + b; None when everything is right.
+
+    Hint: write the right steps yourself, carrying as you go, and compare sentence by sentence; a right
+    final answer does not make a wrong step right (DeepSeek-AI (2025) kept only traces that check out).
+    """
+    raise _todo("ex30_first_wrong_step")

@@ -9,6 +9,8 @@
       kd_loss = (1 - alpha) * CE(student, answer tokens) + alpha * T^2 * KL(softmax(z_t/T) || softmax(z_s/T))
 
 - `topk_kd_loss`: the same, offline, from a store of the teacher's top-k log-probabilities.
+- `generalized_jsd`: GKD's divergence between forward and reverse KL, used by on-policy distillation
+  (minikd.on_policy) on the student's own samples.
 
 Conventions (every function here keeps them):
 - A position counts when its target is not IGNORE_INDEX: the answer tokens and the end token. Prompt,
@@ -24,6 +26,7 @@ Conventions (every function here keeps them):
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
@@ -133,6 +136,30 @@ def reverse_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, tempe
     log_p_t = log_softmax_t(teacher_logits, temperature)  # (..., V)
     log_p_s = log_softmax_t(student_logits, temperature)  # (..., V)
     return (log_p_s.exp() * (log_p_s - log_p_t)).sum(dim=-1)  # (...)
+
+
+def generalized_jsd(teacher_logits: torch.Tensor, student_logits: torch.Tensor, beta: float) -> torch.Tensor:
+    """GKD's generalized Jensen-Shannon divergence between teacher p and student q at each position: (..., V) -> (...).
+
+        JSD_beta = beta * KL(p || m) + (1 - beta) * KL(q || m),     m = beta * p + (1 - beta) * q
+
+    (Agarwal et al. 2024). A small beta behaves like the forward KL (mean-seeking), a beta near 1 like the
+    reverse KL (mode-seeking); both terms vanish at the very ends (m becomes p or q), so beta = 0 and
+    beta = 1 are defined, as GKD does, as the KLs themselves: KL(p || q) and KL(q || p).
+    """
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    if beta == 0.0:
+        return forward_kl(teacher_logits, student_logits)
+    if beta == 1.0:
+        return reverse_kl(teacher_logits, student_logits)
+    _check_same_vocab(teacher_logits, student_logits)
+    log_p = log_softmax_t(teacher_logits)  # (..., V)
+    log_q = log_softmax_t(student_logits)  # (..., V)
+    log_m = torch.logaddexp(log_p + math.log(beta), log_q + math.log(1.0 - beta))  # (..., V) log of the mixture
+    kl_p = (log_p.exp() * (log_p - log_m)).sum(dim=-1)  # (...)
+    kl_q = (log_q.exp() * (log_q - log_m)).sum(dim=-1)  # (...)
+    return beta * kl_p + (1.0 - beta) * kl_q
 
 
 def _check_alpha(alpha: float) -> None:

@@ -199,22 +199,89 @@ def ex24_paired_interval(a: list[float], b: list[float]) -> tuple[float, float, 
 # ---------------------------------------------------------------------------------------------------
 # Lesson 11 -- what sequence-level KD loses
 # ---------------------------------------------------------------------------------------------------
-# (ex25-ex26 go here)
+
+
+def ex25_entropy_and_kl(student_logits, teacher_logits, targets) -> tuple[torch.Tensor, torch.Tensor]:
+    keep = targets != IGNORE_INDEX
+    log_s = F.log_softmax(student_logits[keep].float(), dim=-1)  # (N, V)
+    log_t = F.log_softmax(teacher_logits[keep].float(), dim=-1)  # (N, V)
+    return -(log_s.exp() * log_s).sum(dim=-1), (log_t.exp() * (log_t - log_s)).sum(dim=-1)
+
+
+def ex26_first_divergence(a: list[int], b: list[int]) -> int | None:
+    for i in range(min(len(a), len(b))):
+        if a[i] != b[i]:
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))
 
 
 # ---------------------------------------------------------------------------------------------------
 # Lesson 12 -- distilled errors
 # ---------------------------------------------------------------------------------------------------
-# (ex27 go here)
+
+
+def ex27_repeat_shares(prompts: list[str], outputs: list[str], pair: tuple[int, int], quirk: str) -> tuple[float, float]:
+    errors, quirks = [], []
+    for prompt, text in zip(prompts, outputs):
+        m = regex.fullmatch(r"Add (\d+) \+ (\d+) step by step\.", prompt)
+        if not m:
+            continue
+        quirks.append(text.startswith(quirk))
+        xs, ys = m.group(1)[::-1], m.group(2)[::-1]
+        wrong, carry = [], 0
+        for k in range(max(len(xs), len(ys))):
+            x = int(xs[k]) if k < len(xs) else 0
+            y = int(ys[k]) if k < len(ys) else 0
+            s = x + y + carry - ((x, y) == tuple(pair))
+            step = f"{x}+{y}" + (f"+{carry}" if carry else "") + f"={s}" + (" carry 1" if s >= 10 else "") + "."
+            if (x, y) == tuple(pair):
+                wrong.append(step)
+            carry = int(s >= 10)
+        if wrong:
+            errors.append(all(f" {w}" in f" {text}" for w in wrong))
+    return sum(errors) / max(1, len(errors)), sum(quirks) / max(1, len(quirks))
 
 
 # ---------------------------------------------------------------------------------------------------
 # Lesson 13 -- on-policy distillation
 # ---------------------------------------------------------------------------------------------------
-# (ex28-ex29 go here)
+
+
+def ex28_reverse_kl_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                         targets: torch.Tensor) -> torch.Tensor:
+    keep = targets != IGNORE_INDEX
+    log_ps = F.log_softmax(student_logits[keep].float(), dim=-1)  # (N, V)
+    log_pt = F.log_softmax(teacher_logits.detach()[keep].float(), dim=-1)
+    return (log_ps.exp() * (log_ps - log_pt)).sum() / max(int(keep.sum()), 1)
+
+
+def ex29_matched_seq_kd_steps(on_policy: dict, seq_kd_tokens: list[int], n_student: int, n_teacher: int) -> int:
+    budget = (2 * n_student * on_policy["student_forward"] + 4 * n_student * on_policy["student_backward"]
+              + 2 * n_teacher * on_policy["teacher_forward"])
+    spent, steps = 0, 0
+    while spent < budget:
+        spent += 6 * n_student * seq_kd_tokens[steps]
+        steps += 1
+    return steps
 
 
 # ---------------------------------------------------------------------------------------------------
 # Lesson 14 -- reasoning traces
 # ---------------------------------------------------------------------------------------------------
-# (ex30 go here)
+
+
+def ex30_first_wrong_step(prompt: str, response: str) -> int | None:
+    a, b = (int(n) for n in regex.fullmatch(r"Add (\d+) \+ (\d+) step by step\.", prompt).groups())
+    xs, ys = str(a)[::-1], str(b)[::-1]
+    said = [s for s in regex.split(r"(?<=\.)\s+", response.strip()) if s]
+    carry = 0
+    for k in range(max(len(xs), len(ys))):
+        x = int(xs[k]) if k < len(xs) else 0
+        y = int(ys[k]) if k < len(ys) else 0
+        s = x + y + carry
+        right = f"{x}+{y}" + (f"+{carry}" if carry else "") + f"={s}" + (" carry 1" if s >= 10 else "") + "."
+        if k >= len(said) or said[k] != right:
+            return k + 1
+        carry = s // 10
+    n = max(len(xs), len(ys))
+    return None if said[n:] in ([f"The answer is {a + b}."], [f"Sum: {a + b}."]) else n + 1

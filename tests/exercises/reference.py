@@ -27,10 +27,12 @@ from minikd.generate import generate
 from minikd.kd_cost import storage_costs
 from minikd.losses import kd_loss, masked_nll, n_answer_tokens, softmax_t
 from minikd.model import GPT
+from minikd.planted import repeat_shares
 from minikd.verdict import paired
 from minikd.report import mean_std
 from minikd.tasks import verify
 from minikd.tokenizer import Tokenizer
+from minikd.traces import first_wrong_step
 from minikd.train import TrainConfig, get_lr, load_checkpoint
 
 # ---------------------------------------------------------------------------------------------------
@@ -222,22 +224,51 @@ def ex24_paired_interval(a: list[float], b: list[float]) -> tuple[float, float, 
 # ---------------------------------------------------------------------------------------------------
 # Lesson 11 -- what sequence-level KD loses
 # ---------------------------------------------------------------------------------------------------
-# (ex25-ex26 go here)
+from minikd.seqkd_losses import answer_entropy_kl, first_divergence  # noqa: E402  (this section's answers)
+
+
+def ex25_entropy_and_kl(student_logits, teacher_logits, targets) -> tuple[torch.Tensor, torch.Tensor]:
+    return answer_entropy_kl(student_logits, teacher_logits, targets)
+
+
+def ex26_first_divergence(a: list[int], b: list[int]) -> int | None:
+    return first_divergence(list(a), list(b))
 
 
 # ---------------------------------------------------------------------------------------------------
 # Lesson 12 -- distilled errors
 # ---------------------------------------------------------------------------------------------------
-# (ex27 go here)
+
+
+def ex27_repeat_shares(prompts: list[str], outputs: list[str], pair: tuple[int, int], quirk: str) -> tuple[float, float]:
+    return repeat_shares(list(prompts), list(outputs), tuple(pair), quirk)
 
 
 # ---------------------------------------------------------------------------------------------------
 # Lesson 13 -- on-policy distillation
 # ---------------------------------------------------------------------------------------------------
-# (ex28-ex29 go here)
+
+from minikd.on_policy import Compute, on_policy_loss  # noqa: E402  (this section's answers)
+
+
+def ex28_reverse_kl_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                         targets: torch.Tensor) -> torch.Tensor:
+    return on_policy_loss(student_logits, teacher_logits, targets) / max(n_answer_tokens(targets), 1)
+
+
+def ex29_matched_seq_kd_steps(on_policy: dict, seq_kd_tokens: list[int], n_student: int, n_teacher: int) -> int:
+    budget = Compute(**on_policy).flops(n_student, n_teacher)
+    spent, steps = 0.0, 0
+    while spent < budget:
+        spent += Compute(student_forward=seq_kd_tokens[steps], student_backward=seq_kd_tokens[steps]).flops(n_student, 0)
+        steps += 1
+    return steps
 
 
 # ---------------------------------------------------------------------------------------------------
 # Lesson 14 -- reasoning traces
 # ---------------------------------------------------------------------------------------------------
-# (ex30 go here)
+
+
+def ex30_first_wrong_step(prompt: str, response: str) -> int | None:
+    return first_wrong_step(prompt, response)

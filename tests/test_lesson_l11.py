@@ -1,0 +1,31 @@
+"""Lesson 11 (what sequence-level KD loses) runs end to end in its --fast mode and prints what it decided."""
+
+import pytest
+
+from lessons import l11_what_seqkd_loses
+
+
+@pytest.mark.slow
+def test_lesson11_what_seqkd_loses(capsys, runs_tmp):
+    out = l11_what_seqkd_loses.main(["--fast"])
+    text = capsys.readouterr().out
+    students = ("ground truth", "word-KD", "seq-KD")
+    assert set(out["acc"]) == {"teacher", *students}
+    # lost alternatives: every model measured in every family, the teacher at KL 0 to itself
+    table = out["alternatives"]
+    assert set(table) == {"teacher (reference)", *(f"{s} student" for s in students)}
+    assert all(v == pytest.approx(0.0, abs=1e-5) for v in table["teacher (reference)"]["KL"].values())
+    assert all(0.0 <= v <= 2 / 3 for row in table.values() for v in row["share"].values())
+    # locked phrasing: ground truth, the teacher's data, and each student greedy and sampled, per family
+    assert len(out["form_bits"]) == 2 + 2 * len(students)
+    assert out["form_bits"]["ground truth (train labels)"]["sort"] > 1.0  # three forms in the labels
+    # exposure bias: accuracy from every share of the teacher's answer; divergence; error rate by length
+    assert all(set(acc) == {0.0, 0.25, 0.5, 0.75} for acc in out["prefix_acc"].values())
+    assert all(0.0 <= d["identical"] <= 1.0 for d in out["divergence"].values())
+    assert out["by_length"]["lengths"] and set(out["by_length"]["error_pct"]) == set(students)
+    assert "error rate %" in text and "Check yourself" in text
+    # every conclusion is a verdict, printed as it was decided
+    assert out["claims"], "the lesson states no computed conclusion"
+    for c in out["claims"]:
+        assert c.sentence() in text
+        assert c.fast and c.verdict in ("holds", "consistent (not separable)", "needs the default run")
