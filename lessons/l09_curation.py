@@ -31,12 +31,10 @@ from collections import Counter
 
 from lessons import lesson_parser
 from minikd.cache import cached_model
-from minikd.common import seed_all
 from minikd.data import read_jsonl
 from minikd.evaluate import accuracy
 from minikd.jobs import generate_dataset
-from minikd.model import GPT
-from minikd.profiles import get_profile, load_split, profile_dir, train_model
+from minikd.profiles import get_profile, load_split, profile_dir, student_on, train_model
 from minikd.report import ascii_bars
 from minikd.seqkd import (DROP_REASONS, as_examples, decoding_settings, drop_reason, filter_records,
                           rejection_sample)
@@ -97,18 +95,6 @@ def show_counts(curated: dict, raw: list[dict]) -> dict[str, tuple[float, float]
         print(f"    {task:10s} {len(mine)} stored, {ok} accepted by the verifier, {rescued} of the "
               f"{len(mine) - ok} others rescued by regeneration")
     return rates
-
-
-def student_on(name, examples, profile, tok, seed, device):
-    """A student trained on `examples` with the profile's budget; an untrained one when nothing is left."""
-    if not examples:
-        print(f"  {name}: no examples survived, so this student stays untrained")
-        seed_all(seed)
-        return GPT(profile.student_config(tok.vocab_size)).eval()
-    print(f"  {name}: {len(examples)} examples, {profile.student_steps} steps x {profile.batch_size}")
-    model, _ = train_model(profile.student_config(tok.vocab_size), examples, profile.student_steps, profile,
-                           lr=profile.student_lr, seed=seed, device=device, tok=tok, log_every=0)
-    return model
 
 
 def repeats(test_set: list[dict], mine: dict, teacher: dict) -> list[float]:

@@ -33,13 +33,12 @@ Run:  python -m lessons.l12_distilled_errors      (--fast: tiny models, seconds;
 from __future__ import annotations
 
 from lessons import lesson_parser
-from minikd.common import runs_dir, seed_all
+from minikd.common import runs_dir
 from minikd.data import read_jsonl
 from minikd.evaluate import accuracy
 from minikd.jobs import generate_dataset
-from minikd.model import GPT
 from minikd.planted import PAIR, QUIRK, has_quirk, plant, repeats_error, targeted_prompts, wrong_steps
-from minikd.profiles import get_profile, get_teacher, load_split, profile_dir, train_model
+from minikd.profiles import get_profile, get_teacher, load_split, profile_dir, student_on
 from minikd.report import ascii_bars, save_bar_chart
 from minikd.seqkd import as_examples, drop_reason, filter_records
 from minikd.tasks import check_trace, verify
@@ -100,18 +99,6 @@ def curate(planted: list[dict], tok, profile, fast: bool) -> dict[str, list[dict
           f"worked answers opening with {QUIRK!r}: {u_quirk} of {u_worked} unfiltered, {f_quirk} of {f_worked} "
           "filtered" + ("" if f_worked else " (no worked answer passed: nothing to judge)"), fast=fast)
     return {"unfiltered": unfiltered, "filtered": filtered}
-
-
-def student_on(name: str, examples: list[dict], profile, tok, seed: int, device: str):
-    """Step 4: one student with the profile's budget; an untrained one when no example is left."""
-    if not examples:
-        print(f"  {name}: no examples left, so this student stays untrained")
-        seed_all(seed)
-        return GPT(profile.student_config(tok.vocab_size)).eval()
-    print(f"  {name}: {len(examples)} examples, {profile.student_steps} steps x {profile.batch_size}")
-    model, _ = train_model(profile.student_config(tok.vocab_size), examples, profile.student_steps, profile,
-                           lr=profile.student_lr, seed=seed, device=device, tok=tok, log_every=0)
-    return model
 
 
 def measure(model, tok, test_set: list[dict], targeted: list[dict]) -> dict:

@@ -156,3 +156,16 @@ def get_teacher(profile: Profile | str = "default", device: str = "auto", retrai
         return model, {"train_seconds": time.perf_counter() - t0}, history
 
     return cached_model(path, settings, build, tok, device=device, label="teacher", rebuild=retrain)
+
+
+def student_on(name: str, examples: list[dict], profile: Profile, tok: Tokenizer, seed: int, device: str = "auto"):
+    """A student of the profile's preset trained on `examples` with the profile's budget (lessons 9 and 12);
+    an untrained one, said so, when no example is left (a filter can drop them all)."""
+    if not examples:
+        print(f"  {name}: no examples left, so this student stays untrained")
+        seed_all(seed)
+        return GPT(profile.student_config(tok.vocab_size)).eval()
+    print(f"  {name}: {len(examples)} examples, {profile.student_steps} steps x {profile.batch_size}")
+    model, _ = train_model(profile.student_config(tok.vocab_size), examples, profile.student_steps, profile,
+                           lr=profile.student_lr, seed=seed, device=device, tok=tok, log_every=0)
+    return model
