@@ -27,7 +27,6 @@ Run:  python -m lessons.l08_sequence_kd      (--fast: tiny models, seconds; the 
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 
 from lessons import lesson_parser
@@ -38,6 +37,7 @@ from minikd.jobs import generate_dataset
 from minikd.profiles import get_profile, get_teacher, load_split, profile_dir, train_model
 from minikd.report import ascii_bars, ascii_chart, save_line_plot
 from minikd.seqkd import as_examples, decoding_settings, drop_reason, filter_records, label_prompts, sequence_logprobs
+from minikd.showdown import form_entropy_bits
 from minikd.tasks import surface_form
 from minikd.tokenizer import Tokenizer
 from minikd.verdict import LOG, check, claim
@@ -49,12 +49,6 @@ def form_shares(records: list[dict]) -> dict[str, Counter]:
     for r in records:
         by_task.setdefault(r["task"], Counter())[surface_form(r["task"], r["completion"]) or "unreadable"] += 1
     return dict(sorted(by_task.items()))
-
-
-def entropy_bits(counts: Counter) -> float:
-    """How spread the forms are: 0 bits = always the same form; log2(k) = k forms, equally often."""
-    n = sum(counts.values())
-    return -sum(c / n * math.log2(c / n) for c in counts.values() if c)
 
 
 def show_teacher_writing(teacher, tok, prompts: list[dict], limit: int) -> None:
@@ -116,7 +110,8 @@ def compare_forms(train_set: list[dict], stored: list[dict], fast: bool) -> None
         print(f"  {task}: share of each surface form, ground truth vs the teacher's stored answers")
         print(ascii_bars(bars, width=30, unit="%"))
     both = [t for t in gt if teacher.get(t)]
-    bits = {t: (entropy_bits(gt[t]), entropy_bits(teacher[t])) for t in both}
+    bits = {t: (form_entropy_bits(list(gt[t].elements())), form_entropy_bits(list(teacher[t].elements())))
+            for t in both}
     check("the teacher's answers use fewer phrasings than the ground truth, in every family",
           len(both) == len(gt) and all(tb < gb for gb, tb in bits.values()),
           "form entropy, ground truth vs teacher: " + ", ".join(f"{t} {g:.2f} vs {abs(tb):.2f} bits"
