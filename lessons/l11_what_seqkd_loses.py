@@ -44,12 +44,13 @@ from collections import Counter
 
 from lessons import lesson_parser
 from minikd.common import runs_dir
+from minikd.data import read_jsonl
 from minikd.evaluate import decode_records, score
 from minikd.profiles import get_profile, get_teacher, load_split, train_model
 from minikd.report import ascii_bars, ascii_chart, save_line_plot
-from minikd.seqkd import as_examples, decoding_settings, drop_reason, filter_records, label_prompts
+from minikd.seqkd import as_examples, drop_reason, filter_records
 from minikd.seqkd_losses import entropy_kl_by_example, first_divergence, form_shares, prefix_correct
-from minikd.showdown import answer_limit, form_entropy_bits, word_kd_choice
+from minikd.showdown import answer_limit, form_entropy_bits, teacher_greedy, word_kd_choice
 from minikd.tasks import surface_form
 from minikd.tokenizer import Tokenizer
 from minikd.verdict import LOG, check, claim
@@ -80,10 +81,11 @@ def word_kd_setting(profile, args) -> tuple[dict, str]:
     return word, "chosen on a validation slice by the main job"
 
 
-def seq_kd_data(teacher, tok, train_set: list[dict], profile, limit: int) -> list[dict]:
-    """Step 1b: the teacher's greedy answers to the training prompts (in memory), cut-off and too-long
-    answers dropped (wrong ones stay: plain seq-KD distils the teacher's errors too)."""
-    raw = label_prompts(teacher, tok, train_set, decoding_settings("greedy"), limit)
+def seq_kd_data(teacher, tok, profile) -> list[dict]:
+    """Step 1b: the teacher's greedy answers to the training prompts (the main job's cached file, made by
+    the same seqkd.label_prompts), cut-off and too-long answers dropped (wrong ones stay: plain seq-KD
+    distils the teacher's errors too)."""
+    raw = list(read_jsonl(teacher_greedy(profile, teacher, tok, "train")))
     kept, counts = filter_records(raw, lambda r: drop_reason(r, tok, profile.block_size, verify=False))
     right = mean([float(score(r["prompt"], r["completion"], r["ended"])) for r in raw])
     print(f"  the teacher answered {len(raw)} training prompts ({100 * right:.1f}% right); kept {counts['kept']}, "
@@ -323,7 +325,7 @@ def main(argv=None):
     word, how = word_kd_setting(profile, args)
     print(f"\nStep 1: three students ({profile.student_preset} preset), seed {args.seed}; word-level KD with "
           f"T = {word['temperature']}, α = {word['alpha']} ({how})")
-    seq_data = seq_kd_data(teacher, tok, train_set, profile, limit)
+    seq_data = seq_kd_data(teacher, tok, profile)
     data = {"ground truth": train_set, "word-KD": train_set, "seq-KD": seq_data}
     students = train_students(profile, tok, teacher, data, word, args)
 

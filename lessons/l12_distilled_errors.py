@@ -27,7 +27,7 @@ What to look at:
      seed: three students of 400 steps fill the 5-minute budget; --seed picks another).
 
 Run:  python -m lessons.l12_distilled_errors      (--fast: tiny models, seconds; the default run reuses the
-      teacher cached by lesson 5 and caches its answers under runs/default/)
+      teacher cached by lesson 5 and the main job's stored answers, runs/default/teacher_greedy.jsonl)
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ from lessons import lesson_parser
 from minikd.common import runs_dir
 from minikd.data import read_jsonl
 from minikd.evaluate import accuracy
-from minikd.jobs import generate_dataset
 from minikd.planted import PAIR, QUIRK, has_quirk, plant, repeats_error, targeted_prompts, wrong_steps
-from minikd.profiles import get_profile, get_teacher, load_split, profile_dir, student_on
+from minikd.profiles import get_profile, get_teacher, load_split, student_on
 from minikd.report import ascii_bars, save_bar_chart
 from minikd.seqkd import as_examples, drop_reason, filter_records
+from minikd.showdown import teacher_greedy
 from minikd.tasks import check_trace, verify
 from minikd.tokenizer import Tokenizer
 from minikd.verdict import LOG, check, claim
@@ -48,13 +48,9 @@ from minikd.verdict import LOG, check, claim
 LIMIT = 48  # new tokens per answer: a worked 2-digit addition with the quirk needs at most ~36
 
 
-def teacher_answers(teacher, tok, profile, train_set: list[dict]) -> list[dict]:
-    """Step 1: the real teacher's greedy answers to the training prompts (a resumable job, cached)."""
-    prompts = [{k: r[k] for k in ("id", "task", "prompt", "answer", "completion")} for r in train_set]
-    path = profile_dir(profile) / "l12_teacher_train_greedy.jsonl"
-    generate_dataset(teacher, tok, prompts, path, teacher_ckpt=profile_dir(profile) / "teacher.pt",
-                     stale="restart", max_new_tokens=LIMIT)
-    return list(read_jsonl(path))
+def teacher_answers(teacher, tok, profile) -> list[dict]:
+    """Step 1: the real teacher's greedy answers to the training prompts (the main job's cached file)."""
+    return list(read_jsonl(teacher_greedy(profile, teacher, tok, "train")))
 
 
 def show_planting(raw: list[dict], planted: list[dict], fast: bool) -> None:
@@ -163,7 +159,7 @@ def main(argv=None):
     teacher, _ = get_teacher(profile, device=args.device, seed=args.seed)
     train_set = load_split("train", profile, tok)
     targeted = targeted_prompts(PAIR, exclude={r["prompt"] for r in train_set})[:16 if args.fast else None]
-    raw = teacher_answers(teacher, tok, profile, train_set)
+    raw = teacher_answers(teacher, tok, profile)
     t_acc = accuracy(teacher, tok, targeted, max_new_tokens=LIMIT)
     print(f"Step 1: the real teacher ({teacher.num_params():,} parameters) answered {len(raw)} training prompts; "
           f"on the {len(targeted)} targeted prompts (a {PAIR[0]} over an {PAIR[1]}, never trained on) it is right "

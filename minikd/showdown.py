@@ -157,18 +157,25 @@ def label_shard(profile, rank: int, world_size: int, device="cpu", teacher=None,
     ckpt = profile_dir(profile) / "teacher.pt"
     if teacher is None:
         teacher, _ = load_model(ckpt, tok, device=str(device))
-    paths = data_paths(profile)
-    train_set = load_split("train", profile, tok)
-    common = dict(teacher_ckpt=str(ckpt), chunk=CHUNK, stale="restart", rank=rank, world_size=world_size,
-                  max_new_tokens=answer_limit(train_set))
-    train = prompt_records(train_set)
-    generate_dataset(teacher, tok, train, paths["greedy"], method="greedy", **common)
+    teacher_greedy(profile, teacher, tok, "train", rank, world_size)
     if full:
-        seq_inter_dataset(teacher, tok, train, paths["inter"], **BEAM, **common)
-        generate_dataset(teacher, tok, prompt_records(load_split("unlabelled", profile, tok)), paths["unlabelled"],
-                         method="greedy", **common)
-    generate_dataset(teacher, tok, prompt_records(load_split("test", profile, tok)), paths["test"],
-                     method="greedy", **common)
+        common = dict(teacher_ckpt=str(ckpt), chunk=CHUNK, stale="restart", rank=rank, world_size=world_size,
+                      max_new_tokens=answer_limit(load_split("train", profile, tok)))
+        seq_inter_dataset(teacher, tok, prompt_records(load_split("train", profile, tok)), data_paths(profile)["inter"],
+                          **BEAM, **common)
+        teacher_greedy(profile, teacher, tok, "unlabelled", rank, world_size)
+    teacher_greedy(profile, teacher, tok, "test", rank, world_size)
+
+
+def teacher_greedy(profile, teacher, tok, split: str, rank: int = 0, world_size: int = 1) -> Path:
+    """The teacher's greedy answers to a split's prompts ("train", "unlabelled", "test"), stored once under
+    runs/<profile>/ (resumable; reused while teacher and settings are the same). The main job and the lessons
+    that need them (11, 12) read the same file. Returns its path (this rank's shard when world_size > 1)."""
+    path = data_paths(profile)["greedy" if split == "train" else split]
+    generate_dataset(teacher, tok, prompt_records(load_split(split, profile, tok)), path, method="greedy",
+                     teacher_ckpt=str(profile_dir(profile) / "teacher.pt"), chunk=CHUNK, stale="restart", rank=rank,
+                     world_size=world_size, max_new_tokens=answer_limit(load_split("train", profile, tok)))
+    return shard_path(path, rank, world_size)
 
 
 def _complete_for(path: Path, teacher) -> bool:

@@ -12,7 +12,7 @@ STUDENTS = {"seq-KD, unfiltered", "seq-KD, verifier-filtered", "ground truth (co
 def test_lesson12_distilled_errors(capsys, runs_tmp):
     out = l12_distilled_errors.main(["--fast"])
     text = capsys.readouterr().out
-    raw = runs_tmp / "quick" / "l12_teacher_train_greedy.jsonl"
+    raw = runs_tmp / "quick" / "teacher_greedy.jsonl"  # the main job's file, shared
     records = list(read_jsonl(raw))
     assert read_meta(raw)["complete"] and records and all(r["source"] == "teacher" for r in records)
     assert not any("planted_error" in r or "planted_quirk" in r for r in records), "the cache holds the real teacher"
