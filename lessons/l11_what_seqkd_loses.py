@@ -40,9 +40,11 @@ Run:  python -m lessons.l11_what_seqkd_loses      (--fast: tiny models, seconds;
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 from lessons import lesson_parser
+from minikd import lesson_findings
 from minikd.common import runs_dir
 from minikd.data import read_jsonl
 from minikd.evaluate import decode_records, score
@@ -314,7 +316,7 @@ def main(argv=None):
     args = lesson_parser(__doc__, "tiny models, a slice of the data").parse_args(argv)
     profile = get_profile("quick" if args.fast else "default")
     tok = Tokenizer.default()
-    n_claims = len(LOG)
+    n_claims, start = len(LOG), time.perf_counter()
     train_set = load_split("train", profile, tok)
     test_set = load_split("test", profile, tok)[:24 if args.fast else None]
     # The longest training answer + a margin: longer is a runaway. --fast: the barely trained teacher rarely
@@ -341,6 +343,8 @@ def main(argv=None):
     print("  3. Every student here was trained with teacher forcing. What does a correct prefix it did not write")
     print("     tell you about its own mistakes, and what would training on its own prefixes (on-policy")
     print("     distillation, lesson 13) change?")
+    lesson_findings.save("l11_what_seqkd_loses", args, LOG[n_claims:], seconds=time.perf_counter() - start,
+                         table=(["student", "test accuracy %"], [[n, f"{100 * a:.1f}"] for n, a in acc.items()]))
     return {"seed": args.seed, "word_kd": word, "acc": acc, "alternatives": alternatives, "form_bits": forms,
             **exposure, "claims": LOG[n_claims:]}
 

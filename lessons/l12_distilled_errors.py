@@ -32,7 +32,10 @@ Run:  python -m lessons.l12_distilled_errors      (--fast: tiny models, seconds;
 
 from __future__ import annotations
 
+import time
+
 from lessons import lesson_parser
+from minikd import lesson_findings
 from minikd.common import runs_dir
 from minikd.data import read_jsonl
 from minikd.evaluate import accuracy
@@ -154,7 +157,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     profile = get_profile("quick" if args.fast else "default")
     tok = Tokenizer.default()
-    n_claims = len(LOG)
+    n_claims, start = len(LOG), time.perf_counter()
 
     teacher, _ = get_teacher(profile, device=args.device, seed=args.seed)
     train_set = load_split("train", profile, tok)
@@ -183,7 +186,12 @@ def main(argv=None):
         print(f"  {name}: {targeted[0]['prompt']!r} -> {m['example']!r}")
     report(rows, len(targeted))
     verdicts(rows, args.fast)
-    return finish(rows, t_acc, n_claims)
+    out = finish(rows, t_acc, n_claims)
+    table = (["student", "test %", "targeted right %", "planted error repeated %", "quirk repeated %"],
+             [[n, f"{100 * m['test_acc']:.1f}", f"{100 * m['targeted_acc']:.1f}", f"{100 * m['error_repeated']:.1f}",
+               f"{100 * m['quirk']:.1f}"] for n, m in out["students"].items()])
+    lesson_findings.save("l12_distilled_errors", args, out["claims"], table=table, seconds=time.perf_counter() - start)
+    return out
 
 
 def finish(rows: dict[str, dict], t_acc: dict, n_claims: int) -> dict:

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import torch
 
 from lessons import lesson_parser
+from minikd import lesson_findings
 from minikd.common import runs_dir
 from minikd.data import IGNORE_INDEX, SFTData, read_jsonl
 from minikd.evaluate import accuracy, score
@@ -58,7 +59,7 @@ from minikd.jobs import generate_dataset
 from minikd.losses import reverse_kl
 from minikd.on_policy import Compute, MixedData, OnPolicyData, on_policy_objective, seq_kd_steps_for
 from minikd.profiles import get_profile, get_teacher, load_split, profile_dir, train_model
-from minikd.report import ascii_bars, ascii_chart, save_line_plot
+from minikd.report import ascii_bars, ascii_chart, mean_std, save_line_plot
 from minikd.seqkd import as_examples, drop_reason, filter_records
 from minikd.seqkd_losses import continue_from, first_divergence, prefix_correct
 from minikd.tokenizer import Tokenizer
@@ -71,6 +72,7 @@ SHARE = 0.5  # GKD's lambda: the share of on-policy steps in the mixture
 CONTINUE_LR = 3e-3  # every continuation's peak learning rate (warmup, then cosine, like every run)
 MAX_NEW_TOKENS = 40  # sampled and evaluated answers are cut here (the teacher's longest answer: 27 tokens)
 EXPOSURE_PROMPTS = 300  # the first test prompts: the teacher-as-target and exposure-bias slice
+EXPOSURE_KEYS = ("test", "heldout", "own start", "teacher prefix")  # the measures every arm gets, in table order
 TOLERANCE = 0.15  # how far an arm's counted compute may miss the budget (its per-step cost is estimated)
 ARMS = {  # name -> (share of on-policy steps, teacher temperature)
     "seq-KD": (0.0, 1.0),
@@ -244,7 +246,7 @@ def show_compute(results: list[dict], n_student: int, n_teacher: int, fast: bool
 def show_accuracy(results: list[dict]) -> dict:
     """Step 5: accuracy and the exposure-bias measures of every arm, mean over seeds; bars and loss curves."""
     names = ["base"] + list(ARMS)
-    keys = ("test", "heldout", "own start", "teacher prefix", "same as teacher")
+    keys = EXPOSURE_KEYS + ("same as teacher",)
     mean = {n: {k: sum(r[n]["measure"][k] for r in results) / len(results) for k in keys} for n in names}
     print(f"\nStep 5: accuracy (mean of {len(results)} seeds), greedy; exposure slice: right from its own start, "
           "right continuing the teacher's first half, token for token the teacher's answer")
@@ -291,6 +293,21 @@ def verdicts(results: list[dict], fast: bool) -> None:
               unit="points", fast=fast)
 
 
+def results_table(results: list[dict], n_student: int, n_teacher: int) -> tuple[list[str], list[list]]:
+    """The README's table: every arm's compute (seed 0) and accuracy, mean ± sd over seeds."""
+    def pm(name, key):
+        values = [100 * r[name]["measure"][key] for r in results]
+        return f"{mean_std(values)[0]:.1f} ± {mean_std(values)[1]:.1f}"
+
+    header = ["arm", "steps (seed 0)", "GFLOPs", "test %", "held-out %", "own start %", "teacher's first half %"]
+    rows = [["base (seq-KD, half the budget)", "", ""] + [pm("base", k) for k in EXPOSURE_KEYS]]
+    for name in ARMS:
+        c = results[0][name]["compute"]
+        steps = ", ".join(f"{n} {k}" for k, n in c.steps.items())
+        rows.append([name, steps, f"{c.flops(n_student, n_teacher) / 1e9:.2f}"] + [pm(name, k) for k in EXPOSURE_KEYS])
+    return header, rows
+
+
 def make_setup(args, profile, tok, limit: int | None) -> Setup:
     """The teacher (cached by lesson 5), lesson 8's stored answers, the prompts rendered for sampling."""
     teacher, _ = get_teacher(profile, device=args.device, seed=0)
@@ -309,7 +326,7 @@ def main(argv=None):
     tok = Tokenizer.default()
     limit = 16 if args.fast else None  # --fast: the barely trained teacher rarely stops; keep answers short
     seeds = [args.seed + i for i in range(2 if args.fast else args.seeds)]
-    n_claims = len(LOG)
+    n_claims, start = len(LOG), time.perf_counter()
     setup = make_setup(args, profile, tok, limit)
     eval_limit = limit or MAX_NEW_TOKENS
     test = load_split("test", profile, tok)[:24 if args.fast else None]
@@ -333,6 +350,8 @@ def main(argv=None):
     print("     its T = 1 distribution teach a student, and what changes at T = 0.5?")
     print("  3. An on-policy step costs several seq-KD steps. Which counted parts make it expensive here, and")
     print("     which of them would a larger teacher make worse?")
+    lesson_findings.save("l13_on_policy", args, LOG[n_claims:], seeds=seeds, seconds=time.perf_counter() - start,
+                         table=results_table(results, results[0]["n_student"], setup.teacher.num_params()))
     return {"seeds": seeds, "mean": mean, "claims": LOG[n_claims:],
             "steps": {name: [r[name]["steps"] for r in results] for name in ARMS}}
 

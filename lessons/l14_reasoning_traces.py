@@ -28,14 +28,16 @@ Run:  python -m lessons.l14_reasoning_traces      (--fast: tiny models, seconds;
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 from lessons import lesson_parser
+from minikd import lesson_findings
 from minikd.common import DATA_DIR, runs_dir
 from minikd.data import read_jsonl
 from minikd.evaluate import accuracy
 from minikd.profiles import get_profile, get_teacher, train_model
-from minikd.report import ascii_bars, ascii_chart, save_line_plot
+from minikd.report import ascii_bars, ascii_chart, mean_std, save_line_plot
 from minikd.seqkd import as_examples, decoding_settings, drop_reason, label_prompts, rejection_sample
 from minikd.tokenizer import Tokenizer
 from minikd.traces import (answers_only, first_wrong_step, grade, operands, sum_prompts, sum_sets, tokens_seen,
@@ -263,7 +265,7 @@ def main(argv=None):
     parser.add_argument("--prompts", type=int, default=None, help="training sums (default 2000, --fast 64)")
     args = parser.parse_args(argv)
     tok = Tokenizer.default()
-    n_claims = len(LOG)
+    n_claims, start = len(LOG), time.perf_counter()
     profile, ctx, sets, by_arm = setup(args)
     teacher, _ = get_teacher(profile, device=args.device, seed=args.seed)
     t = grade(teacher, tok, sets["test"], ctx["limit"])
@@ -292,9 +294,29 @@ def main(argv=None):
     kept = rejection(teacher, tok, sets["train"], traces, ctx)
     rs = rejection_student(kept, runs, by_arm, profile, tok, ctx)
     check_yourself()
+    lesson_findings.save("l14_reasoning_traces", args, LOG[n_claims:], seeds=seeds, seconds=time.perf_counter() - start,
+                         table=results_table(runs, budget["seen"], t, rs))
     return {"n_train": len(traces), "tokens": budget["seen"], "acc": acc, "traces": traces_acc,
             "equal_tokens": {"steps": eq["steps"], "acc": mean(eq["test"]["answer_ok"])}, "rejection": rs,
             "teacher": {"acc": mean(t["answer_ok"]), "trace_acc": mean(t["trace_ok"])}, "claims": LOG[n_claims:]}
+
+
+def results_table(runs: dict, seen: dict, teacher: dict, rs: dict) -> tuple[list[str], list[list]]:
+    """The README's table: each arm's tokens read, answer accuracy and whole-trace accuracy, mean ± sd over seeds."""
+    def pm(arm, split, key):
+        m, sd = mean_std([100 * mean(s[split][key]) for s in runs[arm]])
+        return f"{m:.1f} ± {sd:.1f}"
+
+    header = ["student taught", "tokens read", "fresh sums right %", "held-out sums right %", "whole trace right %"]
+    rows = [[f"{arm} ({len(runs[arm])} seeds)", f"{seen[arm]['tokens']:,}", pm(arm, "test", "answer_ok"),
+             pm(arm, "heldout", "answer_ok"), pm(arm, "test", "trace_ok") if arm == "traces" else "—"]
+            for arm in runs]
+    if rs:
+        rows.append([f"traces, rejection-sampled (seed {runs['traces'][0]['seed']}, {rs['n_kept']} kept)", "",
+                     f"{100 * rs['acc']:.1f}", "", f"{100 * rs['trace_acc']:.1f}"])
+    rows.append(["(the teacher, greedy)", "", f"{100 * mean(teacher['answer_ok']):.1f}", "",
+                 f"{100 * mean(teacher['trace_ok']):.1f}"])
+    return header, rows
 
 
 def check_yourself() -> None:

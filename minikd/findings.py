@@ -11,6 +11,7 @@ import json
 import re
 from pathlib import Path
 
+from minikd import lesson_findings
 from minikd.common import ROOT, atomic_write_text, runs_dir
 from minikd.report import ascii_chart, markdown_table, mean_std, save_band_plot
 from minikd.verdict import Claim, decide, mean_interval
@@ -264,28 +265,43 @@ def load_results(profile: str = "default") -> dict:
     return json.loads(path.read_text())
 
 
+def replace_between(text: str, block: str, start: str = README_START, end: str = README_END) -> str | None:
+    """text with everything between the start and end markers replaced by block (None: markers missing)."""
+    if start not in text or end not in text:
+        return None
+    return re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{block}\n{end}", text, flags=re.S)
+
+
 def update_readme(block: str, readme: Path = ROOT / "README.md") -> bool:
-    """Replace the text between the showdown markers in the README (False if the markers are missing)."""
-    if not readme.exists():
+    """Replace the text between the showdown markers in the README (False if the file or markers are missing)."""
+    new = replace_between(readme.read_text(), block) if readme.exists() else None
+    if new is None:
         return False
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        return False
-    new = re.sub(re.escape(README_START) + ".*?" + re.escape(README_END),
-                 lambda _: f"{README_START}\n{block}\n{README_END}", text, flags=re.S)
     atomic_write_text(readme, new)
     return True
 
 
 def main(argv=None) -> int:
-    """`minikd readme`: copy runs/<profile>/results.json's tables and verdicts into README.md."""
+    """`minikd readme`: copy runs/<profile>/results.json's tables and verdicts into README.md, and lessons
+    11-14's saved results (runs/<profile>/lessons/*.json, minikd.lesson_findings) between their own markers."""
     import argparse
     p = argparse.ArgumentParser(prog="minikd readme", description=main.__doc__)
     p.add_argument("--profile", default="default", help="whose results (default: default)")
     p.add_argument("--readme", default=str(ROOT / "README.md"), help="the file to update")
+    p.add_argument("--only", choices=["showdown", "lessons"], default=None,
+                   help="update one block only: the main job's (showdown) or lessons 11-14's (default: both)")
     args = p.parse_args(argv)
-    results = load_results(args.profile)
-    if not update_readme(render(results), Path(args.readme)):
-        raise ValueError(f"{args.readme}: no {README_START} ... {README_END} markers to write between")
-    print(f"{args.readme}: results block updated from {runs_dir() / args.profile / 'results.json'}")
+    readme = Path(args.readme)
+    text = readme.read_text() if readme.exists() else ""
+    blocks = []
+    if args.only != "lessons":
+        blocks.append((README_START, README_END, render(load_results(args.profile))))
+    if args.only != "showdown":
+        blocks.append((lesson_findings.START, lesson_findings.END, lesson_findings.render(args.profile)))
+    for start, end, block in blocks:
+        text = replace_between(text, block, start, end)
+        if text is None:
+            raise ValueError(f"{readme}: no {start} ... {end} markers to write between")
+    atomic_write_text(readme, text)  # both blocks or nothing
+    print(f"{readme}: {', '.join(start for start, _, _ in blocks)} updated from {runs_dir() / args.profile}")
     return 0

@@ -86,6 +86,7 @@ class Claim:
     unit: str  # "points", "nats", ...
     fact: bool | None = None  # check(): the computed truth of the statement
     fast: bool = False  # made on a --fast (tiny) run: an undecided claim there needs the default run
+    inputs: dict | None = None  # the numbers it was decided from (a, b, scale): saved with a lesson's results
 
     @property
     def found(self) -> str:
@@ -146,7 +147,8 @@ def decide(text: str, a: list[float], b: list[float] | float, expect: str = ">",
         raise ValueError(f"expect must be '>', '<' or '≈', got {expect!r}")
     iv = paired(a, b)
     iv = Interval(iv.mean * scale, iv.lo * scale, iv.hi * scale, iv.n)
-    return Claim(text, expect, what, iv, unit, fast=fast)
+    b_values = b if isinstance(b, (int, float)) else list(b)
+    return Claim(text, expect, what, iv, unit, fast=fast, inputs={"a": list(a), "b": b_values, "scale": scale})
 
 
 def claim(text: str, a: list[float], b: list[float] | float, expect: str = ">", what: str = "a − b",

@@ -3,6 +3,7 @@
 import pytest
 
 from lessons import l11_what_seqkd_loses
+from minikd import lesson_findings
 
 
 @pytest.mark.slow
@@ -29,3 +30,6 @@ def test_lesson11_what_seqkd_loses(capsys, runs_tmp):
     for c in out["claims"]:
         assert c.sentence() in text
         assert c.fast and c.verdict in ("holds", "consistent (not separable)", "needs the default run")
+    # the results the README shows: the same verdicts, decided again from the saved numbers
+    saved = lesson_findings.render("quick")
+    assert all(c.sentence() in saved for c in out["claims"])

@@ -1,6 +1,7 @@
 """Lesson 14 (reasoning traces) runs end to end in its --fast mode and states only computed verdicts."""
 
 from lessons import l14_reasoning_traces
+from minikd import lesson_findings
 
 
 def test_lesson14_reasoning_traces(capsys, runs_tmp):
@@ -17,3 +18,6 @@ def test_lesson14_reasoning_traces(capsys, runs_tmp):
     for c in out["claims"]:
         assert c.sentence() in text
         assert c.fast and c.verdict in ("holds", "consistent (not separable)", "needs the default run")
+    # the results the README shows: the same verdicts, decided again from the saved numbers
+    saved = lesson_findings.render("quick")
+    assert all(c.sentence() in saved for c in out["claims"])

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from lessons import l10_showdown
-from minikd import findings, showdown
+from minikd import findings, lesson_findings, showdown
 from minikd.common import ROOT
 from minikd.profiles import get_profile
 
@@ -56,11 +56,13 @@ def test_readme_block_is_replaced_between_markers_only(tmp_path):
 def test_minikd_readme_writes_the_last_runs_results(runs_tmp, tmp_path, capsys):
     l10_showdown.main(["--fast"])  # the quick run, or its cache
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{findings.README_START}\nOLD BLOCK\n{findings.README_END}\n")
+    readme.write_text(f"intro\n{findings.README_START}\nOLD BLOCK\n{findings.README_END}\n"
+                      f"{lesson_findings.START}\nOLD LESSONS\n{lesson_findings.END}\n")
     findings.main(["--profile", "quick", "--readme", str(readme)])
     text = readme.read_text()
     results = findings.load_results("quick")
     assert findings.render(results) in text and "OLD BLOCK" not in text
+    assert lesson_findings.render("quick") in text and "OLD LESSONS" not in text
     (tmp_path / "none.md").write_text("no markers here")
     with pytest.raises(ValueError, match="markers"):
         findings.main(["--profile", "quick", "--readme", str(tmp_path / "none.md")])
