@@ -149,22 +149,34 @@ def default_max_new_tokens(teacher, tok, records: list[dict], cap: int = 96) -> 
 # ---------------------------------------------------------------------------------------------------
 
 
+def _local_teacher(teacher, tok, teacher_ckpt) -> dict:
+    """What the settings and the sidecar say about a teacher in this process, and how a prompt's length
+    (the chunk order) is measured: its rendered tokens."""
+    check_vocab(tok, teacher)
+    return {"settings": {"tokenizer": tok.fingerprint, "teacher": teacher_fingerprint(teacher)},
+            "meta": {"teacher_tokenizer": tok.fingerprint, "teacher_checkpoint": _checkpoint_info(teacher_ckpt),
+                     "teacher_config": teacher.config_dict() if hasattr(teacher, "config_dict") else None},
+            "length": lambda prompt: len(tok.render_prompt(prompt))}
+
+
 def _labelling_run(teacher, tok, records, out_path, settings: dict, label_chunk: Callable, *, rank: int,
                    world_size: int, chunk: int, teacher_ckpt, overwrite: bool, stale: str, label: str,
-                   stop_after: int | None = None) -> Path:
-    """The loop shared by generate_dataset and seq_inter_dataset.
+                   stop_after: int | None = None, about: dict | None = None) -> Path:
+    """The loop shared by generate_dataset, seq_inter_dataset and minikd.api.api_dataset.
 
     label_chunk(records, seed) -> the teacher-written records (seqkd.label_prompts or seq_inter_labels).
+    about: the teacher's description when it is not in this process (minikd.api: a server), in the shape
+    _local_teacher returns; teacher, tok and teacher_ckpt are then unused.
     """
-    check_vocab(tok, teacher)
+    about = about or _local_teacher(teacher, tok, teacher_ckpt)
     if world_size < 1 or not 0 <= rank < world_size:
         raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     if stale not in ("error", "restart"):
         raise ValueError(f"stale must be 'error' or 'restart', got {stale!r}")
-    settings = {**settings, "tokenizer": tok.fingerprint, "teacher": teacher_fingerprint(teacher),
-                "prompts": _digest(records), "n_prompts": len(records), "chunk": chunk}
+    settings = {**settings, **about["settings"], "prompts": _digest(records), "n_prompts": len(records),
+                "chunk": chunk}
     shard = {"rank": rank, "world_size": world_size} if world_size > 1 else None
     path = shard_path(out_path, rank, world_size)
 
@@ -193,15 +205,12 @@ def _labelling_run(teacher, tok, records, out_path, settings: dict, label_chunk:
     elif path.exists():
         path.unlink()
     earlier = (read_meta(path) or {}).get("seconds", 0.0) if done else 0.0  # time spent by the killed run(s)
-    ckpt_info = _checkpoint_info(teacher_ckpt)
-    meta = {"created_by": f"minikd.jobs ({label})", "settings": settings, "shard": shard,
-            "teacher_tokenizer": tok.fingerprint, "teacher_checkpoint": ckpt_info,
-            "teacher_config": teacher.config_dict() if hasattr(teacher, "config_dict") else None,
+    meta = {"created_by": f"minikd.jobs ({label})", "settings": settings, "shard": shard, **about["meta"],
             "n_prompts": len(mine), "complete": False}
     write_meta(path, meta)
 
     # Step 1c: fixed chunks of prompts of similar length (the chunks never depend on what is done).
-    order = sorted(mine, key=lambda ir: (len(tok.render_prompt(ir[1]["prompt"])), ir[0]))
+    order = sorted(mine, key=lambda ir: (about["length"](ir[1]["prompt"]), ir[0]))
     chunks = [order[s:s + chunk] for s in range(0, len(order), chunk)]
     todo = sum(r["id"] not in done for _, r in mine)
     bar = Progress(label, todo, unit="prompts")
