@@ -31,11 +31,23 @@
                  Rush's claims computed from the seeds (minikd.findings). `minikd readme` copies them into
                  the README; the main job itself writes under runs/ only.
 
-Stages 3 and 6 are embarrassingly parallel: prompts split into shards (worker r answers prompts r,
-r + W, ...; jobs.merge_shards puts them back in order), and the students are independent runs. On a
-CPU they go to `--jobs` worker processes (default 2), each with its share of the cores: for models this
-small, two 1-thread processes do about 1.3-1.6x the work of one 2-thread process. A student trained in a
-worker gives the same numbers as one trained here with the same thread count (a test checks it).
+Stages 3, 5 and 6 are embarrassingly parallel. They run on the ranks of torch.distributed
+(minikd.distributed), minikd's one parallel mechanism, started by torchrun (`torchrun --nproc_per_node N
+-m minikd`, on one machine, or on several that share runs/ through a common filesystem) or, without it, by
+the job itself: `--jobs` ranks on this machine (default 2 on a CPU with 2+ cores, each with its share of
+the cores: for models this small, two 1-thread processes do about 1.3-1.6x the work of one 2-thread
+process; 1 for --quick, and on a GPU). Who does what:
+
+  teacher    rank 0 trains it (or loads it); the other ranks wait, then load its checkpoint
+  generate   rank r of W labels prompts r, r + W, ... with its own copy of the teacher; rank 0 merges
+             the shards (jobs.merge_shards) and filters
+  logits     the pools' stored distributions, one pool per rank in turn
+  students   assigned to ranks before they start, the same on every rank (longest first, each to the
+             least-loaded rank); each is trained alone on its rank and seeded from its own settings, so its
+             numbers do not depend on the rank that ran it; results come back through the files the job
+             caches anyway (runs/<profile>/students/)
+  measure    rank 0 measures the teacher and writes results.json, which records world_size and what each
+             rank did ("ranks")
 """
 
 from __future__ import annotations
@@ -43,15 +55,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
 
+from minikd import distributed
 from minikd.cache import load_cached_json, save_cached_json
 from minikd.common import atomic_write_text, get_device, seed_all
 from minikd.data import load_sft, read_jsonl, read_meta, write_jsonl
@@ -79,7 +90,6 @@ BEAM = {"beam_size": 5, "length_penalty": 1.0}  # rank beams by log-prob per tok
 WORD_KD_GRID = [{"temperature": t, "alpha": a} for t, a in ((0.5, 1.0), (1.0, 0.5), (1.0, 1.0), (2.0, 1.0))]
 PLATEAU_SEEDS = 3  # seeds of the long (plateau) runs
 CHUNK = 2048  # prompts generated (and appended to disk) at a time
-PARALLEL_MIN_PROMPTS = 1000  # fewer training prompts: starting worker processes costs more than it saves
 SLACK = 8  # an answer may run this many tokens past the longest training answer; longer is a runaway
 
 
@@ -96,37 +106,49 @@ def stage(n: int, title: str) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Worker processes
+# Ranks (minikd.distributed): how many, and who does what
 
 def default_jobs(device, profile) -> int:
-    """Worker processes for the embarrassingly parallel stages: 2 on a CPU with 2+ cores, else 1.
+    """Ranks the plain `minikd` starts itself (no torchrun): 2 on a CPU with 2+ cores, else 1.
 
     Small models use a core badly: on this project's 2-core machine, two 1-thread processes trained the
     student preset 1.35x and decoded greedily 1.6x faster than one 2-thread process. A GPU runs one. The
-    quick profile runs one: a worker first imports torch and its optimizer machinery (about 5 s here),
+    quick profile runs one: a rank first imports torch and its optimizer machinery (about 5 s here),
     longer than a tiny student takes to train."""
     if profile.name == "quick":
         return 1
     return 2 if torch.device(device).type == "cpu" and (os.cpu_count() or 1) >= 2 else 1
 
 
-def _worker_init(threads: int) -> None:
-    torch.set_num_threads(threads)
+def assign(jobs_list: list[dict], world: int) -> list[list[dict]]:
+    """Jobs to ranks, decided before any starts and the same on every rank: the longest (most steps)
+    first, each to the least-loaded rank (a tie goes to the lower rank)."""
+    load, out = [0] * world, [[] for _ in range(world)]
+    for job in sorted(jobs_list, key=lambda j: -j["steps"]):  # stable: equal lengths keep their order
+        r = load.index(min(load))
+        out[r].append(job)
+        load[r] += job["steps"]
+    return out
 
 
-def worker_pool(jobs: int) -> ProcessPoolExecutor:
-    """`jobs` fresh processes ("spawn": nothing inherited from this one), the cores shared between them."""
-    threads = max(1, torch.get_num_threads() // jobs)
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_init, initargs=(threads,))
+def note(did: list | None, what: str) -> None:
+    """Record what this rank did (results.json's "ranks")."""
+    if did is not None:
+        did.append(what)
 
 
-def run_all(fn, args: list[tuple], jobs: int) -> list:
-    """fn(*a) for every a in args: in `jobs` worker processes, or here when one job (or one task)."""
-    if jobs > 1 and len(args) > 1:
-        with worker_pool(jobs) as pool:
-            return list(pool.map(fn, *zip(*args)))
-    return [fn(*a) for a in args]
+def teacher_on_ranks(profile, device: str, retrain: bool, did: list | None = None):
+    """Stage 2: rank 0 trains the teacher (or loads it from the cache), alone, with its machine's threads
+    (those of a one-process run); the other ranks wait, then load its checkpoint. Returns get_teacher's
+    (model, info)."""
+    if distributed.is_main():
+        with distributed.whole_machine(), distributed.alone():
+            out = get_teacher(profile, device=device, retrain=retrain)
+        note(did, "teacher")
+    distributed.barrier()  # the teacher's checkpoint is written
+    if not distributed.is_main():
+        out = get_teacher(profile, device=device)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -151,8 +173,8 @@ def label_shard(profile, rank: int, world_size: int, device="cpu", teacher=None,
     unlabelled ones.
 
     One beam search serves two methods: its best answer (seq_kd_beam) and the candidate closest to the
-    ground truth (seq_inter); both are stored in the seq-inter file. Runs in a worker process when
-    world_size > 1 (the teacher is then read from its checkpoint)."""
+    ground truth (seq_inter); both are stored in the seq-inter file. Each rank passes its own copy of the
+    teacher (else it is read from its checkpoint)."""
     tok = Tokenizer.default()
     ckpt = profile_dir(profile) / "teacher.pt"
     if teacher is None:
@@ -180,40 +202,47 @@ def teacher_greedy(profile, teacher, tok, split: str, rank: int = 0, world_size:
 
 def _complete_for(path: Path, teacher) -> bool:
     """Does `path` look like a finished file of this teacher's answers? (jobs checks every setting
-    when the file is opened again; this only decides whether to start worker processes.)"""
+    when the file is opened again; this only decides whether the ranks label shards.)"""
     meta = read_meta(path) if path.exists() else None
     return bool(meta and meta.get("complete") and meta.get("shard") is None
                 and meta.get("settings", {}).get("teacher") == teacher_fingerprint(teacher))
 
 
-def teacher_data(profile, teacher, tok, times: dict, device="cpu", jobs: int = 1, full: bool = True) -> dict[str, Path]:
+def teacher_data(profile, teacher, tok, times: dict, device="cpu", full: bool = True,
+                 did: list | None = None) -> dict[str, Path]:
     """Stages 3-4: the teacher's answers, stored as JSONL and filtered (cached). full=False skips the beam
-    search and the unlabelled prompts (and the three methods that train on them)."""
+    search and the unlabelled prompts (and the three methods that train on them). On W ranks each labels
+    its shard of the prompts with its own copy of the teacher; rank 0 merges the shards and filters."""
     paths = data_paths(profile)
     t0 = stage(3, "generate: the teacher answers the training prompts (greedy" + (
         f", and beam K = {BEAM['beam_size']} with length penalty {BEAM['length_penalty']}" if full else "")
         + ")" + (", the unlabelled prompts" if full else "") + " and the test prompts (greedy)")
     generated = ("greedy", "inter", "unlabelled", "test") if full else ("greedy", "test")
-    cached = all(_complete_for(paths[k], teacher) for k in generated)
-    if jobs > 1 and not cached and len(load_split("train", profile, tok)) >= PARALLEL_MIN_PROMPTS:
-        print(f"  {jobs} worker processes, one shard of the prompts each", flush=True)
-        run_all(label_shard, [(profile, r, jobs, str(device), None, full) for r in range(jobs)], jobs)
-        for k in generated:
-            merge_shards([shard_path(paths[k], r, jobs) for r in range(jobs)], paths[k])
-    else:
+    rank, world = distributed.rank(), distributed.world_size()
+    cached = distributed.broadcast_object(all(_complete_for(paths[k], teacher) for k in generated))
+    if world > 1 and not cached:
+        print(f"  {world} ranks, one shard of the prompts each", flush=True)
+        label_shard(profile, rank, world, device, teacher=teacher, full=full)
+        note(did, f"generate: prompts {rank}, {rank} + {world}, ... (shard {rank} of {world})")
+        distributed.barrier()  # every shard is complete
+        if distributed.is_main():
+            for k in generated:
+                merge_shards([shard_path(paths[k], r, world) for r in range(world)], paths[k])
+    elif distributed.is_main():
         label_shard(profile, 0, 1, device, teacher=teacher, full=full)
-    if full:
-        write_jsonl(paths["beam"], [beam_best_record(r) for r in read_jsonl(paths["inter"])])
-    else:
+        note(did, "generate: cached" if cached else "generate: every prompt")
+    if not full:
         paths = {k: v for k, v in paths.items() if k in generated}
+    elif distributed.is_main():
+        write_jsonl(paths["beam"], [beam_best_record(r) for r in read_jsonl(paths["inter"])])
     times["generate"] = time.perf_counter() - t0
 
     t0 = stage(4, "filter: drop truncated and too-long answers (wrong answers stay: plain seq-KD)")
-    kept = {}
-    for name, path in paths.items():
-        kept[name] = path.with_name(path.stem + ".filtered.jsonl")
+    kept = {name: path.with_name(path.stem + ".filtered.jsonl") for name, path in paths.items()}
+    for name, path in paths.items() if distributed.is_main() else ():  # one writer
         report = filter_dataset(path, kept[name], tok, profile.block_size, verify=False)
         print(f"  {name}: {report['output']} of {report['input']} kept")
+    distributed.barrier()  # the merged and filtered files are written
     times["filter"] = time.perf_counter() - t0
     return kept
 
@@ -289,17 +318,22 @@ def _examples(profile, tok, kept, pool: str, train_set: list[dict] | None = None
 
 
 def build_stores(profile, teacher, tok, kept, teacher_id: str, times: dict,
-                 pools=tuple(sorted({POOLS[m] for m in TOKEN_KD}))) -> dict[str, str]:
+                 pools=tuple(sorted({POOLS[m] for m in TOKEN_KD})), did: list | None = None) -> dict[str, str]:
     """Stage 4b: the teacher's full next-token distribution (top-k with k = V, at T = 1) at every answer
     position of the pools token-level KD trains on, computed once and stored (minikd.word_kd). Training
     from the store gives exactly the online loss (up to fp16 rounding) without a teacher forward pass per
-    step; re-tempering the stored log-probs to another T is exact too (word_kd.topk_objective)."""
+    step; re-tempering the stored log-probs to another T is exact too (word_kd.topk_objective).
+    On W ranks, pool i is rank i mod W's."""
     from minikd.word_kd import TopkStoreError, build_topk_store, load_topk_store
     t0 = stage(5, "word-KD: the teacher's distributions at every answer position, stored once (k = V)")
     stores = {}
-    for pool in pools:
-        examples = _examples(profile, tok, kept, pool)
+    for i, pool in enumerate(pools):
         path = profile_dir(profile) / f"teacher_logits_{pool.replace(' ', '_')}_{teacher_id}.pt"
+        stores[pool] = str(path)
+        if i % distributed.world_size() != distributed.rank():
+            continue  # another rank's pool
+        note(did, f"logits: {pool}")
+        examples = _examples(profile, tok, kept, pool)
         try:
             load_topk_store(path, expect_fingerprint=tok.fingerprint, expect_examples=examples)
             print(f"  {pool}: cached ({path.name})")
@@ -307,7 +341,7 @@ def build_stores(profile, teacher, tok, kept, teacher_id: str, times: dict,
             build_topk_store(teacher, examples, tok.pad_id, k=teacher.config.vocab_size, temperature=1.0,
                              path=path, fingerprint=tok.fingerprint)
             print(f"  {pool}: {len(examples)} examples -> {path.stat().st_size / 1e6:.0f} MB ({path.name})")
-        stores[pool] = str(path)
+    distributed.barrier()  # every pool's store is on disk
     times["logits"] = time.perf_counter() - t0
     return stores
 
@@ -322,7 +356,7 @@ def train_student(profile, job: dict, device="cpu") -> dict:
 
     job: method, seed, steps, word_kd (T, alpha or None), settings (the cache key), cache (a path), and
     "val" (validation-only run for the word-KD choice: train without the last profile.n_val records, score on
-    them). Reads everything from disk, so it runs the same in this process or in a worker process."""
+    them). Reads everything from disk and seeds itself from the job, so it runs the same on any rank."""
     tok = Tokenizer.default()
     method, seed, steps = job["method"], job["seed"], job["steps"]
     kept = {k: Path(v) for k, v in job["kept"].items()}
@@ -419,43 +453,30 @@ def make_job(ctx: Context, method: str, seed: int, steps: int, word_kd: dict | N
             "settings": student_settings(ctx, method, seed, steps, word_kd, val)}
 
 
-class Runner:
-    """Runs student jobs (train_student) in `jobs` worker processes, or here when jobs = 1. A job whose
-    cached result holds the same settings is read, not run. submit() returns at once (jobs > 1), so a
-    later batch of jobs can be queued while earlier ones still run: no worker waits at a barrier."""
-
-    def __init__(self, profile, device, jobs: int):
-        self.profile, self.device, self.jobs = profile, str(device), jobs
-        self.pool, self.futures = None, {}
-
-    def __enter__(self):
-        if self.jobs > 1:
-            self.pool = worker_pool(self.jobs)
-        return self
-
-    def __exit__(self, *exc):
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=exc[0] is not None)
-
-    def submit(self, jobs_list: list[dict]) -> None:
-        todo = []
-        for job in jobs_list:
-            cached = load_cached_json(job["cache"], job["settings"])
-            if cached is not None:
-                self.futures[job["name"]] = cached
-            else:
-                todo.append(job)
-        print(f"  {len(jobs_list) - len(todo)} cached, training {len(todo)} student(s)"
-              + (f" in {self.jobs} worker processes" if todo and self.pool else ""), flush=True)
-        for job in todo:
-            if self.pool is None:
-                self.futures[job["name"]] = train_student(self.profile, job, self.device)
-            else:
-                self.futures[job["name"]] = self.pool.submit(train_student, self.profile, job, self.device)
-
-    def result(self, name: str) -> dict:
-        done = self.futures[name]
-        return done.result() if hasattr(done, "result") else done
+def run_jobs(profile, jobs_list: list[dict], device="cpu", did: list | None = None) -> dict[str, dict]:
+    """Every job's result (train_student's record), by name: read from its cache when that holds the same
+    settings, else trained. The jobs to train are spread over the ranks (assign; rank 0 decides which are
+    cached, so every rank sees the same list), each trained alone on its rank; the results of other ranks'
+    jobs come back through their cache files once every rank is done."""
+    todo = distributed.broadcast_object([j["name"] for j in jobs_list
+                                         if load_cached_json(j["cache"], j["settings"]) is None])
+    world = distributed.world_size()
+    print(f"  {len(jobs_list) - len(todo)} cached, training {len(todo)} student(s)"
+          + (f" on {world} ranks" if todo and world > 1 else ""), flush=True)
+    mine = assign([j for j in jobs_list if j["name"] in todo], world)[distributed.rank()]
+    done = {}
+    with distributed.alone():  # a student trains on one rank, not spread over them
+        for job in mine:
+            done[job["name"]] = train_student(profile, job, device)
+    if mine:
+        note(did, "students: " + ", ".join(job["name"] for job in mine))
+    distributed.barrier()  # every rank's students are trained and cached
+    for job in jobs_list:
+        if job["name"] not in done:
+            done[job["name"]] = load_cached_json(job["cache"], job["settings"])
+            if done[job["name"]] is None:
+                raise RuntimeError(f"{job['cache']}: the result of {job['name']} is missing after every rank finished")
+    return done
 
 
 def pool_sizes(kept: dict[str, Path], n_train: int) -> dict[str, int]:
@@ -482,7 +503,8 @@ def pick_word_kd(grid: list[dict], done: dict) -> tuple[dict, list[dict]]:
 
 def word_kd_choice(profile, device="auto", jobs: int | None = None) -> tuple[dict, list[dict]]:
     """The main job's word-KD choice on its own (for lesson 6): the cached teacher, its distributions on
-    the training set, the validation sweep — the same cached files the main job reads and writes."""
+    the training set, the validation sweep — the same cached files the main job reads and writes. A sweep
+    not cached yet runs on `jobs` ranks of this machine (default_jobs), the main job's own way."""
     device = get_device(device)
     jobs = jobs if jobs is not None else default_jobs(device, profile)
     tok = Tokenizer.default()
@@ -493,17 +515,17 @@ def word_kd_choice(profile, device="auto", jobs: int | None = None) -> tuple[dic
                   stores=build_stores(profile, teacher, tok, {}, teacher_id, {}, pools=("ground truth",)))
     ctx.folder.mkdir(parents=True, exist_ok=True)
     grid = sweep_jobs(ctx)
-    with Runner(profile, device, jobs) as runner:
-        runner.submit(grid)
-        return pick_word_kd(grid, {j["name"]: runner.result(j["name"]) for j in grid})
+    todo = [j for j in grid if load_cached_json(j["cache"], j["settings"]) is None]
+    if jobs > 1 and len(todo) > 1 and distributed.world_size() == 1:
+        distributed.launch(run_jobs, jobs, profile, todo, str(device))  # the sweep on `jobs` ranks of this machine
+    return pick_word_kd(grid, run_jobs(profile, grid, str(device)))
 
 
-def run_students(ctx: Context, seeds: list[int], device, times: dict, jobs: int = 1, plateau: int = 0,
-                 methods=METHODS) -> tuple[dict, dict, dict, list[dict]]:
+def run_students(ctx: Context, seeds: list[int], device, times: dict, plateau: int = 0,
+                 methods=METHODS, did: list | None = None) -> tuple[dict, dict, dict, list[dict]]:
     """Stage 6: every method with every seed at the budget, and (plateau > 0) at plateau x the budget,
-    plus word-KD's validation sweep. The sweep goes first into the worker queue, then every student that
-    needs no T and alpha (the long runs first); once the sweep is done, the token-level KD students join the
-    queue with the chosen setting.
+    plus word-KD's validation sweep. Two rounds over the ranks (run_jobs): the sweep and every student that
+    needs no T and alpha; then, with the chosen setting, the token-level KD students.
     Returns (budget runs, plateau runs, the chosen word-KD setting, the sweep)."""
     profile = ctx["profile"]
     ctx.folder.mkdir(parents=True, exist_ok=True)
@@ -522,15 +544,14 @@ def run_students(ctx: Context, seeds: list[int], device, times: dict, jobs: int 
 
     grid = sweep_jobs(ctx)
     budget, long = jobs_for([m for m in methods if m not in TOKEN_KD], None)
-    with Runner(profile, device, jobs) as runner:
-        runner.submit(grid + list(long.values()) + list(budget.values()))
-        word_kd, sweep = pick_word_kd(grid, {j["name"]: runner.result(j["name"]) for j in grid})
-        kd_budget, kd_long = jobs_for([m for m in methods if m in TOKEN_KD], word_kd)
-        runner.submit(list(kd_long.values()) + list(kd_budget.values()))
-        budget, long = {**budget, **kd_budget}, {**long, **kd_long}
-        order = {m: i for i, m in enumerate(methods)}  # results in the order of the methods, seed by seed
-        budget_runs = {k: runner.result(budget[k]["name"]) for k in sorted(budget, key=lambda k: (order[k[0]], k[1]))}
-        long_runs = {k: runner.result(long[k]["name"]) for k in sorted(long, key=lambda k: (order[k[0]], k[1]))}
+    done = run_jobs(profile, grid + list(long.values()) + list(budget.values()), str(device), did)
+    word_kd, sweep = pick_word_kd(grid, done)
+    kd_budget, kd_long = jobs_for([m for m in methods if m in TOKEN_KD], word_kd)
+    done.update(run_jobs(profile, list(kd_long.values()) + list(kd_budget.values()), str(device), did))
+    budget, long = {**budget, **kd_budget}, {**long, **kd_long}
+    order = {m: i for i, m in enumerate(methods)}  # results in the order of the methods, seed by seed
+    budget_runs = {k: done[budget[k]["name"]] for k in sorted(budget, key=lambda k: (order[k[0]], k[1]))}
+    long_runs = {k: done[long[k]["name"]] for k in sorted(long, key=lambda k: (order[k[0]], k[1]))}
     times["students"] = time.perf_counter() - t0
     return budget_runs, long_runs, word_kd, sweep
 
@@ -567,8 +588,8 @@ def measure_teacher(teacher, tok, profile, kept, seed: int = 0) -> dict:
 # The job
 
 def main(argv=None):
-    from minikd import findings  # the tables, curves and verdicts, rendered from results.json
-
+    """`minikd run`: parse the options, then run the job here, on torchrun's ranks, or on --jobs ranks it
+    starts itself (minikd.distributed.launch). Returns the results (None on ranks other than 0)."""
     parser = argparse.ArgumentParser(prog="minikd run", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--quick", action="store_true", help="the same path on tiny settings (about a minute)")
@@ -585,25 +606,38 @@ def main(argv=None):
                         "see where it ends up (default: 4 with --full, else 0 = off)")
     parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
     parser.add_argument("--jobs", type=int, default=None,
-                        help="worker processes for generation and students (default: 2 on a CPU with 2+ cores; 1 for --quick)")
+                        help="ranks to start on this machine when not under torchrun (default: 2 on a CPU with 2+ "
+                        "cores; 1 for --quick and on a GPU). Under torchrun the ranks are torchrun's")
     parser.add_argument("--retrain-teacher", action="store_true", help="ignore the cached teacher")
     args = parser.parse_args(argv)
     profile = get_profile(args.profile or ("quick" if args.quick else "default"))
     n_seeds = 3 if args.seeds is None else args.seeds
     full = args.full or args.seeds is not None
     plateau = args.plateau if args.plateau is not None else (4 if full else 0)
-    methods = METHODS if full else CORE
     if n_seeds < 1:
         parser.error(f"--seeds must be >= 1, got {n_seeds}")
     if plateau < 0 or plateau == 1:
         parser.error(f"--plateau must be 0 (off) or a factor >= 2, got {plateau}")
-    seeds = list(range(n_seeds))
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    plan = {"seeds": list(range(n_seeds)), "full": full, "plateau": plateau, "methods": METHODS if full else CORE,
+            "retrain": args.retrain_teacher}
     device = get_device(args.device)
+    ranks = distributed.init()  # under torchrun: join its group
+    if ranks > 1 and args.jobs not in (None, ranks):
+        parser.error(f"--jobs {args.jobs}: under torchrun the ranks are torchrun's ({ranks}); drop --jobs")
     jobs = args.jobs if args.jobs is not None else default_jobs(device, profile)
-    if jobs < 1:
-        parser.error(f"--jobs must be >= 1, got {jobs}")
-    start, times = time.perf_counter(), {}
+    if ranks == 1 and jobs > 1:  # no torchrun: start the ranks here, the same rank code runs on them
+        distributed.launch(run_job, jobs, profile, plan, str(device))
+        return json.loads((profile_dir(profile) / "results.json").read_text(encoding="utf-8"))
+    return run_job(profile, plan, str(device))
 
+
+def run_job(profile, plan: dict, device: str) -> dict | None:
+    """Stages 1-8 on this rank (the whole job in one process). Returns the results on rank 0, None on others."""
+    from minikd import findings  # the tables, curves and verdicts, rendered from results.json
+
+    start, times, did = time.perf_counter(), {}, []
     t0 = stage(1, "tokenizer")
     tok = Tokenizer.default()
     print(f"  shipped BPE: {tok.vocab_size} tokens, fingerprint {tok.fingerprint}")
@@ -611,31 +645,38 @@ def main(argv=None):
     times["tokenizer"] = time.perf_counter() - t0
 
     t0 = stage(2, f"teacher ({profile.teacher_preset} preset, {profile.teacher_steps} steps)")
-    teacher, info = get_teacher(profile, device=str(device), retrain=args.retrain_teacher)
+    teacher, info = teacher_on_ranks(profile, device, plan["retrain"], did)
     times["teacher"] = time.perf_counter() - t0
     teacher_id = teacher_fingerprint(teacher)
 
-    kept = teacher_data(profile, teacher, tok, times, device=device, jobs=jobs, full=full)
+    kept = teacher_data(profile, teacher, tok, times, device=device, full=plan["full"], did=did)
     ctx = Context(profile=profile, kept=kept, sizes=pool_sizes(kept, len(train_set)), teacher_id=teacher_id,
-                  stores=build_stores(profile, teacher, tok, kept, teacher_id, times))
-    students, long, word_kd, sweep = run_students(ctx, seeds, device, times, jobs, plateau, methods)
+                  stores=build_stores(profile, teacher, tok, kept, teacher_id, times, did=did))
+    students, long, word_kd, sweep = run_students(ctx, plan["seeds"], device, times, plan["plateau"],
+                                                  plan["methods"], did)
+    world, ranks_did = distributed.world_size(), distributed.gather_objects(did)  # the last collective
+    if not distributed.is_main():
+        return None
 
     t0 = stage(7, "measure the teacher and describe the data")
-    teacher_metrics = measure_teacher(teacher, tok, profile, kept)
+    with distributed.whole_machine():  # the other ranks are done
+        teacher_metrics = measure_teacher(teacher, tok, profile, kept)
     teacher_metrics["train_seconds"] = info.get("train_seconds", 0.0)
     data = describe_data(train_set, kept)
     data["teacher sampled T = 1 (test prompts)"] = teacher_metrics["sampled"]
     times["measure"] = time.perf_counter() - t0
     times["total"] = time.perf_counter() - start
 
+    seeds, plateau = plan["seeds"], plan["plateau"]
     results = {
-        "profile": profile.name, "methods": methods, "all_methods": METHODS, "seeds": seeds, "steps": profile.student_steps,
-        "batch_size": profile.batch_size, "beam_eval": list(BEAM_EVAL),
+        "profile": profile.name, "methods": plan["methods"], "all_methods": METHODS, "seeds": seeds,
+        "steps": profile.student_steps, "batch_size": profile.batch_size, "beam_eval": list(BEAM_EVAL),
         "student_preset": profile.student_preset, "teacher_preset": profile.teacher_preset,
         "teacher_steps": profile.teacher_steps, "plateau": {"factor": plateau, "seeds": seeds[:PLATEAU_SEEDS]}
         if plateau else None, "beam": BEAM, "word_kd": word_kd, "word_kd_sweep": sweep, "n_val": profile.n_val,
         "n_test": len(load_split("test", profile, tok)), "n_heldout": len(load_split("heldout", profile, tok)),
-        "jobs": jobs, "threads": torch.get_num_threads(), "device": str(device), "times": times,
+        "jobs": world, "world_size": world, "ranks": {str(r): d for r, d in enumerate(ranks_did)},
+        "threads": torch.get_num_threads(), "device": device, "times": times,
         "teacher": teacher_metrics, "data": data, "labels_vs_teacher": label_vs_teacher(train_set, kept),
         "students": {f"{m}-seed{s}": r for (m, s), r in students.items()},
         "long": {f"{m}-seed{s}": r for (m, s), r in long.items()},

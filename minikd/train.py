@@ -7,6 +7,12 @@ accumulation gives exactly the gradient of one big batch, whatever the micro-bat
 Micro-batches hold rows of similar length, each trimmed to its own longest row (`micro_batches`): less
 padding to compute on, the same gradient.
 
+Under torchrun (`torchrun --nproc_per_node N -m minikd train ...`) the same loop is data-parallel (DDP):
+every rank draws the same global batch and keeps its slice of the rows; the loss is still divided by the
+answer tokens of the WHOLE global batch (the ranks' counts are summed), so N ranks take exactly the step
+one process would take. Checkpoints and progress lines come from rank 0. The distributed parts are the
+small helpers at the end of the loop's section (data_parallel, my_rows, ...); in one process they do nothing.
+
 Reading order: TrainConfig -> get_lr -> make_optimizer -> train (numbered steps) -> checkpoints.
 """
 
@@ -25,6 +31,7 @@ from typing import Callable
 
 import torch
 
+from minikd import distributed
 from minikd.common import atomic_write_bytes, get_device
 from minikd.data import IGNORE_INDEX
 from minikd.losses import masked_nll
@@ -101,13 +108,14 @@ def train(model: GPT, get_batch: Callable[[int], Batch], objective: Callable = s
     t0, tokens_seen = time.perf_counter(), 0
     for step in range(start_step, cfg.steps):  # Step 3: the loop
         lr = set_lr(optimizer, get_lr(step, cfg))
-        batch = {k: v.to(device, non_blocking=True) for k, v in get_batch(step).items()}
+        batch = get_batch(step)  # the step's global batch (under DDP every rank draws the same one)
+        tokens_seen += batch["inputs"].numel()
+        batch = my_rows(batch, device)  # this rank's rows of it (all of them in one process), on the device
         loss = accumulate_gradients(fwd_model, batch, objective, max(cfg.grad_accum, cfg.length_groups), autocast)
         if not math.isfinite(loss):
             raise TrainingError(f"loss is {loss} at step {step}: stopping (try a lower lr, currently {lr:.2e}, "
                                 "or check the batch)")
         grad_norm = optimizer_step(model, optimizer, cfg.grad_clip)
-        tokens_seen += batch["inputs"].numel()
         # Step 4: record every step (a curve needs every point), evaluate, print, save.
         done, elapsed = step + 1, time.perf_counter() - t0
         row = {"step": done, "loss": loss, "lr": lr, "grad_norm": grad_norm,
@@ -115,24 +123,25 @@ def train(model: GPT, get_batch: Callable[[int], Batch], objective: Callable = s
         if eval_fn is not None and due(done, cfg.eval_every, cfg.steps):
             row.update(evaluate_now(model, eval_fn))
         history.append(row)
-        if cfg.log_every and due(done, cfg.log_every, cfg.steps):
+        if cfg.log_every and distributed.is_main() and due(done, cfg.log_every, cfg.steps):
             print(progress_line(row, cfg.steps, (cfg.steps - done) * elapsed / (done - start_step)), flush=True)
         if cfg.ckpt_path and due(done, cfg.ckpt_every, cfg.steps):
-            save_checkpoint(cfg.ckpt_path, model, step=done, fingerprint=fingerprint, optimizer=optimizer,
-                            history=history, meta={**(meta or {}), "train_config": asdict(cfg)})
+            checkpoint(cfg, model, done, fingerprint, optimizer, history, meta)
     model.eval()
-    if cfg.csv_path:
+    if cfg.csv_path and distributed.is_main():
         write_history_csv(cfg.csv_path, history)
     return history
 
 
 def setup(model: GPT, cfg: TrainConfig):
     """Move the model to its device; the optimizer; bf16 autocast on CUDA only (float32 elsewhere); the
-    compiled forward when cfg.compile. Returns (device, optimizer, autocast context, forward model)."""
+    forward model: DDP-wrapped under torchrun (data_parallel), compiled when cfg.compile.
+    Returns (device, optimizer, autocast context, forward model)."""
     device = get_device(cfg.device)
     model.to(device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-    return device, make_optimizer(model, cfg), autocast, torch.compile(model) if cfg.compile else model
+    forward = data_parallel(model, device)
+    return device, make_optimizer(model, cfg), autocast, torch.compile(forward) if cfg.compile else forward
 
 
 def set_lr(optimizer, lr: float) -> float:
@@ -182,8 +191,9 @@ def resume_or_seed(model, optimizer, cfg: TrainConfig, fingerprint: str | None, 
     check_same_run(cfg.ckpt_path, ckpt, cfg, meta)
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
-    torch.set_rng_state(ckpt["rng"])  # dropout continues with the masks the run would have drawn
-    print(f"resumed from {cfg.ckpt_path} at step {ckpt['step']} of {cfg.steps}")
+    torch.set_rng_state(rank_rng(ckpt))  # dropout continues with the masks the run would have drawn
+    if distributed.is_main():
+        print(f"resumed from {cfg.ckpt_path} at step {ckpt['step']} of {cfg.steps}")
     return ckpt["step"], list(ckpt.get("history", []))
 
 
@@ -193,16 +203,21 @@ def accumulate_gradients(model, batch: Batch, objective, grad_accum: int = 1,
 
     Each micro-batch's summed loss is divided by the answer tokens of the WHOLE batch, so the summed
     gradients equal those of one big batch even when micro-batches hold different numbers of answer tokens.
+    Under DDP the whole batch is every rank's rows: the count is summed over the ranks, and multiplied back
+    by their number W because DDP averages the ranks' gradients (each rank: its summed loss * W / count).
     """
-    n_answer = int((batch["targets"] != IGNORE_INDEX).sum())
-    denom = max(n_answer, 1)  # a fully masked batch gives loss 0, not 0/0
+    ranks = ddp_ranks(model)  # 1 unless DDP spreads the step over several ranks
+    n_answer = global_sum(ranks, int((batch["targets"] != IGNORE_INDEX).sum()))  # the whole step's answer tokens
+    denom = max(n_answer, 1) / ranks  # a fully masked batch gives loss 0, not 0/0
     loss_sum = 0.0
-    for micro in micro_batches(batch, grad_accum):
-        with autocast:
-            loss = objective(model, micro) / denom
-        loss.backward()
+    micros = micro_batches(batch, grad_accum)
+    for i, micro in enumerate(micros):
+        with sync_on_last(model, i == len(micros) - 1):
+            with autocast:
+                loss = objective(model, micro) / denom
+            loss.backward()
         loss_sum += loss.detach()
-    return float(loss_sum)
+    return global_sum(ranks, float(loss_sum)) / ranks  # the whole step's mean loss per answer token
 
 
 def micro_batches(batch: Batch, n: int) -> list[Batch]:
@@ -236,6 +251,70 @@ def micro_batches(batch: Batch, n: int) -> list[Batch]:
     return out
 
 
+# ----------------------------------------------------------------------------------------------
+# Data parallel (DDP) under torchrun: each distributed part of the loop is one small helper here. In one
+# process (or inside distributed.alone()) they do nothing: no wrapper, every row, no all-reduce.
+
+def data_parallel(model: GPT, device: torch.device):
+    """The model wrapped in DistributedDataParallel when the group has several ranks, else the model.
+    DDP starts every rank from rank 0's weights and, during backward, averages the ranks' gradients
+    (all-reduce): every rank then takes the same optimizer step and the weights stay equal."""
+    if distributed.world_size() == 1:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+    ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
+def my_rows(batch: Batch, device: torch.device) -> Batch:
+    """This rank's share of the global batch, on the device: rows split into world_size contiguous runs
+    (sizes differ by at most one). Every rank drew the same global batch, so together they hold it once."""
+    B = batch["targets"].shape[0]
+    rank, world = distributed.rank(), distributed.world_size()
+    if world == 1:
+        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    if B < world:
+        raise ValueError(f"a batch of {B} rows cannot be split over {world} ranks (one row each at least)")
+    rows = torch.arange(B).tensor_split(world)[rank]
+    return {k: v[rows].to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def ddp_ranks(model) -> int:
+    """How many ranks share this step: the group's size when the model is DDP-wrapped, else 1."""
+    from torch.nn.parallel import DistributedDataParallel
+    wrapped = isinstance(getattr(model, "_orig_mod", model), DistributedDataParallel)  # compiled or not
+    return distributed.world_size() if wrapped else 1
+
+
+def global_sum(ranks: int, x: float) -> float:
+    """x summed over the ranks that share the step (all-reduce); x itself when one."""
+    return distributed.all_reduce_sum(x) if ranks > 1 else x
+
+
+def sync_on_last(model, last: bool):
+    """DDP all-reduces the gradients at every backward; inside no_sync() it only accumulates them. So the
+    micro-batches of a step accumulate quietly and the ranks synchronise once, on the last one."""
+    if ddp_ranks(model) > 1 and not last:
+        return getattr(model, "_orig_mod", model).no_sync()
+    return contextlib.nullcontext()
+
+
+def checkpoint(cfg: TrainConfig, model: GPT, step: int, fingerprint, optimizer, history, meta) -> None:
+    """Save the run after `step` steps (for exact resume): one writer, rank 0, with every rank's RNG state
+    (each rank draws its own dropout masks), gathered from the ranks."""
+    rngs = distributed.gather_objects(torch.get_rng_state())  # [this process's] in one process
+    if distributed.is_main():
+        save_checkpoint(cfg.ckpt_path, model, step=step, fingerprint=fingerprint, optimizer=optimizer,
+                        history=history, meta={**(meta or {}), "train_config": asdict(cfg)}, rng_ranks=rngs)
+
+
+def rank_rng(ckpt: dict) -> torch.Tensor:
+    """This rank's RNG state from a checkpoint: its own when the run had as many ranks as now, else rank 0's
+    (a run resumed on another number of ranks draws other dropout masks from then on)."""
+    states = ckpt.get("rng_ranks") or [ckpt["rng"]]
+    return states[distributed.rank()] if len(states) == distributed.world_size() else ckpt["rng"]
+
+
 def write_history_csv(path, history: list[dict]) -> None:
     keys = sorted({k for row in history for k in row}, key=lambda k: (k != "step", k))
     buf = io.StringIO()
@@ -257,7 +336,8 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path, model: GPT, step: int, fingerprint: str | None = None, optimizer=None,
-                    history=None, meta: dict | None = None) -> None:
+                    history=None, meta: dict | None = None, rng_ranks: list | None = None) -> None:
+    """Write the checkpoint dict; rng_ranks: every rank's RNG state, kept when there are several (DDP)."""
     ckpt = {
         "model": model.state_dict(),
         "config": asdict(model.config),
@@ -269,6 +349,8 @@ def save_checkpoint(path, model: GPT, step: int, fingerprint: str | None = None,
     }
     if optimizer is not None:
         ckpt["optimizer"] = optimizer.state_dict()
+    if rng_ranks is not None and len(rng_ranks) > 1:
+        ckpt["rng_ranks"] = rng_ranks
     buf = io.BytesIO()
     torch.save(ckpt, buf)
     atomic_write_bytes(path, buf.getvalue())

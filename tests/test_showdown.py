@@ -8,9 +8,9 @@ import re
 import pytest
 
 from lessons import l10_showdown
-from minikd import findings, lesson_findings, showdown
+from minikd import findings, lesson_findings, profiles, showdown
 from minikd.common import ROOT
-from minikd.profiles import get_profile
+from minikd.profiles import Profile, get_profile
 
 
 @pytest.mark.slow
@@ -68,29 +68,38 @@ def test_minikd_readme_writes_the_last_runs_results(runs_tmp, tmp_path, capsys):
         findings.main(["--profile", "quick", "--readme", str(tmp_path / "none.md")])
 
 
+# A smaller profile than --quick for the 2-rank test, which runs the whole job twice: a teacher just good
+# enough that some of its answers end (the filter keeps some), students of 4 steps, 8 test prompts.
+MICRO = Profile(name="micro", teacher_preset="tiny", student_preset="tiny", teacher_overrides=(("n_embd", 32),),
+                teacher_steps=40, student_steps=4, batch_size=16, teacher_lr=1e-2, n_train=48, n_unlabelled=8,
+                n_test=8, n_heldout=4, n_val=8, curve_points=1)
+
+
+def without_how_it_ran(x):
+    """results.json minus what depends on how the job was spread: times, world size, what each rank did."""
+    if isinstance(x, dict):
+        return {k: without_how_it_ran(v) for k, v in x.items()
+                if k not in ("times", "jobs", "world_size", "ranks") and "seconds" not in k}
+    return [without_how_it_ran(v) for v in x] if isinstance(x, list) else x
+
+
 @pytest.mark.slow
-def test_parallel_stages_give_the_same_results_as_one_process(runs_tmp):
-    """--jobs 2 splits generation into shards and trains students in worker processes; with the same
-    thread count (1, as the tests run) that changes where the work runs, not its numbers."""
-    from minikd.data import read_jsonl
-    from minikd.profiles import get_profile, get_teacher, load_split
-    from minikd.tokenizer import Tokenizer
-
-    l10_showdown.main(["--fast"])  # the quick run (default jobs), or its cache
-    profile, tok = get_profile("quick"), Tokenizer.default()
-    teacher, _ = get_teacher(profile)
-    kept = showdown.teacher_data(profile, teacher, tok, {}, jobs=1)
-    merged = list(read_jsonl(showdown.data_paths(profile)["greedy"]))
-    assert [r["prompt_index"] for r in merged] == list(range(len(merged)))
-
-    ctx = showdown.Context(profile=profile, kept=kept, sizes=showdown.pool_sizes(kept, len(load_split("train", profile, tok))),
-                           teacher_id="a test", stores={})
-    job = {**showdown.make_job(ctx, "seq_kd", 0, profile.student_steps, None), "cache": str(runs_tmp / "job.json")}
-    in_process = showdown.train_student(profile, job)
-    with showdown.worker_pool(1) as pool:
-        in_worker = pool.submit(showdown.train_student, profile, job).result()
-    for key in ("greedy_acc", "beam_acc", "own_logprob", "nll_gt", "nll_teacher_data", "curve"):
-        assert in_worker["metrics"][key] == in_process["metrics"][key], key
+def test_the_main_job_on_two_ranks_writes_the_results_of_one_process(tmp_path, monkeypatch):
+    """`minikd --jobs 2` starts 2 ranks of torch.distributed itself (gloo; the rank code torchrun runs):
+    rank 0 trains the teacher, each rank labels a shard, the students are spread over the ranks. With one
+    thread per process (as the tests run) that changes where the work runs, not one number of results.json."""
+    monkeypatch.setitem(profiles.PROFILES, "micro", MICRO)
+    results = {}
+    for jobs in (1, 2):
+        monkeypatch.setenv("MINIKD_RUNS", str(tmp_path / f"runs{jobs}"))
+        results[jobs] = showdown.main(["--profile", "micro", "--jobs", str(jobs), "--device", "cpu"])
+    one, two = results[1], results[2]
+    assert (one["world_size"], two["world_size"]) == (1, 2) and set(two["ranks"]) == {"0", "1"}
+    assert two["ranks"]["0"][0] == "teacher" and any(d.startswith("generate: prompts 1,") for d in two["ranks"]["1"])
+    assert any(d.startswith("students: ") for d in two["ranks"]["1"])  # rank 1 trained some students
+    assert without_how_it_ran(two) == without_how_it_ran(one)
+    assert (tmp_path / "runs1" / "micro" / "teacher_greedy.jsonl").read_bytes() == \
+        (tmp_path / "runs2" / "micro" / "teacher_greedy.jsonl").read_bytes()  # the merged shards: the same file
 
 
 def test_bad_options_are_clear_errors():
@@ -109,7 +118,7 @@ def test_a_cached_student_is_retrained_when_the_teacher_changes(runs_tmp, monkey
     l10_showdown.main(["--fast"])  # every quick student cached for this teacher
     profile, tok = get_profile("quick"), Tokenizer.default()
     teacher, _ = get_teacher(profile)
-    kept = showdown.teacher_data(profile, teacher, tok, {}, jobs=1)
+    kept = showdown.teacher_data(profile, teacher, tok, {})
     teacher_id = showdown.teacher_fingerprint(teacher)
     ctx = showdown.Context(profile=profile, kept=kept, sizes=showdown.pool_sizes(kept, len(load_split("train", profile, tok))),
                            teacher_id=teacher_id, stores=showdown.build_stores(profile, teacher, tok, kept, teacher_id, {}))
