@@ -541,3 +541,62 @@ def ex30_first_wrong_step(prompt: str, response: str) -> int | None:
     final answer does not make a wrong step right (DeepSeek-AI (2025) kept only traces that check out).
     """
     raise _todo("ex30_first_wrong_step")
+
+
+# ===================================================================================================
+# Lesson 15 -- text is enough                                 (python -m lessons.l15_text_is_enough)
+# ===================================================================================================
+
+
+def ex31_retokenize(teacher_tok, student_tok, ids: list[int], mask: list[int]) -> tuple[list[int], list[int]]:
+    """A stored example rendered for the teacher, rendered again for a student with ANOTHER tokenizer.
+
+    ids, mask: <|prompt|> prompt <|response|> answer <|end|> in the teacher's ids, mask 1 on the answer
+    tokens and <|end|> (as ex01). Return (ids, mask) of the same prompt and answer TEXT in the student's
+    tokenizer, laid out the same way with the student's special ids (student_tok.prompt_id, .response_id,
+    .end_id) and the student's ordinary encoding (student_tok.encode). Nothing is regenerated: the text
+    the teacher wrote is all a student of another tokenizer needs (Kim & Rush 2016's stored (s, u) pairs).
+
+    Hint: find the prompt and the answer by the special IDS (teacher_tok.response_id, the mask), decode
+    each part with teacher_tok.decode, and encode it with student_tok.encode. Never decode the template
+    tokens to text and split on "<|response|>": a prompt may contain that text as plain characters.
+    """
+    raise _todo("ex31_retokenize")
+
+
+def ex32_uld_distance(p_student: torch.Tensor, p_teacher: torch.Tensor) -> torch.Tensor:
+    """Universal Logit Distillation's distance (Boizard et al. 2024) at every position: (..., Vs), (..., Vt) -> (...).
+
+    p_student and p_teacher are probability vectors over two DIFFERENT vocabularies (sizes Vs and Vt may
+    differ; token i of one has nothing to do with token i of the other). Sort each from the largest to the
+    smallest probability, append zeros to the shorter one up to the longer length, and return the sum of the
+    absolute differences (L1) over the last axis.
+
+        p = [0.1, 0.7, 0.2]         -> [0.7, 0.2, 0.1, 0.0]
+        q = [0.05, 0.05, 0.6, 0.3]  -> [0.6, 0.3, 0.05, 0.05]        distance 0.1 + 0.1 + 0.05 + 0.05 = 0.3
+
+    Hint: torch.sort(..., descending=True) on the last axis, then F.pad with zeros on the right of the
+    shorter one; cutting the longer one short would ignore the probability in its tail.
+    """
+    raise _todo("ex32_uld_distance")
+
+
+def ex33_uld_loss(student_logits: torch.Tensor, targets: torch.Tensor, teacher_probs: list[torch.Tensor],
+                  weight: float) -> torch.Tensor:
+    """ULD's training loss for a batch: CE on the student's own tokens + weight * the aligned distances.
+
+    student_logits (B, T, Vs) and targets (B, T) as in ex11 (IGNORE_INDEX off the answer). teacher_probs[b]
+    is (n_b, Vt): the teacher's probabilities at ITS n_b answer positions of row b, in order (the teacher
+    tokenized the same answer in its own tokens, so n_b may differ from the student's count). Pair the
+    student's i-th answer position (i-th target that is not IGNORE_INDEX) with the teacher's i-th, for
+    i < min(student's count, n_b) -- the longer answer is cut at the end, as Boizard et al. do. Return
+
+        ( sum of CE over the student's answer tokens + weight * sum over pairs of ex32's distance
+          between softmax(student logits) and the teacher's probabilities ) / N
+
+    with N = the number of the student's answer tokens in the batch. The teacher is a fixed target.
+
+    Hint: pairs start at the FIRST answer position of both (index 0, 1, ...), not at the last; the CE
+    counts every student answer token, the distance only the paired ones; divide both by the same N.
+    """
+    raise _todo("ex33_uld_loss")

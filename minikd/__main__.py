@@ -7,6 +7,7 @@
     minikd eval                verified accuracy of a checkpoint on a prompt set (greedy or beam)
     minikd readme              copy the last run's tables and verdicts into README.md (minikd.findings)
     minikd bench               how fast this machine trains and decodes (minikd.bench)
+    minikd serve               the teacher over HTTP, OpenAI-style; `minikd generate --api URL` labels through it
 
 The offline pipeline by hand (Kim & Rush 2016, four steps; the student step never loads the teacher):
 
@@ -32,7 +33,8 @@ from minikd.data import DatasetError, read_jsonl
 # Subcommands another module parses itself (imported only when used, so `minikd --help` always works).
 DELEGATED = {"run": ("minikd.showdown", "the whole pipeline and the comparison table (default)"),
              "readme": ("minikd.findings", "copy runs/default/results.json's tables and verdicts into README.md"),
-             "bench": ("minikd.bench", "training and decoding speed of this machine")}
+             "bench": ("minikd.bench", "training and decoding speed of this machine"),
+             "serve": ("minikd.serve", "serve a teacher over HTTP (OpenAI-style /v1/completions; minikd.serve)")}
 OBJECTIVES = {"gt": "masked SFT on ground-truth answers (the baseline)",
               "seqkd": "masked SFT on teacher-written answers (sequence-level KD; the teacher is never loaded)",
               "wordkd": "online word-level KD: CE + KL to the teacher's distribution at every answer position"}
@@ -95,6 +97,9 @@ def cmd_generate(args) -> int:
         merge_shards(paths, out)
         print(f"merged {len(paths)} shards into {out}")
         return 0
+    if args.api:
+        return _generate_via_api(args)
+    _join_ranks(args)
     tok = Tokenizer.default()
     teacher = _load_teacher(args.teacher, tok, args.device)
     records = _read_prompts(args.prompts, args.limit)
@@ -111,18 +116,45 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def _generate_via_api(args) -> int:
+    """`minikd generate --api URL`: the same records and sidecar, written by a server (minikd.api)."""
+    from minikd.api import api_dataset, base_urls
+    if args.method == "beam" or args.top_k is not None or args.world_size > 1:
+        raise ValueError("--api decodes greedy or samples (--temperature, --seed): beam search, --top-k and "
+                         "--world-size are for a local --teacher (use --concurrency for speed)")
+    if args.max_new_tokens is None:
+        raise ValueError("--api needs --max-new-tokens (the client cannot count the server's tokens)")
+    records = _read_prompts(args.prompts, args.limit)
+    print(f"generate: {len(records)} prompts from {args.prompts} through {base_urls(args.api)[0]} "
+          f"(model {args.model or 'the first the server lists'}), {args.method}, "
+          f"{args.concurrency} requests at a time", flush=True)
+    path = api_dataset(args.api, records, args.out, model=args.model, api_key_env=args.api_key_env,
+                       max_new_tokens=args.max_new_tokens,
+                       temperature=0.0 if args.method == "greedy" else args.temperature, seed=args.seed,
+                       concurrency=args.concurrency, timeout=args.timeout, retries=args.retries, chunk=args.chunk,
+                       overwrite=args.overwrite, prompts_per_request=args.prompts_per_request)
+    print(f"wrote {path} (+ {path.name}.meta.json)")
+    return 0
+
+
+def _join_ranks(args) -> None:
+    """Under torchrun: join the group (minikd.distributed), whose rank and size are the shard's."""
+    from minikd import distributed
+    if distributed.init() > 1 and (args.rank, args.world_size) != (distributed.rank(), distributed.world_size()):
+        raise ValueError(f"under torchrun the shard is the rank's ({distributed.rank()} of "
+                         f"{distributed.world_size()}): drop --rank/--world-size")
+
+
 def _merge_when_all_done(out: Path, args) -> None:
     """Under torchrun every rank waits at a barrier and rank 0 merges; run by hand, say how to merge."""
-    import torch.distributed as dist
-    if "MASTER_ADDR" in os.environ and dist.is_available():
+    from minikd import distributed
+    if distributed.world_size() > 1:
         from minikd.jobs import merge_shards, shard_path
-        dist.init_process_group("gloo")
-        dist.barrier()  # every rank has finished its shard
-        if args.rank == 0:
+        distributed.barrier()  # every rank has finished its shard
+        if distributed.is_main():
             merge_shards([shard_path(out, r, args.world_size) for r in range(args.world_size)], out)
             print(f"rank 0: merged {args.world_size} shards into {out}")
-        dist.barrier()
-        dist.destroy_process_group()
+        distributed.barrier()  # no rank returns before the merged file is there
     else:
         print(f"shard {args.rank} of {args.world_size} done; when every rank is done: "
               f"minikd generate --merge --out {out} --world-size {args.world_size}")
@@ -132,7 +164,9 @@ def add_generate(sub) -> None:
     p = sub.add_parser("generate", help="the teacher labels a prompt set -> JSONL (resumable, shardable)",
                        description="u = teacher(s): the teacher writes an answer for every prompt; records are "
                        "appended and flushed one by one, so a killed run started again resumes where it stopped. "
-                       "Shard with --rank/--world-size (defaults: $RANK/$WORLD_SIZE, as set by torchrun).")
+                       "Under torchrun (torchrun --nproc_per_node N -m minikd generate ...) each rank labels its "
+                       "shard with its own copy of the teacher and rank 0 merges them; by hand, shard with "
+                       "--rank/--world-size and merge with --merge.")
     p.add_argument("--teacher", default=str(default_teacher()), help="teacher checkpoint (default: %(default)s)")
     p.add_argument("--prompts", default=str(DATA_DIR / "unlabelled.jsonl"),
                    help="JSONL with a 'prompt' (and 'id') per line (default: the shipped unlabelled set)")
@@ -150,6 +184,18 @@ def add_generate(sub) -> None:
     p.add_argument("--world-size", type=int, default=int(os.environ.get("WORLD_SIZE", 1)))
     p.add_argument("--merge", action="store_true", help="merge the --world-size shards of --out and exit")
     p.add_argument("--overwrite", action="store_true", help="start over if --out exists with other settings")
+    api = p.add_argument_group("through a server (text in, text out; --teacher is not read)")
+    api.add_argument("--api", default=None, metavar="URL", help="an OpenAI-style completions server: minikd serve, "
+                     "vLLM, llama.cpp, Ollama (e.g. http://127.0.0.1:8000/v1)")
+    api.add_argument("--model", default=None, help="the model name to ask for (default: the first in /v1/models)")
+    api.add_argument("--api-key-env", default=None, metavar="VAR", help="read the API key from this environment "
+                     "variable (sent as a Bearer header; never written to a file or printed)")
+    api.add_argument("--concurrency", type=int, default=4, help="requests in flight at once (default 4)")
+    api.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
+    api.add_argument("--retries", type=int, default=5, help="tries again after a dropped connection, a timeout, "
+                     "429 or 5xx (default 5)")
+    api.add_argument("--prompts-per-request", type=int, default=1, help="prompts sent in one request (default 1; "
+                     ">= --chunk: the server decodes each chunk as one batch, as a local run does)")
     add_machine_args(p)
     p.set_defaults(func=cmd_generate)
 
@@ -205,8 +251,10 @@ def cmd_train(args) -> int:
     from minikd.tokenizer import Tokenizer
     from minikd.train import CheckpointError, sft_objective
 
+    from minikd import distributed
+    distributed.init()  # under torchrun: DDP, each rank its slice of every batch (minikd.train)
     profile = get_profile(args.profile)
-    tok = Tokenizer.default()
+    tok = Tokenizer.load(args.tokenizer) if args.tokenizer else Tokenizer.default()  # the student's
     data = args.data or (None if args.objective == "seqkd" else str(DATA_DIR / "train.jsonl"))
     if data is None:
         raise ValueError("--objective seqkd trains on teacher-written data: pass --data (from minikd generate/filter)")
@@ -235,8 +283,11 @@ def cmd_train(args) -> int:
             "data_sha256": hashlib.sha256(Path(data).read_bytes()).hexdigest()}
     objective = sft_objective
     if args.objective == "wordkd":
-        from minikd.word_kd import word_kd_objective
+        from minikd.train import load_checkpoint
+        from minikd.word_kd import check_same_tokenizer, word_kd_objective
         teacher_path = args.teacher or str(default_teacher())
+        if Path(teacher_path).exists():  # a teacher of another tokenizer: word-level KD is refused, naming both
+            check_same_tokenizer(load_checkpoint(teacher_path)["tokenizer"], tok)
         teacher = _load_teacher(teacher_path, tok, "cpu")
         objective = word_kd_objective(teacher, temperature=args.temperature, alpha=args.alpha)
         meta.update(teacher=teacher_path, temperature=args.temperature, alpha=args.alpha)
@@ -270,7 +321,9 @@ def _train_student(config, examples, steps, profile, lr, objective, meta, tok, o
 def add_train(sub) -> None:
     p = sub.add_parser("train", help="train a student: --objective gt | seqkd | wordkd",
                        description="Train a student with the one training loop; the loss covers the answer "
-                       "tokens only. " + " ".join(f"{k}: {v}." for k, v in OBJECTIVES.items()),
+                       "tokens only. " + " ".join(f"{k}: {v}." for k, v in OBJECTIVES.items())
+                       + " Under torchrun (torchrun --nproc_per_node N -m minikd train ...) every step is spread "
+                       "over the ranks (DDP), normalised by the answer tokens of the whole batch.",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--objective", choices=list(OBJECTIVES), required=True)
     p.add_argument("--data", default=None,
@@ -278,6 +331,10 @@ def add_train(sub) -> None:
     p.add_argument("--teacher", default=None, metavar="CKPT",
                    help=f"wordkd only: the teacher checkpoint (default {default_teacher()})")
     p.add_argument("--out", required=True, help="where to save the student checkpoint")
+    p.add_argument("--tokenizer", default=None, metavar="PATH",
+                   help="the student's tokenizer (a .tiktoken file beside its .json; default data/tokenizer.tiktoken). "
+                   "gt and seqkd tokenize the text with it (e.g. data/tokenizer2.tiktoken); wordkd refuses a "
+                   "teacher of another tokenizer")
     p.add_argument("--preset", default="student", help="model preset (tiny, student, teacher)")
     p.add_argument("--profile", default="default", help="steps, batch size, lr, context: default or quick")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the profile's student steps)")

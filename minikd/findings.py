@@ -254,7 +254,7 @@ def render(results: dict) -> str:
     parts += [f"- {c.sentence()}" for c in claims(r)]
     times = r["times"]
     parts += ["", "Wall time of this run: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
-              + f" ({r['jobs']} worker process(es), device {r['device']})."]
+              + f" ({r.get('world_size', r['jobs'])} process(es), device {r['device']})."]
     return "\n".join(parts)
 
 

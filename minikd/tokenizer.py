@@ -23,8 +23,13 @@ Special tokens get the ids right after the ranks. User text never produces
 them: a prompt that *contains* the text "<|end|>" is encoded as ordinary
 characters (``encode_ordinary``), so a user cannot end the response early.
 
+A second tokenizer ships beside the first, for a student that does not share the teacher's
+(lesson 15): the same trainer on the same corpus, with another split rule (a word does not take the
+space before it) and another merge count (16 merges), in data/tokenizer2.tiktoken. Its vocabulary,
+its ids and often its token boundaries differ; ``fingerprint`` tells the two apart, never the size.
+
 Run ``python -m minikd.tokenizer --help``; ``--train`` rebuilds the shipped
-tokenizer from data/train.jsonl and data/unlabelled.jsonl.
+tokenizer from data/train.jsonl and data/unlabelled.jsonl (``--train --second``: the second one).
 """
 
 from __future__ import annotations
@@ -69,6 +74,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATH = ROOT / "data" / "tokenizer.tiktoken"
 DEFAULT_CORPUS = [ROOT / "data" / "train.jsonl", ROOT / "data" / "unlabelled.jsonl"]
 DEFAULT_VOCAB_SIZE = 512  # number of ranks: 256 bytes + 256 merges (specials come on top)
+
+# The second tokenizer (lesson 15's student): a word never takes the space before it (" Sum" is " ", "Sum"),
+# a digit is still one chunk, and only the 16 most frequent merges are kept ("Sorted" stays "Sort", "e", "d").
+SECOND_PATTERN = "|".join([r"\p{L}+", r"\p{N}", r"[^\s\p{L}\p{N}]+", r"\s+"])
+SECOND_PATH = ROOT / "data" / "tokenizer2.tiktoken"
+SECOND_VOCAB_SIZE = 256 + 16
 
 
 # ---------------------------------------------------------------------------
@@ -167,10 +178,11 @@ def _check_ranks(ranks: dict[bytes, int], where: str) -> None:
 class Tokenizer:
     """Byte-level BPE with the prompt/response template. Encoding runs in tiktoken."""
 
-    def __init__(self, ranks: dict[bytes, int], pattern: str = SPLIT_PATTERN):
+    def __init__(self, ranks: dict[bytes, int], pattern: str = SPLIT_PATTERN, name: str = ""):
         _check_ranks(ranks, "Tokenizer")
         self.ranks = dict(ranks)
         self.pattern = pattern
+        self.name = name  # the file it was loaded from ("" when built in memory): for messages only
         n = len(self.ranks)
         self.special_ids = {tok: n + i for i, tok in enumerate(SPECIAL_TOKENS)}
         self.enc = tiktoken.Encoding(
@@ -195,7 +207,13 @@ class Tokenizer:
         return cls(train_bpe(text, vocab_size, pattern), pattern)
 
     def __repr__(self) -> str:
-        return f"Tokenizer(vocab_size={self.vocab_size}, fingerprint={self.fingerprint!r})"
+        name = f"{self.name!r}, " if self.name else ""
+        return f"Tokenizer({name}vocab_size={self.vocab_size}, fingerprint={self.fingerprint!r})"
+
+    def describe(self) -> str:
+        """How error messages name a tokenizer: its file, fingerprint and size."""
+        name = self.name or "a tokenizer built in memory"
+        return f"{name} (fingerprint {self.fingerprint}, {self.vocab_size} tokens)"
 
     # -- encode / decode -----------------------------------------------------
 
@@ -329,7 +347,7 @@ class Tokenizer:
             raise ValueError(f"{meta_path}: not a tokenizer description ({e})") from None
         if info.get("special_tokens", SPECIAL_TOKENS) != SPECIAL_TOKENS:
             raise ValueError(f"{meta_path}: special tokens {info['special_tokens']} != {SPECIAL_TOKENS}")
-        tok = cls(ranks, pattern)
+        tok = cls(ranks, pattern, name=_short(path))
         if "fingerprint" in info and info["fingerprint"] != tok.fingerprint:
             raise ValueError(
                 f"{meta_path}: records fingerprint {info['fingerprint']} but {path.name} gives "
@@ -340,12 +358,33 @@ class Tokenizer:
     @staticmethod
     def default() -> "Tokenizer":
         """The shipped tokenizer (data/tokenizer.tiktoken), loaded once and cached."""
-        return _load_default()
+        return _load_shipped(DEFAULT_PATH)
+
+    @staticmethod
+    def second() -> "Tokenizer":
+        """The second shipped tokenizer (data/tokenizer2.tiktoken: another split rule, 16 merges), cached."""
+        return _load_shipped(SECOND_PATH)
 
 
-@functools.lru_cache(maxsize=1)
-def _load_default() -> Tokenizer:
-    return Tokenizer.load(DEFAULT_PATH)
+@functools.lru_cache(maxsize=2)
+def _load_shipped(path: Path) -> Tokenizer:
+    return Tokenizer.load(path)
+
+
+def _short(path: Path) -> str:
+    """A path relative to the repository when it is inside it ("data/tokenizer.tiktoken"), else as given."""
+    path = Path(path).resolve()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
+def describe_fingerprint(fingerprint: str | None) -> str:
+    """Name a tokenizer known only by its fingerprint (a checkpoint records nothing else): the shipped file
+    it belongs to, when it is one of them."""
+    for path in (DEFAULT_PATH, SECOND_PATH):
+        meta = path.with_suffix(".json")
+        if meta.exists() and json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") == fingerprint:
+            return _load_shipped(path).describe()
+    return f"fingerprint {fingerprint} (not a shipped tokenizer)"
 
 
 # ---------------------------------------------------------------------------
@@ -378,21 +417,27 @@ def main(argv: list[str] | None = None) -> None:
         description="Train minikd's byte-level BPE, or show how text is tokenized.",
     )
     parser.add_argument("--train", action="store_true", help="train on the corpus files and write --out")
-    parser.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE,
+    parser.add_argument("--second", action="store_true",
+                        help=f"the second tokenizer (lesson 15): its split rule, {SECOND_VOCAB_SIZE} ranks, "
+                        f"written to {_short(SECOND_PATH)} (unless --vocab-size / --out say otherwise)")
+    parser.add_argument("--vocab-size", type=int, default=None,
                         help=f"number of ranks: 256 bytes + merges (default {DEFAULT_VOCAB_SIZE}; specials come on top)")
     parser.add_argument("--corpus", type=Path, nargs="+", default=DEFAULT_CORPUS,
                         help="JSONL files whose prompt/completion fields are the training text")
-    parser.add_argument("--out", type=Path, default=DEFAULT_PATH, help="where to write the ranks (+ .json)")
+    parser.add_argument("--out", type=Path, default=None, help=f"where to write the ranks (+ .json); "
+                        f"default {_short(DEFAULT_PATH)}")
     parser.add_argument("--encode", metavar="TEXT", help="print the tokens of TEXT")
     args = parser.parse_args(argv)
+    pattern = SECOND_PATTERN if args.second else SPLIT_PATTERN
+    args.vocab_size = args.vocab_size or (SECOND_VOCAB_SIZE if args.second else DEFAULT_VOCAB_SIZE)
+    args.out = args.out or (SECOND_PATH if args.second else DEFAULT_PATH)
 
     if args.train:
         t0 = time.perf_counter()
         text = corpus_from_jsonl(args.corpus)
-        tok = Tokenizer.train(text, args.vocab_size)
+        tok = Tokenizer.train(text, args.vocab_size, pattern)
         seconds = time.perf_counter() - t0
-        files = [p.resolve().relative_to(ROOT).as_posix() if p.resolve().is_relative_to(ROOT) else str(p)
-                 for p in args.corpus]
+        files = [_short(p) for p in args.corpus]
         tok.save(args.out, requested_ranks=args.vocab_size, corpus=files, corpus_chars=len(text))
         print(f"trained on {len(text):,} characters from {', '.join(files)} in {seconds:.1f} s")
         if len(tok.ranks) < args.vocab_size:

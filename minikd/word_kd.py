@@ -17,6 +17,12 @@ Two ways to get the teacher's distribution to the student:
   With k = V nothing is dropped and offline equals online.
 
 What each way costs (bytes per example, time and memory per step) is measured in minikd/kd_cost.py.
+
+Both ways compare the two distributions id by id, so teacher and student must share ONE tokenizer:
+`check_same_tokenizer` refuses two different ones by their fingerprints (ranks, split pattern, specials),
+never by vocabulary size: two tokenizers of the same size with other merges give the same id to other
+text. A student with its own tokenizer learns from the teacher's text (sequence-level KD) or from the
+shape of its distributions (ULD, minikd/uld.py).
 """
 
 from __future__ import annotations
@@ -30,10 +36,37 @@ import torch
 from minikd.common import atomic_write_bytes
 from minikd.data import IGNORE_INDEX, batches
 from minikd.losses import forward_kl, kd_loss, log_softmax_t, topk_kd_loss
+from minikd.tokenizer import describe_fingerprint
 
 STORE_FORMAT = "minikd-topk-v1"
 INT16_MAX = 32767
 STORE_BATCH = 128  # sequences per teacher forward pass when a store is built
+
+
+# ---------------------------------------------------------------------------------------------------
+# One tokenizer for both, or no word-level KD
+# ---------------------------------------------------------------------------------------------------
+
+
+class TokenizerMismatch(ValueError):
+    """Word-level KD asked for between two models that do not share a tokenizer."""
+
+
+def check_same_tokenizer(teacher_tok, student_tok) -> None:
+    """Refuse word-level KD between two tokenizers, each a Tokenizer or a fingerprint (what a checkpoint records).
+
+    Decided by the fingerprints alone: a vocabulary of the same size proves nothing, since id 270 may be
+    "Sum" for one tokenizer and "we" for the other; the KL would then compare unrelated tokens, silently.
+    """
+    fp_t, fp_s = (getattr(t, "fingerprint", t) for t in (teacher_tok, student_tok))
+    if fp_t == fp_s:
+        return
+    teacher, student = (t.describe() if hasattr(t, "describe") else describe_fingerprint(t)
+                        for t in (teacher_tok, student_tok))
+    raise TokenizerMismatch(f"word-level KD needs one tokenizer for teacher and student, but the teacher's is "
+                            f"{teacher} and the student's is {student}: the same id means different text in the "
+                            f"two. Distil on text instead: sequence-level KD (re-tokenize the teacher's answers) "
+                            f"or ULD (minikd.uld)")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -55,13 +88,18 @@ def run_teacher(teacher, inputs: torch.Tensor) -> torch.Tensor:
         return teacher(inputs)
 
 
-def word_kd_objective(teacher, temperature: float = 1.0, alpha: float = 0.5, kl: str = "forward") -> Callable:
+def word_kd_objective(teacher, temperature: float = 1.0, alpha: float = 0.5, kl: str = "forward",
+                      tokenizers: tuple | None = None) -> Callable:
     """Online word-level KD as an objective for minikd.train.train: fn(model, batch) -> summed loss.
 
     loss = (1 - alpha) * CE(student, batch targets) + alpha * T^2 * KL(teacher_T || student_T), summed over
     the answer tokens. On ground-truth batches this is Kim & Rush's word-level KD; on teacher-written
-    batches it is their "seq-KD + word-KD" combination. The teacher must share the student's tokenizer.
+    batches it is their "seq-KD + word-KD" combination. The teacher must share the student's tokenizer:
+    tokenizers=(teacher's, student's) checks it here, by fingerprint (check_same_tokenizer).
     """
+    if tokenizers is not None:
+        check_same_tokenizer(*tokenizers)
+
     def objective(model, batch):
         t_logits = run_teacher(teacher, batch["inputs"])  # (B, T, V), no grad
         s_logits = model(batch["inputs"])  # (B, T, V)

@@ -14,8 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ("tokenizer", "model", "train", "tasks", "data", "losses", "generate", "evaluate", "seqkd", "word_kd",
-        "verdict", "seqkd_losses", "on_policy", "traces", "planted")
-SHELL = ("jobs", "cache", "profiles", "showdown", "findings", "lesson_findings", "report", "common", "bench", "kd_cost", "__main__")
+        "verdict", "seqkd_losses", "on_policy", "traces", "planted", "uld")
+SHELL = ("jobs", "cache", "profiles", "showdown", "findings", "lesson_findings", "report", "common", "bench", "reference_gpt", "gpucheck", "kd_cost", "serve", "api",
+         "distributed", "__main__")
 MAX_LINES = 40  # a function a lesson opens, docstring included
 MAX_PARAMS = 8
 

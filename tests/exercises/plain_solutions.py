@@ -285,3 +285,35 @@ def ex30_first_wrong_step(prompt: str, response: str) -> int | None:
         carry = s // 10
     n = max(len(xs), len(ys))
     return None if said[n:] in ([f"The answer is {a + b}."], [f"Sum: {a + b}."]) else n + 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# Lesson 15 -- text is enough
+# ---------------------------------------------------------------------------------------------------
+
+
+def ex31_retokenize(teacher_tok, student_tok, ids: list[int], mask: list[int]) -> tuple[list[int], list[int]]:
+    cut = ids.index(teacher_tok.response_id)
+    prompt = student_tok.encode(teacher_tok.decode(ids[1:cut]))
+    answer_ids = [i for i, m in zip(ids, mask) if m == 1 and i != teacher_tok.end_id]
+    answer = student_tok.encode(teacher_tok.decode(answer_ids))
+    new_ids = [student_tok.prompt_id] + prompt + [student_tok.response_id] + answer + [student_tok.end_id]
+    return new_ids, [0] * (len(prompt) + 2) + [1] * (len(answer) + 1)
+
+
+def ex32_uld_distance(p_student: torch.Tensor, p_teacher: torch.Tensor) -> torch.Tensor:
+    size = max(p_student.shape[-1], p_teacher.shape[-1])
+    s = F.pad(torch.sort(p_student.float(), dim=-1, descending=True).values, (0, size - p_student.shape[-1]))
+    t = F.pad(torch.sort(p_teacher.float(), dim=-1, descending=True).values, (0, size - p_teacher.shape[-1]))
+    return (s - t).abs().sum(dim=-1)
+
+
+def ex33_uld_loss(student_logits: torch.Tensor, targets: torch.Tensor, teacher_probs: list[torch.Tensor],
+                  weight: float) -> torch.Tensor:
+    keep = targets != IGNORE_INDEX
+    total = F.cross_entropy(student_logits[keep].float(), targets[keep], reduction="sum")
+    for b, t_rows in enumerate(teacher_probs):
+        s_rows = F.softmax(student_logits[b][keep[b]].float(), dim=-1)  # (n_student, Vs)
+        m = min(len(s_rows), len(t_rows))
+        total = total + weight * ex32_uld_distance(s_rows[:m], t_rows[:m].detach()).sum()
+    return total / max(int(keep.sum()), 1)

@@ -272,3 +272,26 @@ def ex29_matched_seq_kd_steps(on_policy: dict, seq_kd_tokens: list[int], n_stude
 
 def ex30_first_wrong_step(prompt: str, response: str) -> int | None:
     return first_wrong_step(prompt, response)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Lesson 15 -- text is enough
+# ---------------------------------------------------------------------------------------------------
+
+from minikd.uld import uld_distance, uld_loss  # noqa: E402  (this section's answers)
+
+
+def ex31_retokenize(teacher_tok, student_tok, ids: list[int], mask: list[int]) -> tuple[list[int], list[int]]:
+    cut = ids.index(teacher_tok.response_id)
+    prompt = teacher_tok.decode(ids[1:cut])
+    answer = teacher_tok.decode([i for i, m in zip(ids, mask) if m and i != teacher_tok.end_id])
+    return student_tok.render(prompt, answer)
+
+
+def ex32_uld_distance(p_student: torch.Tensor, p_teacher: torch.Tensor) -> torch.Tensor:
+    return uld_distance(p_student, p_teacher)
+
+
+def ex33_uld_loss(student_logits: torch.Tensor, targets: torch.Tensor, teacher_probs: list[torch.Tensor],
+                  weight: float) -> torch.Tensor:
+    return uld_loss(student_logits, targets, [p.detach() for p in teacher_probs], weight)
