@@ -36,6 +36,7 @@ import time
 import torch
 
 from lessons import lesson_parser
+from minikd import lesson_findings
 from minikd.api import api_dataset
 from minikd.common import DATA_DIR, runs_dir
 from minikd.data import read_jsonl, read_meta
@@ -342,6 +343,11 @@ def main(argv=None):
     which_token(setup, results[0]["ULD"]["model"], args.fast)
     print(f"\n  ({time.perf_counter() - start:.0f} s in all)")
     check_yourself()
+    columns = list(next(iter(table.values())))
+    rows = [[f"{m} ({tok2.vocab_size}-token student)"] + [f"{100 * table[m][c]:.1f}" for c in columns] for m in table]
+    header = ["student"] + [f"{c} %" for c in columns]
+    lesson_findings.save("l15_text_is_enough", args, LOG[n_claims:], table=(header, rows),
+                         seconds=time.perf_counter() - start, seeds=seeds)
     return {"seeds": seeds, "table": table, "claims": LOG[n_claims:], "n_train": len(kept)}
 
 

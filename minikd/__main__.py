@@ -362,7 +362,7 @@ def cmd_eval(args) -> int:
     from minikd.tokenizer import Tokenizer
     from minikd.train import load_model
 
-    tok = Tokenizer.default()
+    tok = Tokenizer.load(args.tokenizer) if args.tokenizer else Tokenizer.default()  # the model's own
     model, ckpt = load_model(_need_file(args.model, "checkpoint"), tok, device=args.device)
     records = _read_prompts(args.data, args.limit)
     beam = {"beam_size": args.beam_size} if args.method == "beam" else {}
@@ -399,6 +399,8 @@ def add_eval(sub) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     p.add_argument("--chunk", type=int, default=256, help="prompts per progress step")
     p.add_argument("--out", default=None, help="also write every answer to this JSONL")
+    p.add_argument("--tokenizer", default=None, metavar="PATH",
+                   help="the model's tokenizer, for a student trained with `train --tokenizer` (default: the shipped one)")
     add_machine_args(p)
     p.set_defaults(func=cmd_eval)
 

@@ -283,13 +283,13 @@ def update_readme(block: str, readme: Path = ROOT / "README.md") -> bool:
 
 def main(argv=None) -> int:
     """`minikd readme`: copy runs/<profile>/results.json's tables and verdicts into README.md, and lessons
-    11-14's saved results (runs/<profile>/lessons/*.json, minikd.lesson_findings) between their own markers."""
+    11-15's saved results (runs/<profile>/lessons/*.json, minikd.lesson_findings) between their own markers."""
     import argparse
     p = argparse.ArgumentParser(prog="minikd readme", description=main.__doc__)
     p.add_argument("--profile", default="default", help="whose results (default: default)")
     p.add_argument("--readme", default=str(ROOT / "README.md"), help="the file to update")
     p.add_argument("--only", choices=["showdown", "lessons"], default=None,
-                   help="update one block only: the main job's (showdown) or lessons 11-14's (default: both)")
+                   help="update one block only: the main job's (showdown) or lessons 11-15's (default: both)")
     args = p.parse_args(argv)
     readme = Path(args.readme)
     text = readme.read_text() if readme.exists() else ""

@@ -1,4 +1,4 @@
-"""What lessons 11-14 found, kept on disk so the README can show it — written by code, never by hand.
+"""What lessons 11-15 found, kept on disk so the README can show it — written by code, never by hand.
 
 The main job (`minikd`) fits in ten minutes on two cores; on-policy distillation (lesson 13) and reasoning
 traces (lesson 14) take about three more minutes each, so they are their own commands, not rows of the main
@@ -26,6 +26,8 @@ LESSONS = {  # module -> what its results are called in the README, in reading o
     "l12_distilled_errors": "Lesson 12 — the teacher's errors are distilled too",
     "l13_on_policy": "Lesson 13 — on-policy distillation from the seq-KD student, at equal compute",
     "l14_reasoning_traces": "Lesson 14 — reasoning traces vs final answers (DeepSeek-R1's recipe in miniature)",
+    "l15_text_is_enough": "Lesson 15 — a student with its own tokenizer, from the stored teacher text: ground truth vs "
+                          "seq-KD vs ULD (Boizard et al. 2024)",
 }
 START, END = "<!-- lessons:start -->", "<!-- lessons:end -->"
 

@@ -132,3 +132,8 @@ def test_the_stored_file_trains_a_student_of_another_tokenizer_without_the_teach
     student, saved = load_model(out, second)  # refuses a checkpoint of another tokenizer
     assert saved["tokenizer"] == second.fingerprint and student.config.vocab_size == second.vocab_size
     assert torch.isfinite(torch.tensor([h["loss"] for h in saved["history"]])).all()
+    status, text, err = run(["eval", "--model", str(out), "--tokenizer", str(SECOND_PATH), "--data", str(data),
+                             "--limit", "2", "--device", "cpu"], capsys)
+    assert status == 0 and "accuracy" in text, err
+    status, text, err = run(["eval", "--model", str(out), "--data", str(data), "--limit", "2"], capsys)
+    assert status == 2 and "tokenizer" in err  # the shipped tokenizer is not this student's: a clear error

@@ -3,6 +3,7 @@
 import pytest
 
 from lessons import l15_text_is_enough
+from minikd import lesson_findings
 
 
 @pytest.mark.slow
@@ -24,3 +25,6 @@ def test_lesson15_text_is_enough(capsys, runs_tmp):
         assert c.fast and c.verdict in ("holds", "consistent (not separable)", "needs the default run")
     facts = [c for c in out["claims"] if c.diff is None]
     assert len(facts) == 4 and all(c.verdict == "holds" for c in facts), [c.sentence() for c in facts]
+    # the results the README shows: the same verdicts, decided again from the saved numbers
+    saved = lesson_findings.render("quick")
+    assert all(c.sentence() in saved for c in out["claims"])
