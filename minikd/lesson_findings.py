@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from minikd.common import atomic_write_text, runs_dir
+from minikd.common import atomic_write_text, get_device, runs_dir
 from minikd.report import markdown_table
 from minikd.verdict import Claim, decide
 
@@ -71,7 +71,7 @@ def save(lesson: str, args, claims: list[Claim], table: tuple[list[str], list[li
     record = {"lesson": lesson, "title": LESSONS[lesson], "profile": profile, "fast": bool(args.fast),
               "command": f"python -m lessons.{lesson}" + (" --fast" if args.fast else ""),
               "seeds": seeds if seeds is not None else [getattr(args, "seed", 0)],
-              "device": str(getattr(args, "device", "cpu")), "seconds": seconds, "notes": notes,
+              "device": str(get_device(getattr(args, "device", "cpu"))), "seconds": seconds, "notes": notes,
               "table": {"header": table[0], "rows": table[1]} if table else None,
               "claims": [claim_record(c) for c in claims]}
     path = path_for(lesson, profile)

@@ -135,8 +135,9 @@ def test_a_cached_student_is_retrained_when_the_teacher_changes(runs_tmp, monkey
 
 
 @pytest.mark.slow
-def test_full_mode_adds_the_beam_methods_and_the_plateau_runs(runs_tmp, capsys):
-    results = showdown.main(["--quick", "--seeds", "2", "--plateau", "2"])  # --seeds means --full
+def test_full_mode_adds_the_beam_methods_and_the_plateau_runs(runs_tmp, capsys, monkeypatch):
+    monkeypatch.setitem(profiles.PROFILES, "micro", MICRO)  # every stage of --full, on the smallest settings
+    results = showdown.main(["--profile", "micro", "--seeds", "2", "--plateau", "2", "--jobs", "1"])  # --seeds: --full
     assert results["methods"] == showdown.METHODS and results["plateau"] == {"factor": 2, "seeds": [0, 1]}
     for method in showdown.METHODS:
         long = results["long"][f"{method}-seed1"]["metrics"]
