@@ -34,6 +34,7 @@ from minikd.model import GPT, get_config
 from minikd.reference_gpt import RefGPT, copy_weights
 from minikd.tokenizer import Tokenizer
 from minikd.train import TrainConfig, accumulate_gradients, micro_batches, optimizer_step, setup, sft_objective
+from minikd.verdict import claim
 
 
 def matmul_flops(n: int = 2048, repeats: int = 10, device="cpu") -> float:
@@ -176,7 +177,7 @@ def vs_reference(preset: str, vocab_size: int, batch_size: int = 64, seq_len: in
     tok_s = batch_size * seq_len / (statistics.median(ms["minikd"]) / 1e3)
     return {"preset": preset, "compile": compile, "params": mine.num_params(), "ref_params": ref.num_params(),
             "ms_per_step": _spread(ms["minikd"]), "ref_ms_per_step": _spread(ms["reference"]),
-            "speedup": _spread([b / a for a, b in zip(ms["minikd"], ms["reference"])]),
+            "speedup": _spread([b / a for a, b in zip(ms["minikd"], ms["reference"])]), "ms": ms,
             "tokens_per_s": tok_s, "flops": mine.flops_per_token() * tok_s, "peak_mib": peak}
 
 
@@ -260,6 +261,10 @@ def print_vs_reference(rows: list[dict], args) -> None:
               f"{s['median']:5.2f}x [{s['min']:.2f}-{s['max']:.2f}] {_mib(r['peak_mib']):>9s}")
     print("  (minikd speed: reference ms / minikd ms, > 1 = minikd faster; GEMMs alone: the model's own matrix "
           "products timed without anything else, GFLOP/s = share of the large matmul: the ceiling at these shapes)")
+    for r in rows:  # the verdict, paired by repeat (each repeat timed both, back to back)
+        claim(f"minikd's {r['preset']} GPT{' (compiled)' if r['compile'] else ''} trains as fast as the plain GPT-2 "
+              "reference", r["ms"]["reference"], r["ms"]["minikd"], "≈",
+              "reference − minikd ms/step, per interleaved repeat", unit="ms")
 
 
 def print_real(rows: list[dict], args, n_examples: int) -> None:

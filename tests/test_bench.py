@@ -63,3 +63,5 @@ def test_bench_reports_useful_and_padded_speed_and_minikd_against_the_reference(
     for field in ("minikd speed", "reference ms/step", "useful tok/s", "padded tok/s", "GEMMs alone", "GFLOP/s",
                   "peak MiB", "process peak resident memory"):
         assert field in text
+    assert "trains as fast as the plain GPT-2 reference — reference − minikd ms/step, per interleaved repeat" in text
+    assert len(r["ms"]["minikd"]) == len(r["ms"]["reference"])  # paired by repeat
