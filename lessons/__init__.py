@@ -1,6 +1,7 @@
 """minikd's lessons: one runnable module per idea, read top to bottom (python -m lessons.l01_tokenizer, ...)."""
 
 import argparse
+import sys
 
 import torch
 
@@ -10,6 +11,7 @@ class LessonParser(argparse.ArgumentParser):
         """--fast also runs torch on one thread: for its tiny models a second thread only waits on the
         first (measured on a 2-core machine: lesson 14 --fast 80 s on two threads, 15 s on one)."""
         out = super().parse_args(args, namespace)
+        out.argv = list(sys.argv[1:] if args is None else args)  # how it was run: saved with its results
         if getattr(out, "fast", False):
             torch.set_num_threads(1)
         return out

@@ -69,7 +69,7 @@ def save(lesson: str, args, claims: list[Claim], table: tuple[list[str], list[li
         raise ValueError(f"unknown lesson {lesson!r}; known: {', '.join(LESSONS)}")
     profile = "quick" if args.fast else "default"
     record = {"lesson": lesson, "title": LESSONS[lesson], "profile": profile, "fast": bool(args.fast),
-              "command": f"python -m lessons.{lesson}" + (" --fast" if args.fast else ""),
+              "command": " ".join([f"python -m lessons.{lesson}", *getattr(args, "argv", ["--fast"] if args.fast else [])]),
               "seeds": seeds if seeds is not None else [getattr(args, "seed", 0)],
               "device": str(get_device(getattr(args, "device", "cpu"))), "seconds": seconds, "notes": notes,
               "table": {"header": table[0], "rows": table[1]} if table else None,

@@ -23,7 +23,7 @@ import torch
 from fault_server import FaultServer
 from test_jobs import PROMPTS, TABLE, MixtureLM
 
-from minikd.__main__ import main
+from cli_run import run
 from minikd.api import APIError, api_dataset
 from minikd.data import read_jsonl, read_meta, write_jsonl
 from minikd.jobs import filter_dataset, generate_dataset, teacher_fingerprint
@@ -49,16 +49,6 @@ def ending_gpt(tok):
     with torch.no_grad():
         model.wte.weight[tok.end_id] *= 3
     return model
-
-
-def run(argv, capsys):
-    """main(argv) -> (exit status, stdout, stderr)."""
-    try:
-        status = main(argv) or 0
-    except SystemExit as e:
-        status = e.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def call(url, body=None, method=None, data=None):

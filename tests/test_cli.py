@@ -10,6 +10,7 @@ import torch
 
 import minikd.generate
 from minikd.__main__ import main
+from cli_run import run
 from minikd.data import SFTData, read_jsonl, read_meta, write_jsonl
 from minikd.jobs import filter_dataset, generate_dataset
 from minikd.model import GPT, get_config
@@ -32,16 +33,6 @@ def teacher_ckpt(tmp_path, tok):
     path = tmp_path / "teacher.pt"
     save_checkpoint(path, GPT(get_config("tiny", vocab_size=tok.vocab_size)), step=5, fingerprint=tok.fingerprint)
     return path
-
-
-def run(argv, capsys):
-    """main(argv) -> (exit status, stdout, stderr)."""
-    try:
-        status = main(argv) or 0
-    except SystemExit as e:
-        status = e.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.mark.parametrize("command", [None, "generate", "filter", "train", "eval", "run", "bench"])

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from minikd.__main__ import main
+from cli_run import run
 from minikd.data import read_jsonl, read_meta
 from minikd.jobs import filter_dataset, generate_dataset, teacher_fingerprint
 from minikd.model import GPT, get_config
@@ -17,16 +17,6 @@ from minikd.train import load_model, save_checkpoint
 from minikd.word_kd import TokenizerMismatch, check_same_tokenizer, word_kd_objective
 
 TINY = ["--preset", "tiny", "--profile", "quick"]
-
-
-def run(argv, capsys):
-    """main(argv) -> (exit status, stdout, stderr)."""
-    try:
-        status = main(argv) or 0
-    except SystemExit as e:
-        status = e.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 # --- the second tokenizer ------------------------------------------------------------------------------
