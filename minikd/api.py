@@ -113,11 +113,9 @@ def retry_after(value: str | None) -> float | None:
     """Retry-After as seconds: a number of seconds or an HTTP date (None when absent or unreadable)."""
     if not value:
         return None
-    try:
+    if value.strip().replace(".", "", 1).isdigit():  # seconds
         return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
+    try:  # else an HTTP date
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
