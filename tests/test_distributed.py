@@ -20,6 +20,7 @@ from minikd.jobs import generate_dataset
 from minikd.model import GPT, get_config
 from minikd.tokenizer import Tokenizer
 from minikd.train import TrainConfig, load_checkpoint, load_model, save_checkpoint, sft_objective, train
+from minikd.word_kd import word_kd_objective
 
 V = 12
 STEPS = 3  # DDP steps compared with one process
@@ -56,6 +57,11 @@ def cfg(**kw):
     return TrainConfig(**{**base, **kw})
 
 
+def kd_objective():
+    """Online word-level KD against a fixed random teacher (seed 7), T = 2, alpha = 0.5."""
+    return word_kd_objective(model(seed=7).eval(), temperature=2.0, alpha=0.5)
+
+
 def gen_args(folder, out):
     return ["generate", "--teacher", str(folder / "teacher.pt"), "--prompts", str(folder / "prompts.jsonl"),
             "--out", str(folder / out), "--max-new-tokens", "4", "--chunk", "2", "--device", "cpu"]
@@ -65,6 +71,8 @@ def on_each_rank(folder) -> None:
     """What every rank runs (the module fixture launches it on 2 ranks)."""
     # (a) DDP: STEPS steps, each rank on its slice of the global batch; rank 0 writes the checkpoint.
     train(model(), global_batch, sft_objective, cfg(ckpt_path=str(folder / "ddp.pt")))
+    # ... and the same for online word-level KD (a frozen teacher's KL at every answer token + CE)
+    train(model(), global_batch, kd_objective(), cfg(ckpt_path=str(folder / "ddp_wordkd.pt")))
     # (a') exact resume under DDP, with dropout: every rank's RNG state is in the checkpoint.
     train(model(dropout=0.2), global_batch, sft_objective, cfg(steps=4, ckpt_path=str(folder / "straight.pt")))
     try:
@@ -112,13 +120,14 @@ def test_ddp_steps_equal_one_process_on_the_global_batch(ranks_ran):
     """Bug class: each rank dividing its loss by its OWN answer tokens. With DDP's gradient average that is
     right only when every rank holds as many answer tokens; here rank 1 holds 2 per row, rank 0 holds 5."""
     folder, _, _ = ranks_ran
-    one = model()
-    train(one, global_batch, sft_objective, cfg())
-    ddp = load_checkpoint(folder / "ddp.pt")
-    assert ddp["step"] == STEPS and len(ddp["rng_ranks"]) == 2  # written by rank 0, with both ranks' RNG
-    for name, w in one.state_dict().items():
-        diff = (w - ddp["model"][name]).abs().max().item()
-        assert diff < TOL, f"{name}: 2 ranks differ from one process by {diff:.2e}"
+    for objective, ckpt in ((sft_objective, "ddp.pt"), (kd_objective(), "ddp_wordkd.pt")):
+        one = model()
+        train(one, global_batch, objective, cfg())
+        ddp = load_checkpoint(folder / ckpt)
+        assert ddp["step"] == STEPS and len(ddp["rng_ranks"]) == 2  # written by rank 0, with both ranks' RNG
+        for name, w in one.state_dict().items():
+            diff = (w - ddp["model"][name]).abs().max().item()
+            assert diff < TOL, f"{ckpt} {name}: 2 ranks differ from one process by {diff:.2e}"
 
 
 def test_ddp_resumes_exactly_with_every_ranks_rng(ranks_ran):
