@@ -149,6 +149,11 @@ def default_max_new_tokens(teacher, tok, records: list[dict], cap: int = 96) -> 
 # ---------------------------------------------------------------------------------------------------
 
 
+# The settings that say how an answer was decoded: each record carries them (with the teacher's fingerprint),
+# so a stored file needs neither its sidecar nor the teacher to say where its answers came from.
+DECODING_KEYS = ("method", "temperature", "top_k", "beam_size", "length_penalty", "seed", "max_new_tokens")
+
+
 def _local_teacher(teacher, tok, teacher_ckpt) -> dict:
     """What the settings and the sidecar say about a teacher in this process, and how a prompt's length
     (the chunk order) is measured: its rendered tokens."""
@@ -179,6 +184,7 @@ def _labelling_run(teacher, tok, records, out_path, settings: dict, label_chunk:
                 "chunk": chunk}
     shard = {"rank": rank, "world_size": world_size} if world_size > 1 else None
     path = shard_path(out_path, rank, world_size)
+    provenance = {"decoding": {k: settings[k] for k in DECODING_KEYS if k in settings}, "teacher": settings.get("teacher")}
 
     # Step 1a: this process's prompts — every world_size-th one, starting at rank.
     mine = [(i, r) for i, r in enumerate(records) if i % world_size == rank]
@@ -223,6 +229,7 @@ def _labelling_run(teacher, tok, records, out_path, settings: dict, label_chunk:
             if r["id"] in done:
                 continue  # written by the killed run: this chunk was decoded again only to get the rest
             rec["prompt_index"] = i
+            rec.update(provenance)  # how the answer was made: every record carries it, the file stands alone
             append_jsonl(path, rec)  # one line, flushed: a kill loses at most this line
             done[r["id"]] = rec
             written += 1

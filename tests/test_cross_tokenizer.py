@@ -110,7 +110,9 @@ def test_the_stored_file_trains_a_student_of_another_tokenizer_without_the_teach
     for r in records:  # the prompt/completion convention (TRL's SFTTrainer reads these two fields): plain text
         assert isinstance(r["prompt"], str) and isinstance(r["completion"], str) and r["source"] == "teacher"
         assert "<|" not in r["prompt"] + r["completion"]
-        assert all(not isinstance(v, (list, dict)) for v in r.values()), "no token ids: text only"
+        assert all(not isinstance(v, list) for v in r.values()), "no token ids: text only"
+        # every record says how it was made: the decoding settings and the teacher's fingerprint
+        assert r["decoding"] == {"method": "greedy", "seed": None, "max_new_tokens": 12} and r["teacher"] == weights
     assert meta["settings"]["method"] == "greedy" and meta["settings"]["max_new_tokens"] == 12
     assert meta["settings"]["teacher"] == weights and meta["teacher_tokenizer"] == tok.fingerprint
     assert "tokenizer" not in meta  # so a student of ANOTHER tokenizer may read it
