@@ -14,8 +14,9 @@ What to look at:
      each; word-level KD between them refused by fingerprint, even for two tokenizers of the same size;
   2. the teacher behind an HTTP server (minikd serve's OpenAI-style completions API): a few prompts labelled
      through it give byte for byte the answers of the stored local file;
-  3. the stored file stands alone: prompt, completion and source per record, decoding settings and the
-     teacher's fingerprints in its sidecar; re-tokenized for the student, nothing regenerated;
+  3. the stored file stands alone: prompt, completion, source, decoding settings and the teacher's fingerprint
+     per record (a file made before records carried the last two has them in its sidecar only); re-tokenized
+     for the student, nothing regenerated;
   4. ULD's teacher side, computed ONCE, offline: the teacher reads the same answers in its own tokens and
      its sorted top-k probabilities are stored (no ids: sorting has thrown them away). Offline, because the
      students then train from files only, like seq-KD, and the teacher's forward pass is paid once, not
