@@ -32,7 +32,7 @@ from minikd.data import DatasetError, read_jsonl
 
 # Subcommands another module parses itself (imported only when used, so `minikd --help` always works).
 DELEGATED = {"run": ("minikd.showdown", "the whole pipeline and the comparison table (default)"),
-             "readme": ("minikd.findings", "copy runs/default/results.json's tables and verdicts into README.md"),
+             "readme": ("minikd.findings", "copy the main job's and lessons 11-15's results and verdicts into README.md"),
              "bench": ("minikd.bench", "training and decoding speed of this machine"),
              "serve": ("minikd.serve", "serve a teacher over HTTP (OpenAI-style /v1/completions; minikd.serve)")}
 OBJECTIVES = {"gt": "masked SFT on ground-truth answers (the baseline)",
