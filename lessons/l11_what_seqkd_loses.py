@@ -49,7 +49,7 @@ from minikd.common import runs_dir
 from minikd.data import read_jsonl
 from minikd.evaluate import decode_records, score
 from minikd.profiles import get_profile, get_teacher, load_split, train_model
-from minikd.report import ascii_bars, ascii_chart, save_line_plot
+from minikd.report import ascii_bars, ascii_chart, mean, save_line_plot
 from minikd.seqkd import as_examples, drop_reason, filter_records
 from minikd.seqkd_losses import entropy_kl_by_example, first_divergence, form_shares, prefix_correct
 from minikd.showdown import answer_limit, form_entropy_bits, teacher_greedy, word_kd_choice
@@ -60,10 +60,6 @@ from minikd.word_kd import word_kd_objective
 
 STUDENTS = ("ground truth", "word-KD", "seq-KD")
 FRACTIONS = (0.0, 0.25, 0.5, 0.75)  # how much of the teacher's answer the student is given before it writes
-
-
-def mean(values: list[float]) -> float:
-    return sum(values) / max(1, len(values))
 
 
 def by_family(records: list[dict], values: list[float]) -> dict[str, float]:

@@ -41,7 +41,7 @@ from minikd.data import read_jsonl
 from minikd.evaluate import accuracy
 from minikd.planted import PAIR, QUIRK, has_quirk, plant, repeats_error, targeted_prompts, wrong_steps
 from minikd.profiles import get_profile, get_teacher, load_split, student_on
-from minikd.report import ascii_bars, save_bar_chart
+from minikd.report import ascii_bars, mean, save_bar_chart
 from minikd.seqkd import as_examples, drop_reason, filter_records
 from minikd.showdown import teacher_greedy
 from minikd.tasks import check_trace, verify
@@ -112,7 +112,7 @@ def measure(model, tok, test_set: list[dict], targeted: list[dict]) -> dict:
 
 def pct(values: list[float]) -> float:
     """A share in percent (0 for no values)."""
-    return 100 * sum(values) / max(1, len(values))
+    return 100 * mean(values)
 
 
 def report(rows: dict[str, dict], n_targeted: int) -> None:

@@ -59,7 +59,7 @@ from minikd.jobs import generate_dataset
 from minikd.losses import reverse_kl
 from minikd.on_policy import Compute, MixedData, OnPolicyData, on_policy_objective, seq_kd_steps_for
 from minikd.profiles import get_profile, get_teacher, load_split, profile_dir, train_model
-from minikd.report import ascii_bars, ascii_chart, mean_std, save_line_plot
+from minikd.report import ascii_bars, ascii_chart, mean, mean_std, save_line_plot
 from minikd.seqkd import as_examples, drop_reason, filter_records
 from minikd.seqkd_losses import continue_from, first_divergence, prefix_correct
 from minikd.tokenizer import Tokenizer
@@ -193,9 +193,6 @@ def measure(model, tok, evalset: dict, limit: int) -> dict:
     from_teacher = prefix_correct(model, tok, test[:n], answers, 0.5, limit)
     same = [first_divergence(ids, t) is None for (ids, _), t in zip(own[:n], answers)]
     heldout = accuracy(model, tok, evalset["heldout"], max_new_tokens=limit)["correct"]
-
-    def mean(xs):
-        return sum(xs) / max(1, len(xs))
     return {"test": mean(correct), "heldout": mean(heldout), "own start": mean(correct[:n]),
             "teacher prefix": mean(from_teacher), "same as teacher": mean(same)}
 
@@ -247,13 +244,13 @@ def show_accuracy(results: list[dict]) -> dict:
     """Step 5: accuracy and the exposure-bias measures of every arm, mean over seeds; bars and loss curves."""
     names = ["base"] + list(ARMS)
     keys = EXPOSURE_KEYS + ("same as teacher",)
-    mean = {n: {k: sum(r[n]["measure"][k] for r in results) / len(results) for k in keys} for n in names}
+    means = {n: {k: mean(r[n]["measure"][k] for r in results) for k in keys} for n in names}
     print(f"\nStep 5: accuracy (mean of {len(results)} seeds), greedy; exposure slice: right from its own start, "
           "right continuing the teacher's first half, token for token the teacher's answer")
     print(f"  {'':26s}" + "".join(f"{k:>16s}" for k in keys))
     for n in names:
-        print(f"  {n:26s}" + "".join(f"{100 * mean[n][k]:15.1f}%" for k in keys))
-    print(ascii_bars({n: round(100 * mean[n]["test"], 1) for n in names}, width=30, unit="% test"))
+        print(f"  {n:26s}" + "".join(f"{100 * means[n][k]:15.1f}%" for k in keys))
+    print(ascii_bars({n: round(100 * means[n]["test"], 1) for n in names}, width=30, unit="% test"))
     series = {n: ([100 * h["step"] / len(results[0][n]["history"]) for h in results[0][n]["history"]],
                   [h["loss"] for h in results[0][n]["history"]]) for n in ARMS}
     ylabel = "loss per token (seq-KD: NLL, on-policy: reverse KL)"
@@ -262,7 +259,7 @@ def show_accuracy(results: list[dict]) -> dict:
                          ylabel, "Continuations of a seq-KD student at equal compute (seed 0)")
     if png:
         print(f"  (also drawn to {png})")
-    return mean
+    return means
 
 
 def verdicts(results: list[dict], fast: bool) -> None:

@@ -37,7 +37,7 @@ from minikd.common import DATA_DIR, runs_dir
 from minikd.data import read_jsonl
 from minikd.evaluate import accuracy
 from minikd.profiles import get_profile, get_teacher, train_model
-from minikd.report import ascii_bars, ascii_chart, mean_std, save_line_plot
+from minikd.report import ascii_bars, ascii_chart, mean, mean_std, save_line_plot
 from minikd.seqkd import as_examples, decoding_settings, drop_reason, label_prompts, rejection_sample
 from minikd.tokenizer import Tokenizer
 from minikd.traces import (answers_only, first_wrong_step, grade, operands, sum_prompts, sum_sets, tokens_seen,
@@ -50,12 +50,6 @@ def make_prompts(n_train: int, n_test: int, n_heldout: int, digits: int) -> dict
     held-out ones (a carry out of every column) — none of them in the teacher's own training set."""
     seen = {r["prompt"] for r in read_jsonl(DATA_DIR / "train.jsonl")}  # the teacher trained on these
     return sum_sets({"train": n_train, "test": n_test, "heldout": n_heldout}, digits, exclude=seen)
-
-
-def mean(values) -> float:
-    """The mean of numbers or booleans (True = 1): an accuracy from per-prompt correctness."""
-    values = [float(v) for v in values]
-    return sum(values) / max(1, len(values))
 
 
 def as_direct(records: list[dict]) -> list[dict]:

@@ -40,11 +40,12 @@ from lessons import lesson_parser
 from minikd import lesson_findings
 from minikd.api import api_dataset
 from minikd.common import DATA_DIR, runs_dir
-from minikd.data import read_jsonl, read_meta
+from minikd.data import collate, read_jsonl, read_meta
 from minikd.evaluate import accuracy
 from minikd.jobs import teacher_fingerprint
+from minikd.losses import masked_nll
 from minikd.profiles import get_profile, get_teacher, load_split, profile_dir, train_model
-from minikd.report import ascii_bars, ascii_chart, save_line_plot
+from minikd.report import ascii_bars, ascii_chart, mean, save_line_plot
 from minikd.seqkd import as_examples, drop_reason, filter_records
 from minikd.serve import serve_in_background
 from minikd.showdown import SLACK, prompt_records, teacher_greedy
@@ -59,11 +60,6 @@ K = 16  # the teacher's sorted probabilities kept per answer position (ULD's sto
 WEIGHT = 1.0  # ULD's weight on the distance (lambda; not tuned here)
 STEPS = 300  # every student's steps in the default run (the profile's budget is 400: 3 methods x 3 seeds must
 # fit in 5 minutes on 2 cores); --fast keeps the quick profile's
-
-
-def mean(values) -> float:
-    values = list(values)
-    return sum(values) / max(1, len(values))
 
 
 def stored_data_preview(records, tok, tok2) -> dict:
@@ -281,9 +277,6 @@ def aligned(logits, targets, rows):
 def which_token(setup: dict, model, fast: bool) -> None:
     """Step 7: what ULD cannot carry, exactly: shuffle the student's vocabulary and its distance to the
     teacher stays the same to the last bit of rounding; only the CE on the text sees the change."""
-    from minikd.data import collate
-    from minikd.losses import masked_nll
-
     examples = setup["test_examples"][:32]
     batch = collate(examples, setup["tok2"].pad_id)
     with torch.no_grad():

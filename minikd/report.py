@@ -165,6 +165,12 @@ def save_bar_chart(path, labels: list[str], groups: dict[str, list[float]], erro
     return _save(fig, ax, path)
 
 
+def mean(values) -> float:
+    """The mean of numbers or booleans (True = 1: an accuracy from per-prompt correctness); 0 for none."""
+    values = [float(v) for v in values]
+    return sum(values) / max(1, len(values))
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     m = sum(values) / len(values)
