@@ -60,7 +60,7 @@ from pathlib import Path
 
 from minikd.common import mix_seed
 from minikd.jobs import _labelling_run, _prompt_set
-from minikd.seqkd import REPLACED, decoding_settings
+from minikd.seqkd import decoding_settings, with_answer
 
 
 MAX_BACKOFF = 30.0  # seconds: the longest wait between two tries (a Retry-After may ask for more)
@@ -239,16 +239,6 @@ def answer_fields(choice: dict) -> dict:
             "teacher_tokens": max(0, len(lps) - ended) if known else None, "ended": ended}
 
 
-def api_record(record: dict, fields: dict) -> dict:
-    """A prompt record + the server's answer: the fields of seqkd.teacher_record, in its order."""
-    out = {k: v for k, v in record.items() if k not in REPLACED}
-    if "completion" in record and record.get("source", "ground_truth") == "ground_truth":
-        out["ground_truth"] = record["completion"]
-    out.update(fields)
-    out["source"] = "teacher"
-    return out
-
-
 # ---------------------------------------------------------------------------------------------------
 # The job
 # ---------------------------------------------------------------------------------------------------
@@ -320,7 +310,7 @@ def api_dataset(url, records, out_path, *, model=None, api_key_env=None, max_new
             fields = [f for future in futures for f in future.result()]
         except APIError:
             raise failed[0] from None  # the error that ended the run, not a later one it caused
-        return [api_record(r, f) for r, f in zip(part, fields)]
+        return [with_answer(r, f) for r, f in zip(part, fields)]
 
     try:
         return _labelling_run(None, None, records, out_path, settings, label_chunk, rank=0, world_size=1, chunk=chunk,

@@ -56,15 +56,23 @@ def decoding_settings(method: str, beam_size: int = 1, temperature: float = 1.0,
 
 
 def teacher_record(record: dict, tok, g) -> dict:
-    """A prompt record + the teacher's answer `g` (a generate.Generation). The old completion, if the record
-    had one from the ground truth, is kept as "ground_truth" (seq-inter and the analysis read it)."""
+    """A prompt record + the teacher's answer `g` (a generate.Generation)."""
+    return with_answer(record, {
+        "completion": tok.decode(g.tokens),  # u, without the end token
+        "teacher_logprob": g.logprob,  # log p_teacher(u + <|end|> | s)
+        "teacher_tokens": len(g.tokens),
+        "ended": bool(g.ended),  # False: the length limit cut the answer off
+    })
+
+
+def with_answer(record: dict, answer: dict) -> dict:
+    """A prompt record + a teacher's answer fields (completion, teacher_logprob, teacher_tokens, ended), from
+    this process or from a server (minikd.api). The old completion, if the record had one from the ground
+    truth, is kept as "ground_truth" (seq-inter and the analysis read it)."""
     out = {k: v for k, v in record.items() if k not in REPLACED}
     if "completion" in record and record.get("source", "ground_truth") == "ground_truth":
         out["ground_truth"] = record["completion"]
-    out["completion"] = tok.decode(g.tokens)  # u, without the end token
-    out["teacher_logprob"] = g.logprob  # log p_teacher(u + <|end|> | s)
-    out["teacher_tokens"] = len(g.tokens)
-    out["ended"] = bool(g.ended)  # False: the length limit cut the answer off
+    out.update(answer)
     out["source"] = "teacher"
     return out
 
