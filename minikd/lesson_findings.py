@@ -36,11 +36,6 @@ def path_for(lesson: str, profile: str) -> Path:
     return runs_dir() / profile / "lessons" / f"{lesson}.json"
 
 
-def _number(x):
-    """A JSON-safe number (bools and numpy scalars included)."""
-    return float(x)
-
-
 def claim_record(c: Claim) -> dict:
     """A claim as JSON: what it says and the numbers it was decided from (a fact: its truth and evidence)."""
     record = {"text": c.text, "expect": c.expect, "what": c.what, "unit": c.unit, "fast": c.fast,
@@ -49,9 +44,9 @@ def claim_record(c: Claim) -> dict:
         return record | {"fact": bool(c.fact)}
     if c.inputs is None:
         raise ValueError(f"claim {c.text!r} has no inputs to save (make it with minikd.verdict.decide/claim)")
-    b = c.inputs["b"]
-    b = _number(b) if isinstance(b, (int, float)) else [_number(x) for x in b]
-    return record | {"a": [_number(x) for x in c.inputs["a"]], "b": b, "scale": c.inputs["scale"]}
+    b = c.inputs["b"]  # floats: JSON-safe whatever they were (bools, numpy scalars)
+    b = float(b) if isinstance(b, (int, float)) else [float(x) for x in b]
+    return record | {"a": [float(x) for x in c.inputs["a"]], "b": b, "scale": c.inputs["scale"]}
 
 
 def claim_from_record(r: dict) -> Claim:
