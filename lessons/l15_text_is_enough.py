@@ -39,6 +39,7 @@ import torch
 from lessons import lesson_parser
 from minikd import lesson_findings
 from minikd.api import api_dataset
+from minikd.cache import cached_topk_store
 from minikd.common import DATA_DIR, runs_dir
 from minikd.data import collate, read_jsonl, read_meta
 from minikd.evaluate import accuracy
@@ -52,8 +53,7 @@ from minikd.showdown import SLACK, prompt_records, teacher_greedy
 from minikd.tokenizer import Tokenizer
 from minikd.uld import aligned_rows, teacher_rows, uld_by_example, uld_distance, uld_objective
 from minikd.verdict import LOG, check, claim
-from minikd.word_kd import (TokenizerMismatch, TopkStoreError, build_topk_store, check_same_tokenizer, load_topk_store,
-                            topk_mass, word_kd_objective)
+from minikd.word_kd import TokenizerMismatch, check_same_tokenizer, topk_mass, word_kd_objective
 
 METHODS = ("ground truth", "seq-KD", "ULD")
 K = 16  # the teacher's sorted probabilities kept per answer position (ULD's store)
@@ -174,13 +174,8 @@ def teacher_side(teacher, tok, records: list[dict], name: str, profile) -> dict:
     answers = hashlib.sha256("\n".join(r["prompt"] + "\t" + r["completion"] for r in records).encode()).hexdigest()
     path = profile_dir(profile) / f"l15_uld_{name}_top{K}_{teacher_fingerprint(teacher)}_{answers[:12]}.pt"
     t0 = time.perf_counter()
-    try:
-        store = load_topk_store(path, expect_fingerprint=tok.fingerprint, expect_examples=examples)
-        how = f"read back from {path.name}"
-    except TopkStoreError:  # missing, or made from other answers: the teacher's forward pass, once
-        store = build_topk_store(teacher, examples, tok.pad_id, k=K, temperature=1.0, path=path,
-                                 fingerprint=tok.fingerprint)
-        how = f"computed and stored in {path.name}"
+    store, built = cached_topk_store(teacher, examples, tok, K, path)  # the teacher's forward pass, once
+    how = f"computed and stored in {path.name}" if built else f"read back from {path.name}"
     n = store["ids"].shape[0]
     print(f"  {name}: {n:,} teacher answer positions, {how} ({time.perf_counter() - t0:.1f} s); top {K} kept "
           f"(mass {100 * topk_mass(store):.2f} %), {n * K * 2 / 1e6:.2f} MB of fp16 (all {teacher.config.vocab_size}: "

@@ -8,6 +8,7 @@ trained on other data or for fewer steps.
     checkpoint   meta["settings"]      cached_model(path, settings, build, tok, device, label)
     result JSON  its "settings" key    cached_json(path, settings, compute, label)
                                        (or load_cached_json + save_cached_json when the work runs elsewhere)
+    top-k store  tokenizer + examples  cached_topk_store(teacher, examples, tok, k, path)
 
 Settings are compared after a JSON round trip (settings_key): a tuple in memory equals the list read back.
 """
@@ -97,3 +98,15 @@ def cached_json(path, settings: Any, compute: Callable[[], dict], label: str | N
     if cached is not None:
         return cached
     return save_cached_json(path, settings, compute())
+
+
+def cached_topk_store(teacher, examples: list[dict], tok, k: int, path) -> tuple[dict, bool]:
+    """The teacher's top-k store (word_kd, T = 1) of `examples` at `path`: read back when it was made by this
+    tokenizer from exactly these examples, else built (the teacher's forward pass) and saved.
+    Returns (store, built)."""
+    from minikd.word_kd import TopkStoreError, build_topk_store, load_topk_store
+    try:
+        return load_topk_store(path, expect_fingerprint=tok.fingerprint, expect_examples=examples), False
+    except TopkStoreError:  # missing, unreadable, or made from other data: (re)build it
+        return build_topk_store(teacher, examples, tok.pad_id, k=k, temperature=1.0, path=path,
+                                fingerprint=tok.fingerprint), True

@@ -63,7 +63,7 @@ from pathlib import Path
 import torch
 
 from minikd import distributed
-from minikd.cache import load_cached_json, save_cached_json
+from minikd.cache import cached_topk_store, load_cached_json, save_cached_json
 from minikd.common import atomic_write_text, get_device, seed_all
 from minikd.data import load_sft, read_jsonl, read_meta, write_jsonl
 from minikd.jobs import (filter_dataset, generate_dataset, merge_shards, seq_inter_dataset, shard_path,
@@ -324,7 +324,6 @@ def build_stores(profile, teacher, tok, kept, teacher_id: str, times: dict,
     from the store gives exactly the online loss (up to fp16 rounding) without a teacher forward pass per
     step; re-tempering the stored log-probs to another T is exact too (word_kd.topk_objective).
     On W ranks, pool i is rank i mod W's."""
-    from minikd.word_kd import TopkStoreError, build_topk_store, load_topk_store
     t0 = stage(5, "word-KD: the teacher's distributions at every answer position, stored once (k = V)")
     stores = {}
     for i, pool in enumerate(pools):
@@ -334,13 +333,9 @@ def build_stores(profile, teacher, tok, kept, teacher_id: str, times: dict,
             continue  # another rank's pool
         note(did, f"logits: {pool}")
         examples = _examples(profile, tok, kept, pool)
-        try:
-            load_topk_store(path, expect_fingerprint=tok.fingerprint, expect_examples=examples)
-            print(f"  {pool}: cached ({path.name})")
-        except TopkStoreError:  # missing, unreadable, or made from other data: (re)build it
-            build_topk_store(teacher, examples, tok.pad_id, k=teacher.config.vocab_size, temperature=1.0,
-                             path=path, fingerprint=tok.fingerprint)
-            print(f"  {pool}: {len(examples)} examples -> {path.stat().st_size / 1e6:.0f} MB ({path.name})")
+        _, built = cached_topk_store(teacher, examples, tok, teacher.config.vocab_size, path)
+        print(f"  {pool}: {len(examples)} examples -> {path.stat().st_size / 1e6:.0f} MB ({path.name})" if built
+              else f"  {pool}: cached ({path.name})")
     distributed.barrier()  # every pool's store is on disk
     times["logits"] = time.perf_counter() - t0
     return stores
