@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from minikd import distributed
 from minikd.common import atomic_write_bytes, get_device
@@ -261,7 +262,6 @@ def data_parallel(model: GPT, device: torch.device):
     (all-reduce): every rank then takes the same optimizer step and the weights stay equal."""
     if distributed.world_size() == 1:
         return model
-    from torch.nn.parallel import DistributedDataParallel
     ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=ids)
 
@@ -281,7 +281,6 @@ def my_rows(batch: Batch, device: torch.device) -> Batch:
 
 def ddp_ranks(model) -> int:
     """How many ranks share this step: the group's size when the model is DDP-wrapped, else 1."""
-    from torch.nn.parallel import DistributedDataParallel
     wrapped = isinstance(getattr(model, "_orig_mod", model), DistributedDataParallel)  # compiled or not
     return distributed.world_size() if wrapped else 1
 
