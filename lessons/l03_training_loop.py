@@ -29,10 +29,10 @@ import torch
 
 from lessons import lesson_parser
 from minikd import verdict
-from minikd.common import DATA_DIR, runs_dir, seed_all
+from minikd.runtime import DATA_DIR, runs_dir, seed_all
 from minikd.data import SFTData, load_sft
 from minikd.model import GPT, get_config
-from minikd.report import ascii_chart, save_line_plot
+from minikd.charts import ascii_chart, save_line_plot
 from minikd.tokenizer import Tokenizer
 from minikd.train import TrainConfig, get_lr, load_checkpoint, sft_objective, train
 from minikd.verdict import check

@@ -33,8 +33,8 @@ from minikd import verdict
 from minikd.data import IGNORE_INDEX, collate
 from minikd.evaluate import accuracy, answer_nll
 from minikd.losses import masked_nll
-from minikd.profiles import Profile, get_profile, load_split, profile_dir, train_model
-from minikd.report import ascii_chart, save_line_plot
+from lessons.kit import get_profile, load_split, Profile, profile_dir, train_model
+from minikd.charts import ascii_chart, save_line_plot
 from minikd.tokenizer import Tokenizer
 from minikd.verdict import check, claim
 

@@ -27,9 +27,9 @@ from __future__ import annotations
 from lessons import lesson_parser
 from minikd import verdict
 from minikd.evaluate import accuracy
-from minikd.profiles import Profile, get_profile, get_teacher, load_split, profile_dir, train_model
-from minikd.report import ascii_chart, save_line_plot
-from minikd.tasks import verify
+from lessons.kit import get_profile, get_teacher, load_split, Profile, profile_dir, train_model
+from minikd.charts import ascii_chart, save_line_plot
+from minikd.world import verify
 from minikd.tokenizer import Tokenizer
 from minikd.verdict import claim
 

@@ -19,7 +19,7 @@ distribution before it is matched. Hinton et al. multiply the soft term by T^2 s
 keeps its size when T changes; step 5 measures whether it does, for small logits and for our teacher.
 Which T and alpha? Not a guess and never the test set: every setting of a small grid trains a student
 on the training set minus its last prompts, and the one most accurate on those held-back prompts is
-used here AND in the showdown (lesson 10) — the same cached sweep (minikd.showdown).
+used here AND in the showdown (lesson 10) — the same cached sweep (minikd.machinery.pipeline).
 
 What to look at:
   1. one real test example, with its answer positions drawn under the tokens;
@@ -52,9 +52,8 @@ from lessons import lesson_parser
 from minikd.data import IGNORE_INDEX, collate
 from minikd.evaluate import accuracy, answer_nll
 from minikd.losses import forward_kl, log_softmax_t
-from minikd.profiles import get_profile, get_teacher, load_split, profile_dir, train_model
-from minikd.report import ascii_chart, markdown_table, save_line_plot
-from minikd.showdown import word_kd_choice
+from lessons.kit import get_profile, get_teacher, load_split, profile_dir, train_model, word_kd_choice
+from minikd.charts import ascii_chart, markdown_table, save_line_plot
 from minikd.tokenizer import Tokenizer
 from minikd.train import sft_objective
 from minikd.verdict import check, claim

@@ -45,14 +45,13 @@ from pathlib import Path
 import torch
 
 from lessons import lesson_parser
-from minikd.common import get_device
+from minikd.runtime import get_device
 from minikd.data import SFTData
 from minikd.evaluate import accuracy
 from minikd.kd_cost import step_costs, storage_costs
 from minikd.model import GPT
-from minikd.profiles import get_profile, get_teacher, load_split, profile_dir, train_model
-from minikd.report import ascii_chart, markdown_table, save_line_plot
-from minikd.showdown import word_kd_choice
+from lessons.kit import get_profile, get_teacher, load_split, profile_dir, train_model, word_kd_choice
+from minikd.charts import ascii_chart, markdown_table, save_line_plot
 from minikd.tokenizer import Tokenizer
 from minikd.verdict import check, claim
 from minikd.word_kd import (build_topk_store, kl_by_example, load_topk_store, teacher_topk, topk_mass,

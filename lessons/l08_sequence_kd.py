@@ -4,7 +4,7 @@ Kim & Rush (2016), "Sequence-Level Knowledge Distillation", in four steps:
 
     1. a prompt set s
     2. the teacher writes a complete answer u = teacher(s)             minikd.seqkd.label_prompts
-    3. the pairs (s, u) are stored: offline training data             minikd.jobs.generate_dataset
+    3. the pairs (s, u) are stored: offline training data             minikd.machinery.labelling.generate_dataset
     4. the student learns -log p(u | s), on the answer tokens only    minikd.seqkd.as_examples + train_model
 
 The student never sees the teacher's distribution over next tokens (that was word-level KD, lesson 6): it
@@ -30,15 +30,14 @@ from __future__ import annotations
 from collections import Counter
 
 from lessons import lesson_parser
-from minikd.common import runs_dir
+from minikd.runtime import runs_dir
 from minikd.data import read_jsonl, read_meta
 from minikd.evaluate import accuracy, score
-from minikd.jobs import generate_dataset
-from minikd.profiles import get_profile, get_teacher, load_split, profile_dir, train_model
-from minikd.report import ascii_bars, ascii_chart, save_line_plot
+from minikd.machinery.labelling import generate_dataset
+from lessons.kit import form_entropy_bits, get_profile, get_teacher, load_split, profile_dir, train_model
+from minikd.charts import ascii_bars, ascii_chart, save_line_plot
 from minikd.seqkd import as_examples, decoding_settings, drop_reason, filter_records, label_prompts, sequence_logprobs
-from minikd.showdown import form_entropy_bits
-from minikd.tasks import surface_form
+from minikd.world import surface_form
 from minikd.tokenizer import Tokenizer
 from minikd.verdict import LOG, check, claim
 

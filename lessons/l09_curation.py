@@ -30,15 +30,15 @@ from __future__ import annotations
 from collections import Counter
 
 from lessons import lesson_parser
-from minikd.cache import cached_model
+from minikd.machinery.cache import cached_model
 from minikd.data import read_jsonl
 from minikd.evaluate import accuracy
-from minikd.jobs import generate_dataset
-from minikd.profiles import get_profile, load_split, profile_dir, student_on, train_model
-from minikd.report import ascii_bars
+from minikd.machinery.labelling import generate_dataset
+from lessons.kit import get_profile, load_split, profile_dir, student_on, train_model
+from minikd.charts import ascii_bars
 from minikd.seqkd import (DROP_REASONS, as_examples, decoding_settings, drop_reason, filter_records,
                           rejection_sample)
-from minikd.tasks import extract_answer
+from minikd.world import extract_answer
 from minikd.tokenizer import Tokenizer
 from minikd.verdict import LOG, check, claim
 

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 
 from lessons import lesson_parser
-from minikd import findings, showdown
+from minikd.machinery import rendering
+from minikd.machinery import pipeline
 from minikd.verdict import say
 
 
@@ -42,25 +43,25 @@ def main(argv=None):
 
     # Step 1: run (or reload from runs/) the whole experiment: the teacher, its data, every student.
     run_args = ["--device", args.device] + (["--seeds", str(args.seeds)] if args.seeds else [])
-    results = showdown.main(run_args + (["--full"] if args.full else []) + (["--quick"] if args.fast else []))
+    results = pipeline.main(run_args + (["--full"] if args.full else []) + (["--quick"] if args.fast else []))
 
     # Step 2: how fast each method learns, and where it is heading.
     print("\nStep 2: learning curves — test accuracy along each student's run (mean over seeds)")
-    print(findings.curve_chart(results))
-    print(findings.curve_table(results))
+    print(rendering.curve_chart(results))
+    print(rendering.curve_table(results))
     for m in results["methods"]:
-        print(f"  {m:18s} reaches {findings.REACH:.0%} of the teacher at step: "
-              f"{findings.reach_text(findings.reach_steps(results, m))}")
+        print(f"  {m:18s} reaches {rendering.REACH:.0%} of the teacher at step: "
+              f"{rendering.reach_text(rendering.reach_steps(results, m))}")
 
     # Step 3: Kim & Rush's claims, each decided by this run's seeds.
     print("\nStep 3: the claims, decided by the seeds (paired differences, 95 % intervals)")
-    said = [say(c) for c in findings.claims(results)]
+    said = [say(c) for c in rendering.claims(results)]
 
     # Step 4: what each student had to read (seed 0): teacher text, or teacher text and distributions.
     print("\nStep 4: what each student read (the teacher is never in memory while a student trains)")
     for m in results["methods"]:
         metrics = results["students"][f"{m}-seed{results['seeds'][0]}"]["metrics"]
-        print(f"  {m:18s} {findings.stored_signal(metrics)}")
+        print(f"  {m:18s} {rendering.stored_signal(metrics)}")
     print("\nCheck yourself")
     print("  1. Kim & Rush found a seq-KD student's greedy answer about as good as its beam answer. Why would")
     print("     that be, and what does this run's verdict say?")

@@ -12,7 +12,7 @@ answer position. Lessons 8-10 measured what the single answer wins; this lesson 
     student here is trained on prefixes someone else wrote (teacher forcing), never on its own; once its
     own greedy answer slips, it continues from a prefix it was never trained on.
 
-The measures are in minikd/seqkd_losses.py: answer_entropy_kl, form_shares (alternative_share),
+The measures are in minikd/what_seqkd_loses.py: answer_entropy_kl, form_shares (alternative_share),
 first_divergence, prefix_correct.
 
 What to look at:
@@ -44,16 +44,16 @@ import time
 from collections import Counter
 
 from lessons import lesson_parser
-from minikd import lesson_findings
-from minikd.common import runs_dir
+from minikd.machinery import lesson_rendering
+from minikd.runtime import runs_dir
 from minikd.data import read_jsonl
 from minikd.evaluate import decode_records, score
-from minikd.profiles import get_profile, get_teacher, load_split, train_model
-from minikd.report import ascii_bars, ascii_chart, mean, save_line_plot
+from lessons.kit import answer_limit, form_entropy_bits, get_profile, get_teacher, load_split, teacher_greedy, train_model, word_kd_choice
+from minikd.charts import ascii_bars, ascii_chart, save_line_plot
+from minikd.verdict import mean
 from minikd.seqkd import as_examples, drop_reason, filter_records
-from minikd.seqkd_losses import entropy_kl_by_example, first_divergence, form_shares, prefix_correct
-from minikd.showdown import answer_limit, form_entropy_bits, teacher_greedy, word_kd_choice
-from minikd.tasks import surface_form
+from minikd.what_seqkd_loses import entropy_kl_by_example, first_divergence, form_shares, prefix_correct
+from minikd.world import surface_form
 from minikd.tokenizer import Tokenizer
 from minikd.verdict import LOG, check, claim
 from minikd.word_kd import word_kd_objective
@@ -339,7 +339,7 @@ def main(argv=None):
     print("  3. Every student here was trained with teacher forcing. What does a correct prefix it did not write")
     print("     tell you about its own mistakes, and what would training on its own prefixes (on-policy")
     print("     distillation, lesson 13) change?")
-    lesson_findings.save("l11_what_seqkd_loses", args, LOG[n_claims:], seconds=time.perf_counter() - start,
+    lesson_rendering.save("l11_what_seqkd_loses", args, LOG[n_claims:], seconds=time.perf_counter() - start,
                          table=(["student", "test accuracy %"], [[n, f"{100 * a:.1f}"] for n, a in acc.items()]))
     return {"seed": args.seed, "word_kd": word, "acc": acc, "alternatives": alternatives, "form_bits": forms,
             **exposure, "claims": LOG[n_claims:]}

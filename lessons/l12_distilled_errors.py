@@ -35,16 +35,16 @@ from __future__ import annotations
 import time
 
 from lessons import lesson_parser
-from minikd import lesson_findings
-from minikd.common import runs_dir
+from minikd.machinery import lesson_rendering
+from minikd.runtime import runs_dir
 from minikd.data import read_jsonl
 from minikd.evaluate import accuracy
 from minikd.planted import PAIR, QUIRK, has_quirk, plant, repeats_error, targeted_prompts, wrong_steps
-from minikd.profiles import get_profile, get_teacher, load_split, student_on
-from minikd.report import ascii_bars, mean, save_bar_chart
+from lessons.kit import get_profile, get_teacher, load_split, student_on, teacher_greedy
+from minikd.charts import ascii_bars, save_bar_chart
+from minikd.verdict import mean
 from minikd.seqkd import as_examples, drop_reason, filter_records
-from minikd.showdown import teacher_greedy
-from minikd.tasks import check_trace, verify
+from minikd.world import check_trace, verify
 from minikd.tokenizer import Tokenizer
 from minikd.verdict import LOG, check, claim
 
@@ -190,7 +190,7 @@ def main(argv=None):
     table = (["student", "test %", "targeted right %", "planted error repeated %", "quirk repeated %"],
              [[n, f"{100 * m['test_acc']:.1f}", f"{100 * m['targeted_acc']:.1f}", f"{100 * m['error_repeated']:.1f}",
                f"{100 * m['quirk']:.1f}"] for n, m in out["students"].items()])
-    lesson_findings.save("l12_distilled_errors", args, out["claims"], table=table, seconds=time.perf_counter() - start)
+    lesson_rendering.save("l12_distilled_errors", args, out["claims"], table=table, seconds=time.perf_counter() - start)
     return out
 
 

@@ -51,17 +51,18 @@ from dataclasses import dataclass
 import torch
 
 from lessons import lesson_parser
-from minikd import lesson_findings
-from minikd.common import runs_dir
+from minikd.machinery import lesson_rendering
+from minikd.runtime import runs_dir
 from minikd.data import IGNORE_INDEX, SFTData, read_jsonl
 from minikd.evaluate import accuracy, score
-from minikd.jobs import generate_dataset
+from minikd.machinery.labelling import generate_dataset
 from minikd.losses import reverse_kl
 from minikd.on_policy import Compute, MixedData, OnPolicyData, on_policy_objective, seq_kd_steps_for
-from minikd.profiles import get_profile, get_teacher, load_split, profile_dir, train_model
-from minikd.report import ascii_bars, ascii_chart, mean, mean_std, save_line_plot
+from lessons.kit import get_profile, get_teacher, load_split, profile_dir, train_model
+from minikd.charts import ascii_bars, ascii_chart, save_line_plot
+from minikd.verdict import mean, mean_std
 from minikd.seqkd import as_examples, drop_reason, filter_records
-from minikd.seqkd_losses import continue_from, first_divergence, prefix_correct
+from minikd.what_seqkd_loses import continue_from, first_divergence, prefix_correct
 from minikd.tokenizer import Tokenizer
 from minikd.train import TrainConfig, train
 from minikd.verdict import LOG, check, claim
@@ -347,7 +348,7 @@ def main(argv=None):
     print("     its T = 1 distribution teach a student, and what changes at T = 0.5?")
     print("  3. An on-policy step costs several seq-KD steps. Which counted parts make it expensive here, and")
     print("     which of them would a larger teacher make worse?")
-    lesson_findings.save("l13_on_policy", args, LOG[n_claims:], seeds=seeds, seconds=time.perf_counter() - start,
+    lesson_rendering.save("l13_on_policy", args, LOG[n_claims:], seeds=seeds, seconds=time.perf_counter() - start,
                          table=results_table(results, results[0]["n_student"], setup.teacher.num_params()))
     return {"seeds": seeds, "mean": mean, "claims": LOG[n_claims:],
             "steps": {name: [r[name]["steps"] for r in results] for name in ARMS}}

@@ -32,12 +32,13 @@ import time
 from collections import Counter
 
 from lessons import lesson_parser
-from minikd import lesson_findings
-from minikd.common import DATA_DIR, runs_dir
+from minikd.machinery import lesson_rendering
+from minikd.runtime import DATA_DIR, runs_dir
 from minikd.data import read_jsonl
 from minikd.evaluate import accuracy
-from minikd.profiles import get_profile, get_teacher, train_model
-from minikd.report import ascii_bars, ascii_chart, mean, mean_std, save_line_plot
+from lessons.kit import get_profile, get_teacher, train_model
+from minikd.charts import ascii_bars, ascii_chart, save_line_plot
+from minikd.verdict import mean, mean_std
 from minikd.seqkd import as_examples, decoding_settings, drop_reason, label_prompts, rejection_sample
 from minikd.tokenizer import Tokenizer
 from minikd.traces import (answers_only, first_wrong_step, grade, operands, sum_prompts, sum_sets, tokens_seen,
@@ -288,7 +289,7 @@ def main(argv=None):
     kept = rejection(teacher, tok, sets["train"], traces, ctx)
     rs = rejection_student(kept, runs, by_arm, profile, tok, ctx)
     check_yourself()
-    lesson_findings.save("l14_reasoning_traces", args, LOG[n_claims:], seeds=seeds, seconds=time.perf_counter() - start,
+    lesson_rendering.save("l14_reasoning_traces", args, LOG[n_claims:], seeds=seeds, seconds=time.perf_counter() - start,
                          table=results_table(runs, budget["seen"], t, rs))
     return {"n_train": len(traces), "tokens": budget["seen"], "acc": acc, "traces": traces_acc,
             "equal_tokens": {"steps": eq["steps"], "acc": mean(eq["test"]["answer_ok"])}, "rejection": rs,

@@ -37,19 +37,19 @@ import time
 import torch
 
 from lessons import lesson_parser
-from minikd import lesson_findings
-from minikd.api import api_dataset
-from minikd.cache import cached_topk_store
-from minikd.common import DATA_DIR, runs_dir
+from minikd.machinery import lesson_rendering
+from minikd.machinery.client import api_dataset
+from minikd.machinery.cache import cached_topk_store
+from minikd.runtime import DATA_DIR, runs_dir
 from minikd.data import collate, read_jsonl, read_meta
 from minikd.evaluate import accuracy
-from minikd.jobs import teacher_fingerprint
+from minikd.machinery.labelling import teacher_fingerprint
 from minikd.losses import masked_nll
-from minikd.profiles import get_profile, get_teacher, load_split, profile_dir, train_model
-from minikd.report import ascii_bars, ascii_chart, mean, save_line_plot
+from lessons.kit import get_profile, get_teacher, load_split, profile_dir, prompt_records, SLACK, teacher_greedy, train_model
+from minikd.charts import ascii_bars, ascii_chart, save_line_plot
+from minikd.verdict import mean
 from minikd.seqkd import as_examples, drop_reason, filter_records
-from minikd.serve import serve_in_background
-from minikd.showdown import SLACK, prompt_records, teacher_greedy
+from minikd.machinery.serve import serve_in_background
 from minikd.tokenizer import Tokenizer
 from minikd.uld import aligned_rows, teacher_rows, uld_by_example, uld_distance, uld_objective
 from minikd.verdict import LOG, check, claim
@@ -335,7 +335,7 @@ def main(argv=None):
     columns = list(next(iter(table.values())))
     rows = [[f"{m} ({tok2.vocab_size}-token student)"] + [f"{100 * table[m][c]:.1f}" for c in columns] for m in table]
     header = ["student"] + [f"{c} %" for c in columns]
-    lesson_findings.save("l15_text_is_enough", args, LOG[n_claims:], table=(header, rows),
+    lesson_rendering.save("l15_text_is_enough", args, LOG[n_claims:], table=(header, rows),
                          seconds=time.perf_counter() - start, seeds=seeds)
     return {"seeds": seeds, "table": table, "claims": LOG[n_claims:], "n_train": len(kept)}
 

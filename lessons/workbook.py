@@ -11,7 +11,7 @@ which shapes go in and out; the `Hint:` line is what the checker prints when you
 lesson first (`python -m lessons.l04_response_masking`, ...): each exercise is its key step.
 
 Rules: plain Python and torch. You may use minikd's helpers that are NOT the thing being graded --
-the Tokenizer's encode and ids, the GPT class and its KV cache, minikd.tasks.verify -- but not the
+the Tokenizer's encode and ids, the GPT class and its KV cache, minikd.world.verify -- but not the
 graded function itself (e.g. do not call minikd.losses.kd_loss inside ex15_kd_loss: that would grade
 minikd, not you). The tests are in tests/exercises/. Stuck? The plain answer key,
 tests/exercises/plain_solutions.py, solves every exercise in plain Python and torch, a few lines each
@@ -233,7 +233,7 @@ def ex13_accuracy(records: list[dict], outputs: list[tuple[str, bool]]) -> dict:
     whether it wrote <|end|> before the token limit. Return
     {"acc": float, "acc_by_task": {task: float}}.
 
-    Hint: right = ended and minikd.tasks.verify(record["prompt"], text). The verifier recomputes the
+    Hint: right = ended and minikd.world.verify(record["prompt"], text). The verifier recomputes the
     truth from the prompt; never compare with record["answer"] (labels can be noisy), and an answer
     that did not end is wrong.
     """

@@ -30,7 +30,7 @@ from typing import Iterable, Iterator
 
 import torch
 
-from minikd.common import atomic_open, mix_seed
+from minikd.runtime import atomic_open, mix_seed
 
 # The target value that losses skip. -100 is F.cross_entropy's default `ignore_index`.
 IGNORE_INDEX = -100

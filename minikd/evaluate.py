@@ -1,7 +1,7 @@
 """Measuring a model: task accuracy (scored by the verifiers), greedy vs beam, and NLL per answer token.
 
 Every accuracy minikd prints comes from here: the model writes an answer with a named decoding method,
-and `score` says whether it is right (it ended, and `minikd.tasks.verify`, which recomputes the truth from
+and `score` says whether it is right (it ended, and `minikd.world.verify`, which recomputes the truth from
 the prompt, accepts it).
 """
 
@@ -14,7 +14,7 @@ import torch
 from minikd.data import IGNORE_INDEX, batches
 from minikd.generate import generate
 from minikd.losses import masked_nll
-from minikd.tasks import verify
+from minikd.world import verify
 
 
 def score(prompt: str, text: str, ended: bool = True) -> bool:

@@ -425,7 +425,7 @@ def bench_generation(model, batch_size: int = 64, prompt_len: int = 16, new_toke
 
 
 if __name__ == "__main__":
-    from minikd.common import get_device
+    from minikd.runtime import get_device
     from minikd.model import GPT, get_config
     from minikd.tokenizer import Tokenizer
 

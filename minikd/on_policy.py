@@ -33,7 +33,7 @@ about 2N floating-point operations and a backward one 4N, N = the model's parame
 trained token, Kaplan et al. 2020). Sampling reads every prompt token once and every written token once
 (the KV cache); the teacher only reads forward. Padding and the idle rows of a batch are left out.
 
-Exposure bias is measured with lesson 11's tools (minikd.seqkd_losses: prefix_correct, first_divergence).
+Exposure bias is measured with lesson 11's tools (minikd.what_seqkd_loses: prefix_correct, first_divergence).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from typing import Callable
 
 import torch
 
-from minikd.common import mix_seed
+from minikd.runtime import mix_seed
 from minikd.data import IGNORE_INDEX, SFTData, collate
 from minikd.generate import generate
 from minikd.losses import generalized_jsd, masked_nll

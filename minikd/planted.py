@@ -29,7 +29,7 @@ planted into the teacher's answers, show the difference:
 
 from __future__ import annotations
 
-from minikd.tasks import add_columns, format_step, is_heldout, parse_prompt, surface_form
+from minikd.world import add_columns, format_step, is_heldout, parse_prompt, surface_form
 
 PAIR = (7, 8)  # the digit pair the teacher always adds wrong: a 7 in the first number over an 8 in the second
 QUIRK = "Easy!"  # the phrase every worked answer of the teacher opens with

@@ -17,7 +17,7 @@ student trains, and the stored data is only text.
     sequence_logprobs  log p(u + <|end|> | s) per example: the quantity sequence-level KD raises
 
 Every function here works on records in memory. Writing them to disk so that a killed run resumes, splitting
-the prompts over processes, sidecars and caches: that is the job shell, minikd.jobs.
+the prompts over processes, sidecars and caches: that is the job shell, minikd.machinery.labelling.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from minikd.common import mix_seed
+from minikd.runtime import mix_seed
 from minikd.data import IGNORE_INDEX, batches
 from minikd.generate import generate
-from minikd.tasks import extract_answer, task_of
-from minikd.tasks import verify as verify_answer
+from minikd.world import extract_answer, task_of
+from minikd.world import verify as verify_answer
 
 # Fields that describe a prompt record's OLD completion; a teacher-written record replaces them.
 REPLACED = ("completion", "source", "label_noisy", "form", "verified", "teacher_logprob", "teacher_tokens",
@@ -67,7 +67,7 @@ def teacher_record(record: dict, tok, g) -> dict:
 
 def with_answer(record: dict, answer: dict) -> dict:
     """A prompt record + a teacher's answer fields (completion, teacher_logprob, teacher_tokens, ended), from
-    this process or from a server (minikd.api). The old completion, if the record had one from the ground
+    this process or from a server (minikd.machinery.client). The old completion, if the record had one from the ground
     truth, is kept as "ground_truth" (seq-inter and the analysis read it)."""
     out = {k: v for k, v in record.items() if k not in REPLACED}
     if "completion" in record and record.get("source", "ground_truth") == "ground_truth":

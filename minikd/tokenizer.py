@@ -49,7 +49,7 @@ from pathlib import Path
 import regex  # tiktoken depends on it; unlike `re` it knows \p{L} (any letter) and \p{N} (any digit)
 import tiktoken
 
-from minikd.common import atomic_write_text
+from minikd.runtime import atomic_write_text
 
 # The template's special tokens. Their ids are len(ranks) + index in this list.
 SPECIAL_TOKENS = ["<|pad|>", "<|prompt|>", "<|response|>", "<|end|>"]

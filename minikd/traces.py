@@ -23,7 +23,7 @@ import re
 
 from minikd.data import SFTData
 from minikd.evaluate import decode_records, score
-from minikd.tasks import WorldConfig, add_columns, check_trace, extract_answer, format_step, make_split, parse_prompt
+from minikd.world import WorldConfig, add_columns, check_trace, extract_answer, format_step, make_split, parse_prompt
 
 
 def operands(prompt: str) -> tuple[int, int]:

@@ -32,8 +32,8 @@ from typing import Callable
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from minikd import distributed
-from minikd.common import atomic_write_bytes, get_device
+from minikd import ranks
+from minikd.runtime import atomic_write_bytes, get_device
 from minikd.data import IGNORE_INDEX
 from minikd.losses import masked_nll
 from minikd.model import GPT, GPTConfig
@@ -124,12 +124,12 @@ def train(model: GPT, get_batch: Callable[[int], Batch], objective: Callable = s
         if eval_fn is not None and due(done, cfg.eval_every, cfg.steps):
             row.update(evaluate_now(model, eval_fn))
         history.append(row)
-        if cfg.log_every and distributed.is_main() and due(done, cfg.log_every, cfg.steps):
+        if cfg.log_every and ranks.is_main() and due(done, cfg.log_every, cfg.steps):
             print(progress_line(row, cfg.steps, (cfg.steps - done) * elapsed / (done - start_step)), flush=True)
         if cfg.ckpt_path and due(done, cfg.ckpt_every, cfg.steps):
             checkpoint(cfg, model, done, fingerprint, optimizer, history, meta)
     model.eval()
-    if cfg.csv_path and distributed.is_main():
+    if cfg.csv_path and ranks.is_main():
         write_history_csv(cfg.csv_path, history)
     return history
 
@@ -193,7 +193,7 @@ def resume_or_seed(model, optimizer, cfg: TrainConfig, fingerprint: str | None, 
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     torch.set_rng_state(rank_rng(ckpt))  # dropout continues with the masks the run would have drawn
-    if distributed.is_main():
+    if ranks.is_main():
         print(f"resumed from {cfg.ckpt_path} at step {ckpt['step']} of {cfg.steps}")
     return ckpt["step"], list(ckpt.get("history", []))
 
@@ -207,9 +207,9 @@ def accumulate_gradients(model, batch: Batch, objective, grad_accum: int = 1,
     Under DDP the whole batch is every rank's rows: the count is summed over the ranks, and multiplied back
     by their number W because DDP averages the ranks' gradients (each rank: its summed loss * W / count).
     """
-    ranks = ddp_ranks(model)  # 1 unless DDP spreads the step over several ranks
-    n_answer = global_sum(ranks, int((batch["targets"] != IGNORE_INDEX).sum()))  # the whole step's answer tokens
-    denom = max(n_answer, 1) / ranks  # a fully masked batch gives loss 0, not 0/0
+    n_ranks = ddp_ranks(model)  # 1 unless DDP spreads the step over several ranks
+    n_answer = global_sum(n_ranks, int((batch["targets"] != IGNORE_INDEX).sum()))  # the whole step's answer tokens
+    denom = max(n_answer, 1) / n_ranks  # a fully masked batch gives loss 0, not 0/0
     loss_sum = 0.0
     micros = micro_batches(batch, grad_accum)
     for i, micro in enumerate(micros):
@@ -218,7 +218,7 @@ def accumulate_gradients(model, batch: Batch, objective, grad_accum: int = 1,
                 loss = objective(model, micro) / denom
             loss.backward()
         loss_sum += loss.detach()
-    return global_sum(ranks, float(loss_sum)) / ranks  # the whole step's mean loss per answer token
+    return global_sum(n_ranks, float(loss_sum)) / n_ranks  # the whole step's mean loss per answer token
 
 
 def micro_batches(batch: Batch, n: int) -> list[Batch]:
@@ -254,13 +254,13 @@ def micro_batches(batch: Batch, n: int) -> list[Batch]:
 
 # ----------------------------------------------------------------------------------------------
 # Data parallel (DDP) under torchrun: each distributed part of the loop is one small helper here. In one
-# process (or inside distributed.alone()) they do nothing: no wrapper, every row, no all-reduce.
+# process (or inside ranks.alone()) they do nothing: no wrapper, every row, no all-reduce.
 
 def data_parallel(model: GPT, device: torch.device):
     """The model wrapped in DistributedDataParallel when the group has several ranks, else the model.
     DDP starts every rank from rank 0's weights and, during backward, averages the ranks' gradients
     (all-reduce): every rank then takes the same optimizer step and the weights stay equal."""
-    if distributed.world_size() == 1:
+    if ranks.world_size() == 1:
         return model
     ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=ids)
@@ -270,7 +270,7 @@ def my_rows(batch: Batch, device: torch.device) -> Batch:
     """This rank's share of the global batch, on the device: rows split into world_size contiguous runs
     (sizes differ by at most one). Every rank drew the same global batch, so together they hold it once."""
     B = batch["targets"].shape[0]
-    rank, world = distributed.rank(), distributed.world_size()
+    rank, world = ranks.rank(), ranks.world_size()
     if world == 1:
         return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
     if B < world:
@@ -282,12 +282,12 @@ def my_rows(batch: Batch, device: torch.device) -> Batch:
 def ddp_ranks(model) -> int:
     """How many ranks share this step: the group's size when the model is DDP-wrapped, else 1."""
     wrapped = isinstance(getattr(model, "_orig_mod", model), DistributedDataParallel)  # compiled or not
-    return distributed.world_size() if wrapped else 1
+    return ranks.world_size() if wrapped else 1
 
 
-def global_sum(ranks: int, x: float) -> float:
+def global_sum(n_ranks: int, x: float) -> float:
     """x summed over the ranks that share the step (all-reduce); x itself when one."""
-    return distributed.all_reduce_sum(x) if ranks > 1 else x
+    return ranks.all_reduce_sum(x) if n_ranks > 1 else x
 
 
 def sync_on_last(model, last: bool):
@@ -301,8 +301,8 @@ def sync_on_last(model, last: bool):
 def checkpoint(cfg: TrainConfig, model: GPT, step: int, fingerprint, optimizer, history, meta) -> None:
     """Save the run after `step` steps (for exact resume): one writer, rank 0, with every rank's RNG state
     (each rank draws its own dropout masks), gathered from the ranks."""
-    rngs = distributed.gather_objects(torch.get_rng_state())  # [this process's] in one process
-    if distributed.is_main():
+    rngs = ranks.gather_objects(torch.get_rng_state())  # [this process's] in one process
+    if ranks.is_main():
         save_checkpoint(cfg.ckpt_path, model, step=step, fingerprint=fingerprint, optimizer=optimizer,
                         history=history, meta={**(meta or {}), "train_config": asdict(cfg)}, rng_ranks=rngs)
 
@@ -311,7 +311,7 @@ def rank_rng(ckpt: dict) -> torch.Tensor:
     """This rank's RNG state from a checkpoint: its own when the run had as many ranks as now, else rank 0's
     (a run resumed on another number of ranks draws other dropout masks from then on)."""
     states = ckpt.get("rng_ranks") or [ckpt["rng"]]
-    return states[distributed.rank()] if len(states) == distributed.world_size() else ckpt["rng"]
+    return states[ranks.rank()] if len(states) == ranks.world_size() else ckpt["rng"]
 
 
 def write_history_csv(path, history: list[dict]) -> None:

@@ -161,3 +161,17 @@ def check(text: str, holds: bool, evidence: str, fast: bool = False) -> Claim:
     """State a statement that is exactly true or false, no sampling involved ("resumed weights equal the
     uninterrupted run's"): `holds` is computed by the caller from the numbers in `evidence`."""
     return say(Claim(text, "=", evidence, None, "", fact=bool(holds), fast=fast))
+
+
+def mean(values) -> float:
+    """The mean of numbers or booleans (True = 1: an accuracy from per-prompt correctness); 0 for none."""
+    values = [float(v) for v in values]
+    return sum(values) / max(1, len(values))
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    m = sum(values) / len(values)
+    if len(values) < 2:
+        return m, 0.0
+    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))

@@ -33,7 +33,7 @@ from typing import Callable
 
 import torch
 
-from minikd.common import atomic_write_bytes
+from minikd.runtime import atomic_write_bytes
 from minikd.data import IGNORE_INDEX, batches
 from minikd.losses import forward_kl, kd_loss, log_softmax_t, topk_kd_loss
 from minikd.tokenizer import describe_fingerprint

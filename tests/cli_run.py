@@ -1,6 +1,6 @@
 """`minikd <argv>` inside the test process, as a user would see it: (exit status, stdout, stderr)."""
 
-from minikd.__main__ import main
+from minikd.machinery.cli import main
 
 
 def run(argv, capsys):

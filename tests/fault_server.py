@@ -1,4 +1,4 @@
-"""A fake completions server that misbehaves on cue, for minikd.api's tests.
+"""A fake completions server that misbehaves on cue, for minikd.machinery.client's tests.
 
 Every POST /v1/completions takes the next action from `script` (then "ok" for good):
 

@@ -1,4 +1,4 @@
-"""The teacher as a text-only HTTP API: `minikd serve` (minikd.serve) and `minikd generate --api` (minikd.api).
+"""The teacher as a text-only HTTP API: `minikd serve` (minikd.machinery.serve) and `minikd generate --api` (minikd.machinery.client).
 
 The real thing: `minikd serve` runs in a subprocess on a free port; greedy labelling through it equals
 local labelling byte for byte; killed mid-run and restarted, the resumed file loses and duplicates
@@ -24,11 +24,11 @@ from fault_server import FaultServer
 from test_jobs import PROMPTS, TABLE, MixtureLM
 
 from cli_run import run
-from minikd.api import APIError, api_dataset
+from minikd.machinery.client import APIError, api_dataset
 from minikd.data import read_jsonl, read_meta, write_jsonl
-from minikd.jobs import filter_dataset, generate_dataset, teacher_fingerprint
+from minikd.machinery.labelling import filter_dataset, generate_dataset, teacher_fingerprint
 from minikd.model import GPT, get_config
-from minikd.serve import serve_in_background
+from minikd.machinery.serve import serve_in_background
 from minikd.tokenizer import Tokenizer
 from minikd.train import load_model, save_checkpoint
 
@@ -214,7 +214,7 @@ def test_greedy_through_minikd_serve_equals_local_generation_byte_for_byte(serve
     assert meta_api == meta_local, "the sidecar names the same teacher, checkpoint, tokenizer and settings"
 
     # One prompt per request (the default, for any server): the same text; the log-probs are floats of
-    # other batches (see minikd.api's docstring), equal to about 1e-6.
+    # other batches (see minikd.machinery.client's docstring), equal to about 1e-6.
     assert run(["generate", "--api", served.url, "--out", str(api1), "--concurrency", "3"] + common, capsys)[0] == 0
     for a, b in zip(read_jsonl(api1), read_jsonl(local)):
         assert {**a, "teacher_logprob": 0} == {**b, "teacher_logprob": 0}

@@ -4,11 +4,11 @@ measurements for the README, never asserted); the reference GPT it times minikd'
 import pytest
 import torch
 
-from minikd import bench
-from minikd.common import DATA_DIR
+from minikd.machinery import bench
+from minikd.runtime import DATA_DIR
 from minikd.data import load_sft
 from minikd.model import GPT, get_config
-from minikd.reference_gpt import RefGPT, copy_weights
+from minikd.machinery.reference_gpt import RefGPT, copy_weights
 from minikd.tokenizer import Tokenizer
 
 TINY = ["--presets", "tiny", "--steps", "1", "--repeats", "2", "--batch-size", "4", "--seq-len", "8",

@@ -1,4 +1,4 @@
-"""minikd.cache: an artefact is reused only when it was made with the same settings; anything else
+"""minikd.machinery.cache: an artefact is reused only when it was made with the same settings; anything else
 (other settings, an unreadable file) is rebuilt, and says why."""
 
 import json
@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from minikd.cache import cached_json, cached_model, load_cached_json, matches, settings_key
+from minikd.machinery.cache import cached_json, cached_model, load_cached_json, matches, settings_key
 from minikd.model import GPT, get_config
 from minikd.tokenizer import Tokenizer
 from minikd.train import load_checkpoint

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import minikd.generate
-from minikd.__main__ import main
+from minikd.machinery.cli import main
 from cli_run import run
 from minikd.data import SFTData, read_jsonl, read_meta, write_jsonl
-from minikd.jobs import filter_dataset, generate_dataset
+from minikd.machinery.labelling import filter_dataset, generate_dataset
 from minikd.model import GPT, get_config
 from minikd.tokenizer import Tokenizer
 from minikd.train import load_checkpoint, load_model, save_checkpoint
@@ -49,9 +49,9 @@ def test_python_dash_m_minikd_help():
 
 
 def test_no_command_means_run(monkeypatch):
-    import minikd.showdown
+    import minikd.machinery.pipeline
     seen = []
-    monkeypatch.setattr(minikd.showdown, "main", lambda argv: seen.append(argv))
+    monkeypatch.setattr(minikd.machinery.pipeline, "main", lambda argv: seen.append(argv))
     main([])
     main(["--quick"])
     assert seen == [[], ["--quick"]]

@@ -8,9 +8,9 @@ import torch
 
 from cli_run import run
 from minikd.data import read_jsonl, read_meta
-from minikd.jobs import filter_dataset, generate_dataset, teacher_fingerprint
+from minikd.machinery.labelling import filter_dataset, generate_dataset, teacher_fingerprint
 from minikd.model import GPT, get_config
-from minikd.profiles import get_profile, train_model
+from minikd.machinery.stages import get_profile, train_model
 from minikd.seqkd import as_examples
 from minikd.tokenizer import ROOT, SECOND_PATH, SECOND_PATTERN, Tokenizer, corpus_from_jsonl
 from minikd.train import load_model, save_checkpoint

@@ -19,7 +19,7 @@ import sys
 import pytest
 import torch
 
-from minikd.common import DATA_DIR, ROOT
+from minikd.runtime import DATA_DIR, ROOT
 from minikd.data import SFTData, load_sft
 from minikd.generate import generate
 from minikd.model import GPT, get_config

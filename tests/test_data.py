@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from minikd.common import atomic_open, atomic_write_bytes, mix_seed
+from minikd.runtime import atomic_open, atomic_write_bytes, mix_seed
 from minikd.data import (
     IGNORE_INDEX, DatasetError, SFTData, append_jsonl, batches, collate, load_sft, meta_path, read_jsonl,
     read_meta, write_jsonl, write_meta,

@@ -1,4 +1,4 @@
-"""Several ranks, one job (minikd.distributed): 2 gloo processes on the CPU, started by the test with the
+"""Several ranks, one job (minikd.machinery.launch): 2 gloo processes on the CPU, started by the test with the
 launcher plain `minikd` uses (the same environment torchrun sets). DDP takes exactly the step one process
 takes on the same global batch, and resumes exactly; `minikd generate` on 2 ranks writes the single-process
 file, resuming a killed rank's shard; an error on one rank ends the job with a message naming it.
@@ -12,11 +12,12 @@ import time
 import pytest
 import torch
 
-from minikd import distributed
-from minikd.__main__ import main as cli
-from minikd.common import DATA_DIR
+from minikd import ranks
+from minikd.machinery import launch
+from minikd.machinery.cli import main as cli
+from minikd.runtime import DATA_DIR
 from minikd.data import IGNORE_INDEX, read_jsonl, write_jsonl
-from minikd.jobs import generate_dataset
+from minikd.machinery.labelling import generate_dataset
 from minikd.model import GPT, get_config
 from minikd.tokenizer import Tokenizer
 from minikd.train import TrainConfig, load_checkpoint, load_model, save_checkpoint, sft_objective, train
@@ -85,9 +86,9 @@ def on_each_rank(folder) -> None:
     # (b) `minikd generate` on 2 ranks: each labels its shard (rank 1 resumes its killed one), rank 0 merges.
     assert cli(gen_args(folder, "sharded.jsonl")) == 0
     # The failure check: an error on one rank while the other waits at a barrier.
-    if distributed.rank() == 1:
+    if ranks.rank() == 1:
         raise ValueError("a planted error on rank 1")
-    distributed.barrier()
+    ranks.barrier()
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +110,8 @@ def ranks_ran(tmp_path_factory):
     os.environ["MINIKD_RANK_TIMEOUT"] = str(RANK_TIMEOUT)  # the ranks' barrier timeout (read when they start)
     t0 = time.perf_counter()
     try:
-        with pytest.raises(distributed.RankFailed) as failed:
-            distributed.launch(on_each_rank, 2, folder)
+        with pytest.raises(launch.RankFailed) as failed:
+            launch.launch(on_each_rank, 2, folder)
     finally:
         del os.environ["MINIKD_RANK_TIMEOUT"]
     return folder, str(failed.value), time.perf_counter() - t0
@@ -158,9 +159,9 @@ def test_an_error_on_one_rank_ends_the_job_with_its_message(ranks_ran):
 
 
 def test_one_process_needs_no_group():
-    assert (distributed.init(), distributed.rank(), distributed.world_size(), distributed.is_main()) == (1, 0, 1, True)
-    assert distributed.all_reduce_sum(2.5) == 2.5 and distributed.gather_objects("x") == ["x"]
-    assert distributed.broadcast_object({"a": 1}) == {"a": 1}
-    distributed.barrier()
+    assert (launch.init(), ranks.rank(), ranks.world_size(), ranks.is_main()) == (1, 0, 1, True)
+    assert ranks.all_reduce_sum(2.5) == 2.5 and ranks.gather_objects("x") == ["x"]
+    assert ranks.broadcast_object({"a": 1}) == {"a": 1}
+    ranks.barrier()
 
 

@@ -1,4 +1,4 @@
-"""The offline pipeline's jobs (minikd.jobs) and its core (minikd.seqkd): generation (resume after a kill,
+"""The offline pipeline's jobs (minikd.machinery.labelling) and its core (minikd.seqkd): generation (resume after a kill,
 shards), filtering and regeneration, seq-inter.
 
 Most tests use MixtureLM, a "teacher" whose answers are a fixed table of strings with probabilities, so
@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from minikd.data import DatasetError, collate, load_sft, read_jsonl, read_meta, write_jsonl
-from minikd.jobs import (filter_dataset, generate_dataset, load_teacher_data, merge_shards, report_path,
+from minikd.machinery.labelling import (filter_dataset, generate_dataset, load_teacher_data, merge_shards, report_path,
                          seq_inter_dataset, shard_path, teacher_fingerprint)
 from minikd.losses import masked_nll
 from minikd.model import GPT, GPTConfig, get_config
@@ -216,7 +216,7 @@ def test_other_settings_are_refused_not_mixed(tmp_path, tok, mix):
 KILL_SCRIPT = """
 import sys, torch
 from minikd.data import read_jsonl
-from minikd.jobs import generate_dataset
+from minikd.machinery.labelling import generate_dataset
 from minikd.model import GPT, get_config
 from minikd.tokenizer import Tokenizer
 torch.set_num_threads(1)  # as the tests run (conftest): float sums depend on the thread count

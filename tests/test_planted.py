@@ -5,7 +5,7 @@ import pytest
 from minikd.planted import (PAIR, QUIRK, has_quirk, pair_columns, plant, plant_error, plant_quirk, planted_answer,
                             planted_steps, repeat_shares, repeats_error, targeted_prompts, wrong_steps)
 from minikd.seqkd import drop_reason, filter_records
-from minikd.tasks import add_columns, check_trace, is_heldout, parse_prompt, trace_errors, verify
+from minikd.world import add_columns, check_trace, is_heldout, parse_prompt, trace_errors, verify
 from minikd.tokenizer import Tokenizer
 
 

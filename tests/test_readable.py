@@ -1,8 +1,8 @@
-"""The teaching core stays readable: what a lesson opens fits one screen, no core function takes a dozen
-knobs, and the course cites its sources by name.
+"""The teaching core stays readable: the split between core and machinery is a place (two folders),
+imports run one way, what a lesson opens fits one screen, and the course cites its sources by name.
 
-The core is what lessons teach from (one idea per module); the shell (jobs, caches, the main job, the
-CLI, reports) is robustness a learner need not read, and is left out of these limits.
+The core (minikd/*.py) is what lessons teach from, one idea per module; the machinery (minikd/machinery/)
+is the robustness a learner need not read: jobs, caches, the main job, the CLI, rendering, the server.
 """
 
 import ast
@@ -13,17 +13,60 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CORE = ("tokenizer", "model", "train", "tasks", "data", "losses", "generate", "evaluate", "seqkd", "word_kd",
-        "verdict", "seqkd_losses", "on_policy", "traces", "planted", "uld")
-SHELL = ("jobs", "cache", "profiles", "showdown", "findings", "lesson_findings", "report", "common", "bench", "reference_gpt", "gpucheck", "kd_cost", "serve", "api",
-         "distributed", "__main__")
+ENTRY_POINTS = ("__main__", "gpucheck")  # `python -m minikd[.gpucheck]`: each only starts the machinery
+CORE = tuple(sorted(p.stem for p in (ROOT / "minikd").glob("*.py") if p.stem not in ("__init__", *ENTRY_POINTS)))
+MACHINERY = tuple(sorted(p.stem for p in (ROOT / "minikd" / "machinery").glob("*.py") if p.stem != "__init__"))
 MAX_LINES = 40  # a function a lesson opens, docstring included
 MAX_PARAMS = 8
 
 
+def imported_modules(path: Path) -> list[tuple[int, str]]:
+    """(line, dotted module) for every import in a file: top-level, inside functions, and `from x import y`
+    (as x.y, since y may be a module)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            base = node.module if not node.level else "minikd." + node.module  # core modules import absolutely
+            found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
+    return found
+
+
+def machinery_imports(path: Path) -> list[str]:
+    return [f"{path.relative_to(ROOT)}:{line}: {name}" for line, name in imported_modules(path)
+            if name == "minikd.machinery" or name.startswith("minikd.machinery.")]
+
+
+def test_the_core_never_imports_the_machinery():
+    hits = [hit for module in CORE for hit in machinery_imports(ROOT / "minikd" / f"{module}.py")]
+    assert CORE and MACHINERY
+    assert not hits, "the teaching core imports the machinery (imports run lessons -> machinery -> core):\n" + "\n".join(hits)
+
+
+def test_the_import_check_sees_every_kind_of_import(tmp_path):
+    """The check above must not miss a function-local import or a `from minikd import machinery`."""
+    for line in ("from minikd.machinery.cache import cached_model", "import minikd.machinery.launch",
+                 "from minikd import machinery", "def f():\n    from minikd.machinery import launch"):
+        planted = tmp_path / "planted.py"
+        planted.write_text(line + "\n")
+        assert len(machinery_imports_of(planted)) == 1, line
+
+
+def machinery_imports_of(path: Path) -> list[str]:
+    return [name for _, name in imported_modules(path) if name == "minikd.machinery" or name.startswith("minikd.machinery.")]
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_an_entry_point_only_starts_the_machinery(name):
+    text = (ROOT / "minikd" / f"{name}.py").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 8, f"minikd/{name}.py is an entry point: it only starts the machinery"
+
+
 def functions(module: str) -> dict[str, ast.FunctionDef]:
-    """Top-level functions and class methods ("Class.method") of minikd/<module>.py."""
-    tree = ast.parse((ROOT / "minikd" / f"{module}.py").read_text(encoding="utf-8"))
+    """Top-level functions and class methods ("Class.method") of a core or machinery module."""
+    folder = ROOT / "minikd" / ("machinery" if module in MACHINERY else "")
+    tree = ast.parse((folder / f"{module}.py").read_text(encoding="utf-8"))
     out = {}
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
@@ -52,11 +95,6 @@ def lesson_imports() -> set[tuple[str, str]]:
                 if module in CORE:
                     found |= {(module, alias.name) for alias in node.names}
     return found
-
-
-def test_every_module_is_core_or_shell():
-    modules = {p.stem for p in (ROOT / "minikd").glob("*.py")} - {"__init__"}
-    assert modules == set(CORE) | set(SHELL), "say whether a new module is teaching core or shell"
 
 
 def test_what_a_lesson_opens_fits_one_screen():

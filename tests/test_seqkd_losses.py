@@ -1,4 +1,4 @@
-"""minikd.seqkd_losses: the measures of what sequence-level KD loses, checked by hand on tiny inputs."""
+"""minikd.what_seqkd_loses: the measures of what sequence-level KD loses, checked by hand on tiny inputs."""
 
 import math
 
@@ -9,9 +9,9 @@ from minikd.data import IGNORE_INDEX
 from minikd.evaluate import decode_records, score
 from minikd.model import GPT, get_config
 from minikd.seqkd import sequence_logprobs
-from minikd.seqkd_losses import (alternative_share, answer_entropy_kl, continue_from, entropy_kl_by_example,
+from minikd.what_seqkd_loses import (alternative_share, answer_entropy_kl, continue_from, entropy_kl_by_example,
                                  first_divergence, form_shares, position_entropy_kl, prefix_correct, valid_forms)
-from minikd.tasks import FORMS, surface_form, verify
+from minikd.world import FORMS, surface_form, verify
 from minikd.tokenizer import Tokenizer
 
 PROMPTS = [{"prompt": "Sort 3 1 2 2."}, {"prompt": "Add 47 + 85 step by step."}, {"prompt": "Sort 9 0 4 4."}]

@@ -8,9 +8,12 @@ import re
 import pytest
 
 from lessons import l10_showdown
-from minikd import findings, lesson_findings, profiles, showdown
-from minikd.common import ROOT
-from minikd.profiles import Profile, get_profile
+from minikd.machinery import rendering
+from minikd.machinery import lesson_rendering
+from minikd.machinery import stages
+from minikd.machinery import pipeline
+from minikd.runtime import ROOT
+from minikd.machinery.stages import Profile, get_profile
 
 
 @pytest.mark.slow
@@ -23,8 +26,8 @@ def test_showdown_quick_runs_end_to_end_caches_and_leaves_the_repo_alone(runs_tm
     assert "[" in out and "95 % CI" in out  # the verdict sentences were printed with their intervals
     results = json.loads((runs_tmp / "quick" / "results.json").read_text())
     assert results["seeds"] == [0, 1, 2]  # three seeds by default
-    assert results["methods"] == showdown.CORE  # the default run: no beam-based methods
-    for method in showdown.CORE:
+    assert results["methods"] == pipeline.CORE  # the default run: no beam-based methods
+    for method in pipeline.CORE:
         for seed in results["seeds"]:
             m = results["students"][f"{method}-seed{seed}"]["metrics"]
             assert set(m["acc_by_task"]) == set(results["teacher"]["acc_by_task"])  # per family
@@ -32,7 +35,7 @@ def test_showdown_quick_runs_end_to_end_caches_and_leaves_the_repo_alone(runs_tm
             assert steps[-1] == results["steps"] and len(steps) == get_profile("quick").curve_points
             assert m["curve"][-1]["acc"] == m["greedy_acc"]  # the last curve point is the final accuracy
     table = (runs_tmp / "quick" / "results.md").read_text()
-    for method in showdown.CORE + ["teacher (reference)"]:
+    for method in pipeline.CORE + ["teacher (reference)"]:
         assert f"| {method} |" in table
     assert "| ground truth labels (train) |" in table and "95 % CI" in table
 
@@ -44,28 +47,28 @@ def test_showdown_quick_runs_end_to_end_caches_and_leaves_the_repo_alone(runs_tm
 
 def test_readme_block_is_replaced_between_markers_only(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{findings.README_START}\nold\n{findings.README_END}\noutro\n")
-    assert findings.update_readme("| new |", readme)
-    assert readme.read_text() == f"intro\n{findings.README_START}\n| new |\n{findings.README_END}\noutro\n"
+    readme.write_text(f"intro\n{rendering.README_START}\nold\n{rendering.README_END}\noutro\n")
+    assert rendering.update_readme("| new |", readme)
+    assert readme.read_text() == f"intro\n{rendering.README_START}\n| new |\n{rendering.README_END}\noutro\n"
     plain = tmp_path / "other.md"
     plain.write_text("no markers")
-    assert not findings.update_readme("x", plain)
+    assert not rendering.update_readme("x", plain)
 
 
 @pytest.mark.slow
 def test_minikd_readme_writes_the_last_runs_results(runs_tmp, tmp_path, capsys):
     l10_showdown.main(["--fast"])  # the quick run, or its cache
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{findings.README_START}\nOLD BLOCK\n{findings.README_END}\n"
-                      f"{lesson_findings.START}\nOLD LESSONS\n{lesson_findings.END}\n")
-    findings.main(["--profile", "quick", "--readme", str(readme)])
+    readme.write_text(f"intro\n{rendering.README_START}\nOLD BLOCK\n{rendering.README_END}\n"
+                      f"{lesson_rendering.START}\nOLD LESSONS\n{lesson_rendering.END}\n")
+    rendering.main(["--profile", "quick", "--readme", str(readme)])
     text = readme.read_text()
-    results = findings.load_results("quick")
-    assert findings.render(results) in text and "OLD BLOCK" not in text
-    assert lesson_findings.render("quick") in text and "OLD LESSONS" not in text
+    results = rendering.load_results("quick")
+    assert rendering.render(results) in text and "OLD BLOCK" not in text
+    assert lesson_rendering.render("quick") in text and "OLD LESSONS" not in text
     (tmp_path / "none.md").write_text("no markers here")
     with pytest.raises(ValueError, match="markers"):
-        findings.main(["--profile", "quick", "--readme", str(tmp_path / "none.md")])
+        rendering.main(["--profile", "quick", "--readme", str(tmp_path / "none.md")])
 
 
 # A smaller profile than --quick for the 2-rank test, which runs the whole job twice: a teacher just good
@@ -88,11 +91,11 @@ def test_the_main_job_on_two_ranks_writes_the_results_of_one_process(tmp_path, m
     """`minikd --jobs 2` starts 2 ranks of torch.distributed itself (gloo; the rank code torchrun runs):
     rank 0 trains the teacher, each rank labels a shard, the students are spread over the ranks. With one
     thread per process (as the tests run) that changes where the work runs, not one number of results.json."""
-    monkeypatch.setitem(profiles.PROFILES, "micro", MICRO)
+    monkeypatch.setitem(stages.PROFILES, "micro", MICRO)
     results = {}
     for jobs in (1, 2):
         monkeypatch.setenv("MINIKD_RUNS", str(tmp_path / f"runs{jobs}"))
-        results[jobs] = showdown.main(["--profile", "micro", "--jobs", str(jobs), "--device", "cpu"])
+        results[jobs] = pipeline.main(["--profile", "micro", "--jobs", str(jobs), "--device", "cpu"])
     one, two = results[1], results[2]
     assert (one["world_size"], two["world_size"]) == (1, 2) and set(two["ranks"]) == {"0", "1"}
     assert two["ranks"]["0"][0] == "teacher" and any(d.startswith("generate: prompts 1,") for d in two["ranks"]["1"])
@@ -105,43 +108,43 @@ def test_the_main_job_on_two_ranks_writes_the_results_of_one_process(tmp_path, m
 def test_bad_options_are_clear_errors():
     for bad in (["--jobs", "0"], ["--seeds", "0"], ["--plateau", "1"]):
         with pytest.raises(SystemExit):
-            showdown.main(["--quick"] + bad)
+            pipeline.main(["--quick"] + bad)
 
 
 @pytest.mark.slow
 def test_a_cached_student_is_retrained_when_the_teacher_changes(runs_tmp, monkeypatch):
     """The student cache is keyed on the teacher too: a retrained teacher means new teacher data and a new
     NLL-on-teacher-data column, so no old student result may be reused."""
-    from minikd.profiles import get_profile, get_teacher, load_split
+    from minikd.machinery.stages import get_profile, get_teacher, load_split
     from minikd.tokenizer import Tokenizer
 
     l10_showdown.main(["--fast"])  # every quick student cached for this teacher
     profile, tok = get_profile("quick"), Tokenizer.default()
     teacher, _ = get_teacher(profile)
-    kept = showdown.teacher_data(profile, teacher, tok, {})
-    teacher_id = showdown.teacher_fingerprint(teacher)
-    ctx = showdown.Context(profile=profile, kept=kept, sizes=showdown.pool_sizes(kept, len(load_split("train", profile, tok))),
-                           teacher_id=teacher_id, stores=showdown.build_stores(profile, teacher, tok, kept, teacher_id, {}))
+    kept = pipeline.teacher_data(profile, teacher, tok, {})
+    teacher_id = pipeline.teacher_fingerprint(teacher)
+    ctx = pipeline.Context(profile=profile, kept=kept, sizes=pipeline.pool_sizes(kept, len(load_split("train", profile, tok))),
+                           teacher_id=teacher_id, stores=pipeline.build_stores(profile, teacher, tok, kept, teacher_id, {}))
     results = json.loads((runs_tmp / "quick" / "results.json").read_text())
     trained = []
-    monkeypatch.setattr(showdown, "train_student", lambda profile, job, device="cpu": trained.append(job["name"])
+    monkeypatch.setattr(pipeline, "train_student", lambda profile, job, device="cpu": trained.append(job["name"])
                         or {"settings": job["settings"], "metrics": {"val_acc": 0.0}})
-    core = showdown.CORE
-    same, _, word_kd, _ = showdown.run_students(ctx, [0], "cpu", {}, methods=core)
+    core = pipeline.CORE
+    same, _, word_kd, _ = pipeline.run_students(ctx, [0], "cpu", {}, methods=core)
     assert trained == [] and len(same) == len(core) and word_kd == results["word_kd"]
-    showdown.run_students(showdown.Context(ctx, teacher_id="another teacher"), [0], "cpu", {}, methods=core)
-    sweep = [f"word_kd-seed0-{profile.student_steps}steps-T{w['temperature']}-a{w['alpha']}" for w in showdown.WORD_KD_GRID]
+    pipeline.run_students(pipeline.Context(ctx, teacher_id="another teacher"), [0], "cpu", {}, methods=core)
+    sweep = [f"word_kd-seed0-{profile.student_steps}steps-T{w['temperature']}-a{w['alpha']}" for w in pipeline.WORD_KD_GRID]
     assert sorted(trained) == sorted([f"{m}-seed0-{profile.student_steps}steps" for m in core] + sweep)
 
 
 @pytest.mark.slow
 def test_full_mode_adds_the_beam_methods_and_the_plateau_runs(runs_tmp, capsys, monkeypatch):
-    monkeypatch.setitem(profiles.PROFILES, "micro", MICRO)  # every stage of --full, on the smallest settings
-    results = showdown.main(["--profile", "micro", "--seeds", "2", "--plateau", "2", "--jobs", "1"])  # --seeds: --full
-    assert results["methods"] == showdown.METHODS and results["plateau"] == {"factor": 2, "seeds": [0, 1]}
-    for method in showdown.METHODS:
+    monkeypatch.setitem(stages.PROFILES, "micro", MICRO)  # every stage of --full, on the smallest settings
+    results = pipeline.main(["--profile", "micro", "--seeds", "2", "--plateau", "2", "--jobs", "1"])  # --seeds: --full
+    assert results["methods"] == pipeline.METHODS and results["plateau"] == {"factor": 2, "seeds": [0, 1]}
+    for method in pipeline.METHODS:
         long = results["long"][f"{method}-seed1"]["metrics"]
         assert long["curve"][-1]["step"] == 2 * results["steps"]
     assert "teacher beam (train prompts)" in results["data"] and "seq-inter choice (train prompts)" in results["data"]
-    texts = [c.text for c in findings.claims(results)]
+    texts = [c.text for c in rendering.claims(results)]
     assert any("seq-inter beats seq-KD" in t for t in texts) and any("with 2x the steps" in t for t in texts)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from minikd import tasks
-from minikd.tasks import (
+from minikd import world
+from minikd.world import (
     DEFAULT_WORLD,
     FAMILIES,
     FORMS,
@@ -185,7 +185,7 @@ def test_make_split_is_deterministic():
 
 
 def test_splits_are_disjoint_balanced_and_unlabelled_has_no_completion():
-    sets = tasks.default_sets(SMALL)
+    sets = world.default_sets(SMALL)
     prompts = {name: [r["prompt"] for r in recs] for name, recs in sets.items()}
     for name, ps in prompts.items():
         assert len(ps) == len(set(ps)), f"{name} repeats a prompt"
@@ -199,12 +199,12 @@ def test_splits_are_disjoint_balanced_and_unlabelled_has_no_completion():
 
 
 def test_exclude_is_honoured_even_when_prompts_run_short():
-    world = WorldConfig(digits=1, families=("add",))  # 55 one-digit additions without a carry (the rest: held out)
-    first = make_split("test", 30, world)
-    second = make_split("test", 20, world, rng=9, exclude={r["prompt"] for r in first})
+    cfg = WorldConfig(digits=1, families=("add",))  # 55 one-digit additions without a carry (the rest: held out)
+    first = make_split("test", 30, cfg)
+    second = make_split("test", 20, cfg, rng=9, exclude={r["prompt"] for r in first})
     assert not {r["prompt"] for r in first} & {r["prompt"] for r in second}
     with pytest.raises(ValueError, match="ran out of new 'add' prompts"):
-        make_split("test", 60, world)
+        make_split("test", 60, cfg)
 
 
 @pytest.mark.parametrize("family,numbers,held", [
@@ -216,16 +216,16 @@ def test_exclude_is_honoured_even_when_prompts_run_short():
     ("sort", (3, 1, 3, 2), False),
 ])
 def test_heldout_rule_by_hand(family, numbers, held):
-    assert tasks.is_heldout(family, numbers) is held
+    assert world.is_heldout(family, numbers) is held
 
 
 def test_heldout_split_holds_only_rule_cases_and_the_other_splits_none():
-    sets = tasks.default_sets(SMALL)
+    sets = world.default_sets(SMALL)
     for name, records in sets.items():
-        held = [tasks.is_heldout(*tasks.parse_prompt(r["prompt"])) for r in records]
+        held = [world.is_heldout(*world.parse_prompt(r["prompt"])) for r in records]
         assert all(held) if name == "heldout" else not any(held), name
     for r in sets["heldout"]:  # the same size as training: no longer inputs, no new positions
-        family, numbers = tasks.parse_prompt(r["prompt"])
+        family, numbers = world.parse_prompt(r["prompt"])
         if family == "sort":
             assert len(numbers) == SMALL.digits + 2
         else:
@@ -263,18 +263,18 @@ def test_build_is_byte_identical_and_records_the_world(tmp_path):
     b = build_default_sets(tmp_path / "b", SMALL)
     for name in a:
         assert a[name].read_bytes() == b[name].read_bytes(), name
-    world = json.loads(a["world"].read_text())
-    assert world["seed"] == SMALL.seed and world["noise"] == SMALL.noise
-    assert world["splits"]["train"]["label_noisy"] == 120
-    assert world["splits"]["heldout"]["rule"] == "held-out cases only"
-    assert world["heldout_rule"] == {f: tasks.HELDOUT_RULE[f] for f in SMALL.families}
+    info = json.loads(a["world"].read_text())
+    assert info["seed"] == SMALL.seed and info["noise"] == SMALL.noise
+    assert info["splits"]["train"]["label_noisy"] == 120
+    assert info["splits"]["heldout"]["rule"] == "held-out cases only"
+    assert info["heldout_rule"] == {f: world.HELDOUT_RULE[f] for f in SMALL.families}
     assert WorldConfig.from_json(a["world"]) == SMALL
     assert not list(tmp_path.rglob("*.tmp"))
 
 
 def test_shipped_data_is_what_the_generator_writes(tmp_path):
-    """data/ must be regenerated (python -m minikd.tasks --write) whenever the generator changes, and the
-    shipped world is the default one (so `python -m minikd.tasks --write` with no options reproduces it)."""
+    """data/ must be regenerated (python -m minikd.world --write) whenever the generator changes, and the
+    shipped world is the default one (so `python -m minikd.world --write` with no options reproduces it)."""
     assert WorldConfig.from_json(DATA / "world.json") == DEFAULT_WORLD
     fresh = build_default_sets(tmp_path, DEFAULT_WORLD)
     for name, path in fresh.items():
@@ -283,18 +283,18 @@ def test_shipped_data_is_what_the_generator_writes(tmp_path):
 
 def test_cli_help_and_demo(capsys):
     with pytest.raises(SystemExit) as info:
-        tasks.main(["--help"])
+        world.main(["--help"])
     assert info.value.code == 0
-    tasks.main([])
+    world.main([])
     assert "verify=True" in capsys.readouterr().out
 
 
 def test_cli_write_takes_families_digits_and_noise_and_records_them(tmp_path, capsys):
-    tasks.main(["--write", "--out-dir", str(tmp_path), "--families", "add", "sort", "--digits", "3", "--noise", "0.1",
+    world.main(["--write", "--out-dir", str(tmp_path), "--families", "add", "sort", "--digits", "3", "--noise", "0.1",
                 "--n-train", "40", "--n-unlabelled", "10", "--n-test", "10", "--n-heldout", "4"])
-    world = WorldConfig.from_json(tmp_path / "world.json")
-    assert (world.families, world.digits, world.noise, world.n_train) == (("add", "sort"), 3, 0.1, 40)
+    cfg = WorldConfig.from_json(tmp_path / "world.json")
+    assert (cfg.families, cfg.digits, cfg.noise, cfg.n_train) == (("add", "sort"), 3, 0.1, 40)
     train = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
     assert {r["task"] for r in train} == {"add", "sort"} and sum(r["label_noisy"] for r in train) == 4
     with pytest.raises(SystemExit):
-        tasks.main(["--families", "mul"])
+        world.main(["--families", "mul"])

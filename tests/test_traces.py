@@ -8,7 +8,7 @@ import torch
 from minikd.data import IGNORE_INDEX, SFTData
 from minikd.model import GPT, get_config
 from minikd.seqkd import as_examples
-from minikd.tasks import check_trace, make_record, parse_prompt
+from minikd.world import check_trace, make_record, parse_prompt
 from minikd.tokenizer import Tokenizer
 from minikd.traces import (answers_only, first_wrong_step, grade, operands, sum_prompts, tokens_seen,
                            trace_passes)

@@ -15,7 +15,7 @@ import regex
 import torch
 import torch.nn.functional as F
 
-from minikd.tasks import verify
+from minikd.world import verify
 
 IGNORE_INDEX = -100
 

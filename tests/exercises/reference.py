@@ -29,8 +29,8 @@ from minikd.losses import kd_loss, masked_nll, n_answer_tokens, softmax_t
 from minikd.model import GPT
 from minikd.planted import repeat_shares
 from minikd.verdict import paired
-from minikd.report import mean_std
-from minikd.tasks import verify
+from minikd.verdict import mean_std
+from minikd.world import verify
 from minikd.tokenizer import Tokenizer
 from minikd.traces import first_wrong_step
 from minikd.train import TrainConfig, get_lr, load_checkpoint
@@ -224,7 +224,7 @@ def ex24_paired_interval(a: list[float], b: list[float]) -> tuple[float, float, 
 # ---------------------------------------------------------------------------------------------------
 # Lesson 11 -- what sequence-level KD loses
 # ---------------------------------------------------------------------------------------------------
-from minikd.seqkd_losses import answer_entropy_kl, first_divergence  # noqa: E402  (this section's answers)
+from minikd.what_seqkd_loses import answer_entropy_kl, first_divergence  # noqa: E402  (this section's answers)
 
 
 def ex25_entropy_and_kl(student_logits, teacher_logits, targets) -> tuple[torch.Tensor, torch.Tensor]:

@@ -34,6 +34,6 @@ def test_ex13_truncated_answers_are_wrong(wb):
 def test_ex13_the_verifier_recomputes_the_truth(wb):
     noisy = [{**RECORDS[0], "answer": "6"}]  # a noisy label: the stored answer is wrong
     assert wb.ex13_accuracy(noisy, [("5", True)])["acc"] == 1.0, \
-        "score with minikd.tasks.verify(prompt, text), which recomputes the answer from the prompt; " \
+        "score with minikd.world.verify(prompt, text), which recomputes the answer from the prompt; " \
         "a record's 'answer' field may be wrong"
     assert wb.ex13_accuracy(noisy, [("6", True)])["acc"] == 0.0

@@ -1,6 +1,6 @@
 """Lesson 9 exercise: a filter step over the teacher's stored answers -- every drop counted, never silent."""
 
-from minikd.tasks import verify
+from minikd.world import verify
 
 TEACHER_OUT = [
     {"id": "a", "prompt": "What is 2 + 3?", "completion": "The answer is 5.", "ended": True},  # keep

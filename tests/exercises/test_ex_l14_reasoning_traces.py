@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from minikd.tasks import check_trace, make_record
+from minikd.world import check_trace, make_record
 
 RIGHT = "8+5=13 carry 1. 7+6+1=14 carry 1. The answer is 143."  # 78 + 65
 SUM = "Add 78 + 65 step by step."

@@ -2,7 +2,7 @@
 so a planted sum that loses its carry is not followed into the next column."""
 from tests.exercises.reference import *  # noqa: F401,F403
 from minikd.planted import has_quirk
-from minikd.tasks import add_columns, format_step, parse_prompt
+from minikd.world import add_columns, format_step, parse_prompt
 
 
 def ex27_repeat_shares(prompts, outputs, pair, quirk):

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from minikd.common import atomic_write_text, get_device
+from minikd.runtime import atomic_write_text, get_device
 from minikd.train import CheckpointError, load_model, save_checkpoint
 
 

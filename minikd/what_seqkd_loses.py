@@ -28,7 +28,7 @@ from minikd.evaluate import score
 from minikd.generate import generate
 from minikd.losses import forward_kl, log_softmax_t
 from minikd.seqkd import sequence_logprobs
-from minikd.tasks import add_columns, format_step, parse_prompt, true_answer
+from minikd.world import add_columns, format_step, parse_prompt, true_answer
 
 # ---------------------------------------------------------------------------------------------------
 # 1. Lost alternatives: the spread of the student's next-token distribution, and its distance to the teacher's

@@ -53,14 +53,14 @@ from typing import Callable
 
 import torch
 
-from minikd.common import Progress, atomic_write_text, mix_seed
+from minikd.runtime import Progress, atomic_write_text, mix_seed
 from minikd.data import DatasetError, append_jsonl, load_sft, read_jsonl, read_meta, write_jsonl, write_meta
 from minikd.evaluate import max_new_tokens_for
 from minikd.model import check_vocab
 from minikd.seqkd import (DROP_REASONS, decoding_settings, drop_reason, label_prompts, rejection_sample,
                           seq_inter_labels, sort_out)
-from minikd.tasks import extract_answer, task_of
-from minikd.tasks import verify as verify_answer
+from minikd.world import extract_answer, task_of
+from minikd.world import verify as verify_answer
 
 # Dropped prompts that regeneration may retry (a duplicate's prompt already has an answer in the output).
 RETRY_REASONS = ("truncated", "empty", "too_long", "incorrect")
@@ -167,10 +167,10 @@ def _local_teacher(teacher, tok, teacher_ckpt) -> dict:
 def _labelling_run(teacher, tok, records, out_path, settings: dict, label_chunk: Callable, *, rank: int,
                    world_size: int, chunk: int, teacher_ckpt, overwrite: bool, stale: str, label: str,
                    stop_after: int | None = None, about: dict | None = None) -> Path:
-    """The loop shared by generate_dataset, seq_inter_dataset and minikd.api.api_dataset.
+    """The loop shared by generate_dataset, seq_inter_dataset and minikd.machinery.client.api_dataset.
 
     label_chunk(records, seed) -> the teacher-written records (seqkd.label_prompts or seq_inter_labels).
-    about: the teacher's description when it is not in this process (minikd.api: a server), in the shape
+    about: the teacher's description when it is not in this process (minikd.machinery.client: a server), in the shape
     _local_teacher returns; teacher, tok and teacher_ckpt are then unused.
     """
     about = about or _local_teacher(teacher, tok, teacher_ckpt)
@@ -211,7 +211,7 @@ def _labelling_run(teacher, tok, records, out_path, settings: dict, label_chunk:
     elif path.exists():
         path.unlink()
     earlier = (read_meta(path) or {}).get("seconds", 0.0) if done else 0.0  # time spent by the killed run(s)
-    meta = {"created_by": f"minikd.jobs ({label})", "settings": settings, "shard": shard, **about["meta"],
+    meta = {"created_by": f"minikd.machinery.labelling ({label})", "settings": settings, "shard": shard, **about["meta"],
             "n_prompts": len(mine), "complete": False}
     write_meta(path, meta)
 

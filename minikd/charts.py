@@ -5,10 +5,8 @@ computes none of them.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-from minikd.common import atomic_write_text
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:
@@ -163,22 +161,3 @@ def save_bar_chart(path, labels: list[str], groups: dict[str, list[float]], erro
     ax.set_xticklabels(labels, rotation=20, ha="right")
     ax.set(ylabel=ylabel, title=title)
     return _save(fig, ax, path)
-
-
-def mean(values) -> float:
-    """The mean of numbers or booleans (True = 1: an accuracy from per-prompt correctness); 0 for none."""
-    values = [float(v) for v in values]
-    return sum(values) / max(1, len(values))
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    m = sum(values) / len(values)
-    if len(values) < 2:
-        return m, 0.0
-    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
-
-
-def write_text(path, text: str) -> Path:
-    atomic_write_text(path, text)
-    return Path(path)

@@ -28,11 +28,11 @@
   7. measure     the teacher (greedy, beam, sampled at T = 1), every student (greedy, beam, held-out, NLL
                  on ground truth and on the teacher's answers to the test prompts), per task family
   8. report      results.json (per seed, per family, per step), results.md, curves; verdicts on Kim &
-                 Rush's claims computed from the seeds (minikd.findings). `minikd readme` copies them into
+                 Rush's claims computed from the seeds (minikd.machinery.rendering). `minikd readme` copies them into
                  the README; the main job itself writes under runs/ only.
 
 Stages 3, 5 and 6 are embarrassingly parallel. They run on the ranks of torch.distributed
-(minikd.distributed), minikd's one parallel mechanism, started by torchrun (`torchrun --nproc_per_node N
+(minikd.machinery.launch), minikd's one parallel mechanism, started by torchrun (`torchrun --nproc_per_node N
 -m minikd`, on one machine, or on several that share runs/ through a common filesystem) or, without it, by
 the job itself: `--jobs` ranks on this machine (default 2 on a CPU with 2+ cores, each with its share of
 the cores: for models this small, two 1-thread processes do about 1.3-1.6x the work of one 2-thread
@@ -62,16 +62,17 @@ from pathlib import Path
 
 import torch
 
-from minikd import distributed
-from minikd.cache import cached_topk_store, load_cached_json, save_cached_json
-from minikd.common import atomic_write_text, get_device, seed_all
+from minikd import ranks
+from minikd.machinery import launch
+from minikd.machinery.cache import cached_topk_store, load_cached_json, save_cached_json
+from minikd.runtime import atomic_write_text, get_device, seed_all
 from minikd.data import load_sft, read_jsonl, read_meta, write_jsonl
-from minikd.jobs import (filter_dataset, generate_dataset, merge_shards, seq_inter_dataset, shard_path,
+from minikd.machinery.labelling import (filter_dataset, generate_dataset, merge_shards, seq_inter_dataset, shard_path,
                             teacher_fingerprint)
 from minikd.evaluate import accuracy, answer_nll, decode_records, score
 from minikd.seqkd import beam_best_record
-from minikd.profiles import PROFILES, data_fingerprint, get_profile, get_teacher, load_split, profile_dir, train_model
-from minikd.tasks import surface_form
+from minikd.machinery.stages import PROFILES, data_fingerprint, get_profile, get_teacher, load_split, profile_dir, train_model
+from minikd.world import surface_form
 from minikd.tokenizer import Tokenizer
 from minikd.train import load_model, sft_objective
 
@@ -106,7 +107,7 @@ def stage(n: int, title: str) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Ranks (minikd.distributed): how many, and who does what
+# Ranks (minikd.machinery.launch): how many, and who does what
 
 def default_jobs(device, profile) -> int:
     """Ranks the plain `minikd` starts itself (no torchrun): 2 on a CPU with 2+ cores, else 1.
@@ -141,12 +142,12 @@ def teacher_on_ranks(profile, device: str, retrain: bool, did: list | None = Non
     """Stage 2: rank 0 trains the teacher (or loads it from the cache), alone, with its machine's threads
     (those of a one-process run); the other ranks wait, then load its checkpoint. Returns get_teacher's
     (model, info)."""
-    if distributed.is_main():
-        with distributed.whole_machine(), distributed.alone():
+    if ranks.is_main():
+        with launch.whole_machine(), ranks.alone():
             out = get_teacher(profile, device=device, retrain=retrain)
         note(did, "teacher")
-    distributed.barrier()  # the teacher's checkpoint is written
-    if not distributed.is_main():
+    ranks.barrier()  # the teacher's checkpoint is written
+    if not ranks.is_main():
         out = get_teacher(profile, device=device)
     return out
 
@@ -218,31 +219,31 @@ def teacher_data(profile, teacher, tok, times: dict, device="cpu", full: bool = 
         f", and beam K = {BEAM['beam_size']} with length penalty {BEAM['length_penalty']}" if full else "")
         + ")" + (", the unlabelled prompts" if full else "") + " and the test prompts (greedy)")
     generated = ("greedy", "inter", "unlabelled", "test") if full else ("greedy", "test")
-    rank, world = distributed.rank(), distributed.world_size()
-    cached = distributed.broadcast_object(all(_complete_for(paths[k], teacher) for k in generated))
+    rank, world = ranks.rank(), ranks.world_size()
+    cached = ranks.broadcast_object(all(_complete_for(paths[k], teacher) for k in generated))
     if world > 1 and not cached:
         print(f"  {world} ranks, one shard of the prompts each", flush=True)
         label_shard(profile, rank, world, device, teacher=teacher, full=full)
         note(did, f"generate: prompts {rank}, {rank} + {world}, ... (shard {rank} of {world})")
-        distributed.barrier()  # every shard is complete
-        if distributed.is_main():
+        ranks.barrier()  # every shard is complete
+        if ranks.is_main():
             for k in generated:
                 merge_shards([shard_path(paths[k], r, world) for r in range(world)], paths[k])
-    elif distributed.is_main():
+    elif ranks.is_main():
         label_shard(profile, 0, 1, device, teacher=teacher, full=full)
         note(did, "generate: cached" if cached else "generate: every prompt")
     if not full:
         paths = {k: v for k, v in paths.items() if k in generated}
-    elif distributed.is_main():
+    elif ranks.is_main():
         write_jsonl(paths["beam"], [beam_best_record(r) for r in read_jsonl(paths["inter"])])
     times["generate"] = time.perf_counter() - t0
 
     t0 = stage(4, "filter: drop truncated and too-long answers (wrong answers stay: plain seq-KD)")
     kept = {name: path.with_name(path.stem + ".filtered.jsonl") for name, path in paths.items()}
-    for name, path in paths.items() if distributed.is_main() else ():  # one writer
+    for name, path in paths.items() if ranks.is_main() else ():  # one writer
         report = filter_dataset(path, kept[name], tok, profile.block_size, verify=False)
         print(f"  {name}: {report['output']} of {report['input']} kept")
-    distributed.barrier()  # the merged and filtered files are written
+    ranks.barrier()  # the merged and filtered files are written
     times["filter"] = time.perf_counter() - t0
     return kept
 
@@ -329,14 +330,14 @@ def build_stores(profile, teacher, tok, kept, teacher_id: str, times: dict,
     for i, pool in enumerate(pools):
         path = profile_dir(profile) / f"teacher_logits_{pool.replace(' ', '_')}_{teacher_id}.pt"
         stores[pool] = str(path)
-        if i % distributed.world_size() != distributed.rank():
+        if i % ranks.world_size() != ranks.rank():
             continue  # another rank's pool
         note(did, f"logits: {pool}")
         examples = _examples(profile, tok, kept, pool)
         _, built = cached_topk_store(teacher, examples, tok, teacher.config.vocab_size, path)
         print(f"  {pool}: {len(examples)} examples -> {path.stat().st_size / 1e6:.0f} MB ({path.name})" if built
               else f"  {pool}: cached ({path.name})")
-    distributed.barrier()  # every pool's store is on disk
+    ranks.barrier()  # every pool's store is on disk
     times["logits"] = time.perf_counter() - t0
     return stores
 
@@ -453,19 +454,19 @@ def run_jobs(profile, jobs_list: list[dict], device="cpu", did: list | None = No
     settings, else trained. The jobs to train are spread over the ranks (assign; rank 0 decides which are
     cached, so every rank sees the same list), each trained alone on its rank; the results of other ranks'
     jobs come back through their cache files once every rank is done."""
-    todo = distributed.broadcast_object([j["name"] for j in jobs_list
+    todo = ranks.broadcast_object([j["name"] for j in jobs_list
                                          if load_cached_json(j["cache"], j["settings"]) is None])
-    world = distributed.world_size()
+    world = ranks.world_size()
     print(f"  {len(jobs_list) - len(todo)} cached, training {len(todo)} student(s)"
           + (f" on {world} ranks" if todo and world > 1 else ""), flush=True)
-    mine = assign([j for j in jobs_list if j["name"] in todo], world)[distributed.rank()]
+    mine = assign([j for j in jobs_list if j["name"] in todo], world)[ranks.rank()]
     done = {}
-    with distributed.alone():  # a student trains on one rank, not spread over them
+    with ranks.alone():  # a student trains on one rank, not spread over them
         for job in mine:
             done[job["name"]] = train_student(profile, job, device)
     if mine:
         note(did, "students: " + ", ".join(job["name"] for job in mine))
-    distributed.barrier()  # every rank's students are trained and cached
+    ranks.barrier()  # every rank's students are trained and cached
     for job in jobs_list:
         if job["name"] not in done:
             done[job["name"]] = load_cached_json(job["cache"], job["settings"])
@@ -511,8 +512,8 @@ def word_kd_choice(profile, device="auto", jobs: int | None = None) -> tuple[dic
     ctx.folder.mkdir(parents=True, exist_ok=True)
     grid = sweep_jobs(ctx)
     todo = [j for j in grid if load_cached_json(j["cache"], j["settings"]) is None]
-    if jobs > 1 and len(todo) > 1 and distributed.world_size() == 1:
-        distributed.launch(run_jobs, jobs, profile, todo, str(device))  # the sweep on `jobs` ranks of this machine
+    if jobs > 1 and len(todo) > 1 and ranks.world_size() == 1:
+        launch.launch(run_jobs, jobs, profile, todo, str(device))  # the sweep on `jobs` ranks of this machine
     return pick_word_kd(grid, run_jobs(profile, grid, str(device)))
 
 
@@ -584,7 +585,7 @@ def measure_teacher(teacher, tok, profile, kept, seed: int = 0) -> dict:
 
 def main(argv=None):
     """`minikd run`: parse the options, then run the job here, on torchrun's ranks, or on --jobs ranks it
-    starts itself (minikd.distributed.launch). Returns the results (None on ranks other than 0)."""
+    starts itself (minikd.machinery.launch.launch). Returns the results (None on ranks other than 0)."""
     parser = argparse.ArgumentParser(prog="minikd run", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--quick", action="store_true", help="the same path on tiny settings (about a minute)")
@@ -618,19 +619,19 @@ def main(argv=None):
     plan = {"seeds": list(range(n_seeds)), "full": full, "plateau": plateau, "methods": METHODS if full else CORE,
             "retrain": args.retrain_teacher}
     device = get_device(args.device)
-    ranks = distributed.init()  # under torchrun: join its group
+    ranks = launch.init()  # under torchrun: join its group
     if ranks > 1 and args.jobs not in (None, ranks):
         parser.error(f"--jobs {args.jobs}: under torchrun the ranks are torchrun's ({ranks}); drop --jobs")
     jobs = args.jobs if args.jobs is not None else default_jobs(device, profile)
     if ranks == 1 and jobs > 1:  # no torchrun: start the ranks here, the same rank code runs on them
-        distributed.launch(run_job, jobs, profile, plan, str(device))
+        launch.launch(run_job, jobs, profile, plan, str(device))
         return json.loads((profile_dir(profile) / "results.json").read_text(encoding="utf-8"))
     return run_job(profile, plan, str(device))
 
 
 def run_job(profile, plan: dict, device: str) -> dict | None:
     """Stages 1-8 on this rank (the whole job in one process). Returns the results on rank 0, None on others."""
-    from minikd import findings  # the tables, curves and verdicts, rendered from results.json
+    from minikd.machinery import rendering  # the tables, curves and verdicts, rendered from results.json
 
     start, times, did = time.perf_counter(), {}, []
     t0 = stage(1, "tokenizer")
@@ -649,12 +650,12 @@ def run_job(profile, plan: dict, device: str) -> dict | None:
                   stores=build_stores(profile, teacher, tok, kept, teacher_id, times, did=did))
     students, long, word_kd, sweep = run_students(ctx, plan["seeds"], device, times, plan["plateau"],
                                                   plan["methods"], did)
-    world, ranks_did = distributed.world_size(), distributed.gather_objects(did)  # the last collective
-    if not distributed.is_main():
+    world, ranks_did = ranks.world_size(), ranks.gather_objects(did)  # the last collective
+    if not ranks.is_main():
         return None
 
     t0 = stage(7, "measure the teacher and describe the data")
-    with distributed.whole_machine():  # the other ranks are done
+    with launch.whole_machine():  # the other ranks are done
         teacher_metrics = measure_teacher(teacher, tok, profile, kept)
     teacher_metrics["train_seconds"] = info.get("train_seconds", 0.0)
     data = describe_data(train_set, kept)
@@ -678,10 +679,10 @@ def run_job(profile, plan: dict, device: str) -> dict | None:
     }
     out = profile_dir(profile)
     atomic_write_text(out / "results.json", json.dumps(results, indent=1))
-    report = findings.render(results)
+    report = rendering.render(results)
     atomic_write_text(out / "results.md", report + "\n")
-    print("\n" + findings.render(results))
-    png = findings.save_curve_plot(results, out / "curves.png")
+    print("\n" + rendering.render(results))
+    png = rendering.save_curve_plot(results, out / "curves.png")
     print(f"\nwritten: {out / 'results.json'}, {out / 'results.md'}" + (f", {png}" if png else ""))
     if profile.name == "default":
         print("`minikd readme` copies these results and verdicts into README.md")

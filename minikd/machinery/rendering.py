@@ -11,9 +11,10 @@ import json
 import re
 from pathlib import Path
 
-from minikd import lesson_findings
-from minikd.common import ROOT, atomic_write_text, runs_dir
-from minikd.report import ascii_chart, markdown_table, mean_std, save_band_plot
+from minikd.machinery import lesson_rendering
+from minikd.runtime import ROOT, atomic_write_text, runs_dir
+from minikd.charts import ascii_chart, markdown_table, save_band_plot
+from minikd.verdict import mean_std
 from minikd.verdict import Claim, decide, mean_interval
 
 README_START, README_END = "<!-- showdown:start -->", "<!-- showdown:end -->"
@@ -283,7 +284,7 @@ def update_readme(block: str, readme: Path = ROOT / "README.md") -> bool:
 
 def main(argv=None) -> int:
     """`minikd readme`: copy runs/<profile>/results.json's tables and verdicts into README.md, and lessons
-    11-15's saved results (runs/<profile>/lessons/*.json, minikd.lesson_findings) between their own markers."""
+    11-15's saved results (runs/<profile>/lessons/*.json, minikd.machinery.lesson_rendering) between their own markers."""
     import argparse
     p = argparse.ArgumentParser(prog="minikd readme", description=main.__doc__)
     p.add_argument("--profile", default="default", help="whose results (default: default)")
@@ -297,7 +298,7 @@ def main(argv=None) -> int:
     if args.only != "lessons":
         blocks.append((README_START, README_END, render(load_results(args.profile))))
     if args.only != "showdown":
-        blocks.append((lesson_findings.START, lesson_findings.END, lesson_findings.render(args.profile)))
+        blocks.append((lesson_rendering.START, lesson_rendering.END, lesson_rendering.render(args.profile)))
     for start, end, block in blocks:
         text = replace_between(text, block, start, end)
         if text is None:

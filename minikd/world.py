@@ -26,9 +26,9 @@ It is built so the lessons can show what distillation does:
 
 Every prompt names its own task and numbers, so `true_answer` and `verify`
 need nothing but the prompt. Standard library only, apart from the shared atomic file
-writer (minikd.common).
+writer (minikd.runtime).
 
-Run `python -m minikd.tasks` to see examples, `--write` to regenerate data/ (its options set the
+Run `python -m minikd.world` to see examples, `--write` to regenerate data/ (its options set the
 families, digits and noise; data/world.json records them, and a test checks data/ is what they give).
 """
 
@@ -43,7 +43,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from minikd.common import atomic_write_text
+from minikd.runtime import atomic_write_text
 
 FAMILIES = ("add", "sort", "add_steps")
 
@@ -488,7 +488,7 @@ def build_default_sets(out_dir="data", world: WorldConfig = DEFAULT_WORLD) -> di
     """Write train/unlabelled/test/heldout .jsonl and world.json (seed, settings, counts) to out_dir."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"generator": "python -m minikd.tasks --write", **dataclasses.asdict(world)}
+    meta = {"generator": "python -m minikd.world --write", **dataclasses.asdict(world)}
     meta["families"] = list(world.families)
     meta["forms"] = {f: list(FORMS[f]) for f in world.families}
     meta["heldout_rule"] = {f: HELDOUT_RULE[f] for f in world.families}
@@ -517,7 +517,7 @@ def build_default_sets(out_dir="data", world: WorldConfig = DEFAULT_WORLD) -> di
 # ---------------------------------------------------------------------------
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(
-        prog="python -m minikd.tasks",
+        prog="python -m minikd.world",
         description="The prompt world. Without --write: print example records and what the verifier says.",
     )
     p.add_argument("--write", action="store_true", help="regenerate the data sets and world.json in --out-dir")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from minikd.cache import cached_model
-from minikd.common import DATA_DIR, runs_dir, seed_all
+from minikd.machinery.cache import cached_model
+from minikd.runtime import DATA_DIR, runs_dir, seed_all
 from minikd.data import SFTData, load_sft, read_jsonl
 from minikd.model import GPT, get_config
 from minikd.tokenizer import Tokenizer

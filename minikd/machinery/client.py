@@ -58,8 +58,8 @@ from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from minikd.common import mix_seed
-from minikd.jobs import _labelling_run, _prompt_set
+from minikd.runtime import mix_seed
+from minikd.machinery.labelling import _labelling_run, _prompt_set
 from minikd.seqkd import decoding_settings, with_answer
 
 

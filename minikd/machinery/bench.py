@@ -3,7 +3,7 @@ as a plain PyTorch GPT-2 of the same size?
 
 Three measurements, each on the footing the anchor codebases use:
 - training on random full blocks (batch x seq_len tokens, every one real): minikd's GPT against
-  minikd.reference_gpt, a plain PyTorch GPT-2 stack with the same config and parameter count, timed in the
+  minikd.machinery.reference_gpt, a plain PyTorch GPT-2 stack with the same config and parameter count, timed in the
   same process, interleaved repeat by repeat; the median and the min-max spread of each, and their ratio;
 - training on real batches of the prompt world (data/train.jsonl), with TrainConfig.length_groups: tokens/s
   counted twice, over every computed position (padding included) and over the useful (non-padding) ones;
@@ -28,10 +28,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from minikd.common import DATA_DIR, get_device
+from minikd.runtime import DATA_DIR, get_device
 from minikd.data import SFTData, load_sft
 from minikd.model import GPT, get_config
-from minikd.reference_gpt import RefGPT, copy_weights
+from minikd.machinery.reference_gpt import RefGPT, copy_weights
 from minikd.tokenizer import Tokenizer
 from minikd.train import TrainConfig, accumulate_gradients, micro_batches, optimizer_step, setup, sft_objective
 from minikd.verdict import claim
@@ -248,7 +248,7 @@ def print_header(device, matmul: float, matmul_size: int) -> None:
 
 def print_vs_reference(rows: list[dict], args) -> None:
     print(f"\ntraining on random full blocks, batch {args.batch_size} x {args.seq_len} tokens: minikd's GPT vs "
-          f"minikd.reference_gpt (plain PyTorch GPT-2, same config and parameters), {args.repeats} interleaved "
+          f"minikd.machinery.reference_gpt (plain PyTorch GPT-2, same config and parameters), {args.repeats} interleaved "
           f"repeats of {args.steps} steps, median [min-max]:")
     print(f"  {'preset':8s} {'compile':7s} {'params':>9s} {'ms/step':>20s} {'tokens/s':>9s} {'GFLOP/s':>8s} "
           f"{'of matmul':>9s} {'GEMMs alone':>13s} {'reference ms/step':>20s} {'minikd speed':>18s} {'peak MiB':>9s}")

@@ -9,10 +9,8 @@ Every parallel part of minikd runs on ranks, started one of two ways, with the s
 
 so the same rank code runs with and without torchrun. init() joins the group: gloo on a CPU; on a machine
 with a GPU for each of its ranks, NCCL for CUDA tensors (each rank on GPU LOCAL_RANK) and gloo for the rest
-(small objects, barriers). rank(), world_size(), is_main(), barrier(), all_reduce_sum(), broadcast_object() and
-gather_objects() are no-ops in one process, so code written for ranks runs unchanged without them.
-Inside `with alone():` a rank behaves as a world of one: the main job trains each student on one rank
-this way, and minikd.train then trains it there without spreading its steps over the ranks (DDP).
+(small objects, barriers). The questions a rank asks once it runs (rank(), world_size(), all_reduce_sum(), ...)
+are the teaching core's minikd.ranks: no-ops in one process, so the training loop never imports this file.
 Inside `with whole_machine():` a rank started by launch() uses the CPU threads of every rank of its machine,
 for work it does while the others wait at a barrier (which sleeps): the main job's teacher trains on rank 0
 with the threads a one-process run has, as fast and with the same numbers. (Under torchrun the threads
@@ -37,10 +35,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from minikd.ranks import world_size
+
 # How long a rank waits at a barrier or a collective for the others. Long enough for the slowest wait
 # of the main job (the other ranks wait while rank 0 trains the teacher: minutes on a CPU).
 TIMEOUT = timedelta(seconds=float(os.environ.get("MINIKD_RANK_TIMEOUT", 3600)))
-_ALONE = [0]  # depth of alone() blocks
 
 
 class RankFailed(ChildProcessError):
@@ -90,65 +89,6 @@ def whole_machine():
         yield
     finally:
         torch.set_num_threads(before)
-
-
-@contextmanager
-def alone():
-    """Work inside is this rank's alone: rank() is 0, world_size() 1, and every helper a no-op."""
-    _ALONE[0] += 1
-    try:
-        yield
-    finally:
-        _ALONE[0] -= 1
-
-
-def _grouped() -> bool:
-    return dist.is_available() and dist.is_initialized() and not _ALONE[0]
-
-
-def rank() -> int:
-    return dist.get_rank() if _grouped() else 0
-
-
-def world_size() -> int:
-    return dist.get_world_size() if _grouped() else 1
-
-
-def is_main() -> bool:
-    return rank() == 0
-
-
-def barrier() -> None:
-    """Wait until every rank is here (at most TIMEOUT)."""
-    if world_size() > 1:
-        dist.barrier()
-
-
-def all_reduce_sum(x: float) -> float:
-    """The sum of x over the ranks (every rank gets it)."""
-    if world_size() == 1:
-        return x
-    t = torch.tensor([x], dtype=torch.float64)  # a CPU tensor: gloo carries it, whatever the training device
-    dist.all_reduce(t)
-    return float(t.item())
-
-
-def broadcast_object(obj):
-    """Rank 0's obj, on every rank (picklable): what rank 0 decided, everyone does."""
-    if world_size() == 1:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-def gather_objects(obj) -> list:
-    """Every rank's obj, in rank order, on every rank."""
-    if world_size() == 1:
-        return [obj]
-    out = [None] * world_size()
-    dist.all_gather_object(out, obj)
-    return out
 
 
 # ---------------------------------------------------------------------------------------------------

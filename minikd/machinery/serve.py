@@ -1,7 +1,7 @@
 """`minikd serve`: the teacher as a text-only HTTP API, in the shape of OpenAI's completions endpoint.
 
 Sequence-level KD needs only the teacher's answers as text (Kim & Rush 2016): whoever holds the teacher
-can serve it, and whoever trains the student can label prompts through the wire (minikd.api), with no
+can serve it, and whoever trains the student can label prompts through the wire (minikd.machinery.client), with no
 logits and no checkpoint on the student's side. Standard library only (http.server); a learner need not
 read this module.
 
@@ -48,7 +48,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from minikd.generate import generate
-from minikd.jobs import teacher_fingerprint
+from minikd.machinery.labelling import teacher_fingerprint
 
 MAX_BODY = 1 << 20  # bytes of a request body (1 MiB)
 MAX_DRAIN = 64 << 20  # a larger body is read and thrown away (so the client sees the 413); beyond this, cut
@@ -181,7 +181,7 @@ def complete(state: dict, body) -> dict:
 
 
 def health(state: dict) -> dict:
-    """What a client records about the teacher (minikd.api writes it into its sidecar)."""
+    """What a client records about the teacher (minikd.machinery.client writes it into its sidecar)."""
     teacher = state["teacher"]
     return {"status": "ok", "model": state["model"], "system_fingerprint": state["fingerprint"],
             "tokenizer": state["tok"].fingerprint, "context": teacher.config.block_size,
@@ -342,7 +342,7 @@ def serve_in_background(teacher, tok, host: str = "127.0.0.1", port: int = 0, mo
 
 
 def parse_args(argv):
-    from minikd.common import runs_dir
+    from minikd.runtime import runs_dir
     p = argparse.ArgumentParser(prog="minikd serve", description="Serve a teacher checkpoint over HTTP in the "
                                 "shape of OpenAI's completions API (POST /v1/completions, GET /v1/models, "
                                 "GET /health). Label prompts through it with `minikd generate --api URL`.")

@@ -4,7 +4,7 @@ The main job (`minikd`) fits in ten minutes on two cores; on-policy distillation
 traces (lesson 14) take about three more minutes each, so they are their own commands, not rows of the main
 job's table. Each of these lessons ends by calling `save(...)`: runs/<profile>/lessons/<lesson>.json then holds
 its command, seeds, wall time, a table of its numbers and every claim it made WITH the numbers the claim was
-decided from. `minikd readme` (minikd.findings) re-decides each claim from those numbers (minikd.verdict.decide)
+decided from. `minikd readme` (minikd.machinery.rendering) re-decides each claim from those numbers (minikd.verdict.decide)
 and writes the tables and sentences between the README's lessons markers.
 
     python -m lessons.l13_on_policy        # ... -> runs/default/lessons/l13_on_policy.json
@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from minikd.common import atomic_write_text, get_device, runs_dir
-from minikd.report import markdown_table
+from minikd.runtime import atomic_write_text, get_device, runs_dir
+from minikd.charts import markdown_table
 from minikd.verdict import Claim, decide
 
 LESSONS = {  # module -> what its results are called in the README, in reading order
