@@ -270,14 +270,20 @@ def answer_fields(choice: dict) -> dict:
             **({"reasoning": choice["reasoning"]} if "reasoning" in choice else {})}
 
 
-def choose_style(client: Client, api_style: str, model: str | None, prompts_per_request: int) -> str:
-    """"chat" or "completions". auto: completions when several prompts go in one request (only completions
-    carries a list), else chat unless one tiny probe (max_tokens 1) finds no chat endpoint (404 or 405)."""
+def check_style(api_style: str, system: str | None, prompts_per_request: int) -> None:
+    """The API style's arguments agree (checked before any request is sent)."""
     if api_style not in ("chat", "completions", "auto"):
         raise ValueError(f"--api-style {api_style!r}: choose chat, completions or auto")
     if api_style == "chat" and prompts_per_request > 1:
         raise ValueError("--api-style chat sends one prompt per request: drop --prompts-per-request (or use "
                          "--api-style completions)")
+    if system is not None and (api_style == "completions" or prompts_per_request > 1):
+        raise ValueError("--system is a chat message: use it with --api-style chat or auto, one prompt per request")
+
+
+def choose_style(client: Client, api_style: str, model: str | None, prompts_per_request: int) -> str:
+    """"chat" or "completions". auto: completions when several prompts go in one request (only completions
+    carries a list), else chat unless one tiny probe (max_tokens 1) finds no chat endpoint (404 or 405)."""
     if api_style != "auto":
         return api_style
     if prompts_per_request > 1:
@@ -354,8 +360,7 @@ def api_dataset(url, records, out_path, *, model=None, api_key_env=None, max_new
     """
     records = _prompt_set(records)
     _check_args(max_new_tokens, temperature, concurrency, timeout, retries, prompts_per_request)
-    if system is not None and api_style == "completions":
-        raise ValueError("--system is a chat message: use it with --api-style chat (or auto)")
+    check_style(api_style, system, prompts_per_request)
     client = Client(url, key=read_key(api_key_env), timeout=timeout, retries=retries, backoff=backoff)
     health, model = server_info(client, model)
     style = choose_style(client, api_style, model, prompts_per_request)
