@@ -369,3 +369,19 @@ def test_a_chat_400_is_an_error_at_once_and_system_needs_chat(tmp_path, capsys):
     status, _, err = run(["generate", "--api", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "y.jsonl"),
                           "--max-new-tokens", "4", "--api-style", "chat", "--prompts-per-request", "8"], capsys)
     assert status == 2 and "one prompt per request" in err, err
+
+
+# ---------------------------------------------------------------------------------------------------
+# The serve benchmark's counting (its speeds are measurements for the README, never asserted)
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_the_serve_benchmark_counts_every_request_and_every_failure(tok):
+    from minikd.machinery.serve_bench import one_level
+    prompts = [r["prompt"] for r in unlabelled(8)]
+    with serve_in_background(ending_gpt(tok), tok, batch_window=0.005) as server:
+        r = one_level(server.url, clients=4, per_client=3, prompts=prompts, max_tokens=4)
+        url = server.url
+    assert (r["requests"], r["failed"]) == (12, 0) and r["requests_per_s"] > 0 and r["p95_ms"] >= r["p50_ms"] > 0
+    gone = one_level(url, clients=2, per_client=2, prompts=prompts, max_tokens=4)  # the server is closed
+    assert (gone["requests"], gone["failed"]) == (4, 4) and gone["errors"], "a failed request is counted, not hidden"
