@@ -1,8 +1,18 @@
-"""Label a prompt set through an OpenAI-style completions server: `minikd generate --api URL`.
+"""Label a prompt set through an OpenAI-style server: `minikd generate --api URL`.
 
 Sequence-level KD needs only the teacher's answers as text (Kim & Rush 2016), so the teacher may live
-anywhere: `minikd serve`, or a user's vLLM / llama.cpp / Ollama endpoint. Text in, text out, no logits.
-Standard library only (urllib); a learner need not read this module.
+anywhere: `minikd serve`, a hosted chat API, or a user's vLLM / llama.cpp / Ollama endpoint. Text in,
+text out, no logits. Standard library only (urllib); a learner need not read this module.
+
+Two API styles. "completions" sends the prompt as raw text to <base>/completions (one or several
+prompts a request). "chat" sends it as the user message to <base>/chat/completions (an optional system
+message first, one prompt a request): the server applies its model's own chat template, which is what a
+hosted instruction-tuned or reasoning teacher expects. The answer is choices[].message.content; a
+reasoning model's separate trace (`reasoning_content` in DeepSeek's API and vLLM's reasoning parsers, or
+`reasoning`) is kept in the record as "reasoning" (the worked solution DeepSeek-AI 2025 distil; absent when
+the server sends none), and logprobs.content[].logprob are the token log-probs. "auto" (the CLI default)
+is chat, unless several prompts go in one request or one tiny probe (max_tokens 1) gets a 404/405 from the
+chat endpoint; the choice is recorded in the sidecar, so a resumed run must make the same one.
 
     api_dataset(url, records, out_path, max_new_tokens=..., temperature=0.0)  ->  the JSONL + sidecar of
     jobs.generate_dataset, resumable the same way (jobs._labelling_run does the bookkeeping)
@@ -15,8 +25,9 @@ is never written to the JSONL, the sidecar or a message (a server's error text i
 
 A request. One request per prompt by default (prompts_per_request=1: any server of the shape takes a
 string prompt), up to `concurrency` in flight; "temperature": 0 is greedy, > 0 samples with a seed per
-request (a chunk sent as one request gets the chunk's own seed, as a local run would). "logprobs": 0 asks
-for the written tokens' log-probs: when given, teacher_logprob = their sum and teacher_tokens = their
+request (a chunk sent as one request gets the chunk's own seed, as a local run would). "logprobs": 0
+(completions) or true (chat) asks for the written tokens' log-probs (logprobs=False: not asked; some
+hosted reasoning models refuse the field): when given, teacher_logprob = their sum and teacher_tokens = their
 number less one for the end token when the answer stopped (minikd serve lists the end token last, as a
 local record counts it); when not given, both are null. finish_reason "stop" -> ended=true; anything else
 ("length": the max_tokens limit cut the answer off) -> ended=false, and `minikd filter` drops the record.
@@ -36,7 +47,7 @@ tokenizer, so its chunks take the prompts in order: with several chunks, or one 
 log-probs may differ from a local run's in the last bits (the text does not, unless two tokens tie).
 
 The sidecar. As jobs.generate_dataset's, with settings["source"] = {"kind": "api", "url", "model",
-"prompts_per_request"}; the teacher's fingerprint, tokenizer, checkpoint and config come from the server's
+"prompts_per_request", "api_style", "system", "logprobs"}; the teacher's fingerprint, tokenizer, checkpoint and config come from the server's
 /health (null for a server that does not say). A resumed run must match them all; an answer whose
 system_fingerprint differs from the one at the start (the server's teacher changed mid-run) is an error.
 """

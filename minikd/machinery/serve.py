@@ -1,39 +1,60 @@
-"""`minikd serve`: the teacher as a text-only HTTP API, in the shape of OpenAI's completions endpoint.
+"""`minikd serve`: the teacher as a text-only HTTP API, in the shape of OpenAI's completions and chat endpoints.
 
 Sequence-level KD needs only the teacher's answers as text (Kim & Rush 2016): whoever holds the teacher
-can serve it, and whoever trains the student can label prompts through the wire (minikd.machinery.client), with no
-logits and no checkpoint on the student's side. Standard library only (http.server); a learner need not
-read this module.
+can serve it, and whoever trains the student can label prompts through the wire (minikd.machinery.client),
+with no logits and no checkpoint on the student's side: one instructor's machine can serve a whole class.
+Standard library only (http.server); a learner need not read this module.
 
     POST /v1/completions   {"prompt": str | [str, ...], "max_tokens": 16, "temperature": 1.0, "n": 1,
                             "seed": null, "logprobs": null, "model": optional}
                            -> {"id", "object": "text_completion", "created", "model", "system_fingerprint",
                                "choices": [{"index", "text", "finish_reason", "logprobs"}], "usage"}
+    POST /v1/chat/completions  {"messages": [{"role": "user", "content": str}], "max_tokens" (or
+                            "max_completion_tokens"), "temperature", "n", "seed", "logprobs": bool, "model"}
+                           -> {"object": "chat.completion", "choices": [{"index", "message": {"role":
+                               "assistant", "content"}, "finish_reason", "logprobs": {"content": [...]}}], ...}
     GET  /v1/models        {"object": "list", "data": [{"id": <model name>, ...}]}
-    GET  /health           {"status": "ok", "model", "system_fingerprint", "tokenizer", "context", ...}
+    GET  /health           {"status": "ok", "model", "system_fingerprint", "tokenizer", "context", "batching", ...}
+
+Chat. The one user message is the prompt, rendered with OUR template (Tokenizer.render_prompt), so chat
+and completions give the same answer to the same prompt. The teacher was trained on single prompts and
+answers: a system message, an assistant turn or a second user turn is a 400 naming the message.
 
 Decoding. temperature 0 is greedy, through the same minikd.generate.generate call as local greedy
-labelling (seqkd.label_prompts), so the text is byte for byte the local one; temperature > 0 samples
-(n answers per prompt, `seed` seeds the draw). A request's prompts are decoded together, as one call of
-generate() (batch_size rows at once): a client that sends a whole chunk of prompts in one request gets the
-very floats of a local run over that chunk. finish_reason is "stop" when the end token came, "length" when
-max_tokens cut the answer off. Choices are ordered prompt by prompt, n per prompt: index = i * n + j.
+labelling (seqkd.label_prompts); temperature > 0 samples (n answers per prompt, `seed` seeds the draw).
+A request's prompts are decoded together, as one call of generate() (batch_size rows at once): a client
+that sends a whole chunk of prompts in one request, alone, gets the very floats of a local run over that
+chunk. finish_reason is "stop" when the end token came, "length" when max_tokens cut the answer off.
+Choices are ordered prompt by prompt, n per prompt: index = i * n + j.
 
-Log-probs. With "logprobs": 0 each choice carries logprobs.tokens / token_logprobs: the log-prob under
-the teacher (temperature 1) of every token written; when the answer stopped, the end token "<|end|>" is
-the last entry, so sum(token_logprobs) is the record's teacher_logprob, log p(u + <|end|> | s), and the
-answer has len(token_logprobs) - 1 tokens. Top alternatives are not computed (logprobs > 0 is a 400).
+Dynamic batching. One thread owns the model (Batcher); handler threads queue their requests. It takes the
+first, waits up to the window (--batch-window-ms, default 5; 0 = off: one request at a time) for more, and
+decodes the greedy requests with the same max_tokens as ONE generate() call. generate() decodes prompts
+of equal length together and never pads, so each row is the sequence it would be alone: the greedy text is
+the text of the request decoded alone (a test checks it); the log-probs may differ in the last bits, since
+a matmul's rounding depends on the batch. A sampled request is always decoded alone: its seed fixes its
+draws, which must not depend on who else asked at the same moment.
+
+Log-probs. With "logprobs": 0 (completions) or true (chat) each choice carries the log-prob under the
+teacher (temperature 1) of every token written; when the answer stopped, the end token "<|end|>" is the
+last entry, so their sum is the record's teacher_logprob, log p(u + <|end|> | s). Top alternatives are not
+computed (logprobs > 0, top_logprobs > 0: a 400).
+
+Keys. With --api-key-env VAR every request needs "Authorization: Bearer <key>", else a 401 JSON error.
+The server keeps only the SHA-256 digest of the expected header and compares digests with
+hmac.compare_digest (constant time); the key is never printed or logged.
 
 Errors. Every bad request gets a 4xx JSON body {"error": {"message", "type", "param"}} naming the field;
-the server never stops on one: 400 bad field / not JSON / max_tokens beyond the context, 404 unknown path
-or model, 405 wrong method, 411 no Content-Length, 413 a body over MAX_BODY. An error while decoding is
-a 500. Fields this server does not implement are ignored, except those that would change the response's
-shape or meaning (stream, echo, stop, best_of, suffix, logprobs > 0): a 400 says so.
+the server never stops on one: 400 bad field / not JSON / max_tokens beyond the context, 401 no or wrong
+key, 404 unknown path or model, 405 wrong method, 411 no Content-Length, 413 a body over MAX_BODY. An
+error while decoding is a 500. Fields that would change the response's shape or meaning (stream, echo,
+stop, best_of, suffix, logprobs > 0; on chat also tools, functions, response_format, logit_bias) are a
+400 that says so; other fields are ignored.
 
-Concurrency. ThreadingHTTPServer answers each connection in a thread; one lock around the model decodes
-one request at a time (requests are not merged into batches). No keys are checked; the server binds to
-127.0.0.1 unless told otherwise. One line per request goes to stderr (method, path, status, prompts,
-seconds), never a prompt or a header.
+Concurrency. ThreadingHTTPServer answers each connection in a thread, with a listen backlog of 128
+(--backlog; the standard library's 5 resets a class that connects at once). The server binds to 127.0.0.1
+unless told otherwise. One line per request goes to stderr (method, path, status, prompts, seconds),
+never a prompt or a header.
 """
 
 from __future__ import annotations
