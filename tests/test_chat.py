@@ -344,12 +344,16 @@ def test_auto_probes_once_for_chat_and_records_the_choice(tmp_path, chat, field,
     try:
         out = api_dataset(fault.url, prompts, tmp_path / "auto.jsonl", max_new_tokens=4, api_style="auto",
                           logprobs=False, **FAST)
+        log = list(fault.log)
+        with pytest.raises(ValueError, match="not made with these settings"):  # resuming with another style
+            api_dataset(fault.url, prompts, out, max_new_tokens=4, api_style="completions" if chat else "chat",
+                        logprobs=False, **FAST)
     finally:
         fault.close()
     assert read_meta(out)["settings"]["source"]["api_style"] == style
-    paths = [e["path"] for e in fault.log]
-    assert paths == ["/v1/chat/completions"] * 4 if chat else paths == ["/v1/completions"] * 3, paths
-    assert all("logprobs" not in e["body"] for e in fault.log), "--no-logprobs: the field is not sent"
+    paths = [e["path"] for e in log]
+    assert paths == (["/v1/chat/completions"] * 4 if chat else ["/v1/completions"] * 3), "one probe, then the prompts"
+    assert all("logprobs" not in e["body"] for e in log), "--no-logprobs: the field is not sent"
     records = list(read_jsonl(out))
     assert [("reasoning" in r) for r in records] == [chat] * 3
 

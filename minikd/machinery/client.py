@@ -305,7 +305,8 @@ def choose_style(client: Client, api_style: str, model: str | None, prompts_per_
     except APIError as e:
         if e.status in (404, 405):
             return "completions"
-        raise
+        raise APIError(f"{e} (auto's probe of the chat endpoint; pass --api-style completions to send raw "
+                       "prompts instead)", e.status) from None
     return "chat"
 
 
@@ -375,6 +376,9 @@ def api_dataset(url, records, out_path, *, model=None, api_key_env=None, max_new
     client = Client(url, key=read_key(api_key_env), timeout=timeout, retries=retries, backoff=backoff)
     health, model = server_info(client, model)
     style = choose_style(client, api_style, model, prompts_per_request)
+    if api_style == "auto":
+        print(f"generate: API style auto -> {style} ({client.base}/{'chat/' if style == 'chat' else ''}completions)",
+              flush=True)
     if system is not None and style != "chat":
         raise ValueError(f"--system needs a chat endpoint; {client.base} has none (auto chose completions)")
     settings = _settings(client, health, model, style, system, logprobs, prompts_per_request, temperature, seed,
