@@ -389,3 +389,9 @@ def test_the_serve_benchmark_counts_every_request_and_every_failure(tok):
     assert (r["requests"], r["failed"]) == (12, 0) and r["requests_per_s"] > 0 and r["p95_ms"] >= r["p50_ms"] > 0
     gone = one_level(url, clients=2, per_client=2, prompts=prompts, max_tokens=4)  # the server is closed
     assert (gone["requests"], gone["failed"]) == (4, 4) and gone["errors"], "a failed request is counted, not hidden"
+
+
+def test_serve_with_an_unset_key_variable_is_a_one_line_error(capsys):
+    status, _, err = run(["serve", "--api-key-env", "MINIKD_UNSET_SERVE_KEY", "--teacher", "nowhere.pt"], capsys)
+    assert status == 2 and "MINIKD_UNSET_SERVE_KEY: that environment variable is not set" in err, err
+    assert len(err.strip().splitlines()) == 1
