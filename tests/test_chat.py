@@ -52,7 +52,8 @@ def ending_gpt(tok, seed=0):
 
 
 def post(url, body, key=None, raw=None):
-    """(status, JSON answer) of one POST (a GET when there is no body); key: the bearer key to send (None: no Authorization header)."""
+    """(status, JSON answer) of one POST (a GET when there is no body); key: the bearer key to send (None:
+    no Authorization header)."""
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
     data = raw if raw is not None else None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data is not None else "GET")

@@ -47,9 +47,10 @@ tokenizer, so its chunks take the prompts in order: with several chunks, or one 
 log-probs may differ from a local run's in the last bits (the text does not, unless two tokens tie).
 
 The sidecar. As jobs.generate_dataset's, with settings["source"] = {"kind": "api", "url", "model",
-"prompts_per_request", "api_style", "system", "logprobs"}; the teacher's fingerprint, tokenizer, checkpoint and config come from the server's
-/health (null for a server that does not say). A resumed run must match them all; an answer whose
-system_fingerprint differs from the one at the start (the server's teacher changed mid-run) is an error.
+"prompts_per_request", "api_style", "system", "logprobs"}; the teacher's fingerprint, tokenizer,
+checkpoint and config come from the server's /health (null for a server that does not say). A resumed
+run must match them all; an answer whose system_fingerprint differs from the one at the start (the
+server's teacher changed mid-run) is an error.
 """
 
 from __future__ import annotations

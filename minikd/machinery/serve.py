@@ -83,9 +83,9 @@ MAX_N = 16  # answers per prompt
 UNSUPPORTED = {"stream": (None, False), "echo": (None, False), "best_of": (None, 1), "suffix": (None, ""),
                "stop": (None, "", [])}
 # Chat fields that ask for more than text (tools, JSON mode, streaming) or bend the distribution.
-CHAT_UNSUPPORTED = {"stream": (None, False), "stop": (None, "", []), "tools": (None, []), "tool_choice": (None, "none"),
-                    "functions": (None, []), "function_call": (None, "none"), "response_format": (None, {"type": "text"}),
-                    "logit_bias": (None, {})}
+CHAT_UNSUPPORTED = {"stream": (None, False), "stop": (None, "", []), "tools": (None, []),
+                    "tool_choice": (None, "none"), "functions": (None, []), "function_call": (None, "none"),
+                    "response_format": (None, {"type": "text"}), "logit_bias": (None, {})}
 CHAT_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
@@ -597,7 +597,8 @@ def parse_args(argv):
     from minikd.runtime import runs_dir
     p = argparse.ArgumentParser(prog="minikd serve", description="Serve a teacher checkpoint over HTTP in the "
                                 "shape of OpenAI's API (POST /v1/completions, POST /v1/chat/completions, "
-                                "GET /v1/models, GET /health). Label prompts through it with `minikd generate --api URL`.")
+                                "GET /v1/models, GET /health). Label prompts through it with "
+                                "`minikd generate --api URL`.")
     p.add_argument("--teacher", default=str(runs_dir() / "default" / "teacher.pt"),
                    help="teacher checkpoint (default: %(default)s)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s: this machine only; "

@@ -116,7 +116,8 @@ def summarise(rows: list[dict], args) -> dict:
         for mode in ("off", "on"):
             mine = [r for r in rows if (r["clients"], r["mode"]) == (clients, mode)]
             med = {k: statistics.median(r[k] for r in mine) for k in ("requests_per_s", "p50_ms", "p95_ms")}
-            table[(clients, mode)] = {**med, "failed": sum(r["failed"] for r in mine), "rps": [r["requests_per_s"] for r in mine]}
+            table[(clients, mode)] = {**med, "failed": sum(r["failed"] for r in mine),
+                                      "rps": [r["requests_per_s"] for r in mine]}
             print(f"  {clients:7d} {mode:>8s} {med['requests_per_s']:8.1f} {med['p50_ms']:8.1f} {med['p95_ms']:8.1f} "
                   f"{table[(clients, mode)]['failed']:6d}")
     gain_at = 16 if 16 in args.serve_clients else max(args.serve_clients)
@@ -142,8 +143,9 @@ def main(args) -> dict:
             for mode, window in (("off", 0.0), ("on", args.serve_window_ms)):
                 proc, urls[mode] = start_server(teacher, window, args.serve_threads, args.device, folder / "serve.log")
                 procs.append(proc)
-            print(f"serve benchmark: teacher {args.serve_teacher or f'untrained {args.serve_preset} preset'}, batching off vs on "
-                  f"({args.serve_window_ms:g} ms window), clients {list(args.serve_clients)}", flush=True)
+            what = args.serve_teacher or f"untrained {args.serve_preset} preset"
+            print(f"serve benchmark: teacher {what}, batching off vs on ({args.serve_window_ms:g} ms window), "
+                  f"clients {list(args.serve_clients)}", flush=True)
             for url in urls.values():  # warm up: the first requests pay for allocations
                 one_level(url, 2, 2, prompts, args.serve_max_tokens)
             return summarise(run_levels(urls, args, prompts), args)
