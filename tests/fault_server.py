@@ -1,6 +1,6 @@
-"""A fake completions server that misbehaves on cue, for minikd.machinery.client's tests.
+"""A fake OpenAI-style server that misbehaves on cue, for minikd.machinery.client's tests.
 
-Every POST /v1/completions takes the next action from `script` (then "ok" for good):
+Every POST /v1/completions or /v1/chat/completions takes the next action from `script` (then "ok" for good):
 
     ok       a well-formed answer: text "<prompt> -> done", finish_reason "length" for prompts in `cut`
              (the server's max_tokens cut them off), "stop" for the others; no log-probs (a foreign server)
@@ -12,9 +12,14 @@ Every POST /v1/completions takes the next action from `script` (then "ok" for go
     500      a server error
     400      a client error whose message echoes the Authorization header (the client must redact it)
 
+Chat. An ok chat answer has message.content "<user message> -> done" and, with `reasoning` set to the
+field name a reasoning server uses ("reasoning_content" or "reasoning"), a trace "thinking about <user
+message>" in that field; `chat = False` makes /v1/chat/completions a 404 (a completions-only server), and
+such a request takes no action from the script.
+
 `down = True` answers every request with a 500 until it is set back. GET /v1/models lists "fault-model";
-/health is a 404, as on a server that does not have one. The server records each request's time,
-Authorization header and action.
+/health is a 404, as on a server that does not have one. The server records each request's time, path,
+Authorization header, action and body.
 """
 
 import json
@@ -24,8 +29,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FaultServer:
-    def __init__(self, script=(), cut=(), retry_after="0.3", slow_s=1.0):
+    def __init__(self, script=(), cut=(), retry_after="0.3", slow_s=1.0, chat=True, reasoning=None):
         self.script, self.cut, self.retry_after, self.slow_s = list(script), set(cut), retry_after, slow_s
+        self.chat, self.reasoning = chat, reasoning
         self.down = False
         self.log: list[dict] = []
         self.lock = threading.Lock()
@@ -35,10 +41,10 @@ class FaultServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
-    def next_action(self, auth) -> str:
+    def next_action(self, auth, path="/v1/completions", body=None) -> str:
         with self.lock:
             action = "500" if self.down else (self.script.pop(0) if self.script else "ok")
-            self.log.append({"t": time.monotonic(), "auth": auth, "action": action})
+            self.log.append({"t": time.monotonic(), "auth": auth, "action": action, "path": path, "body": body})
             return action
 
     def answer(self, body: dict) -> dict:
@@ -46,6 +52,15 @@ class FaultServer:
         choices = [{"index": i, "text": f"{p} -> done", "logprobs": None,
                     "finish_reason": "length" if p in self.cut else "stop"} for i, p in enumerate(prompts)]
         return {"id": "x", "object": "text_completion", "model": "fault-model", "choices": choices}
+
+    def chat_answer(self, body: dict) -> dict:
+        prompt = body["messages"][-1]["content"]
+        message = {"role": "assistant", "content": f"{prompt} -> done"}
+        if self.reasoning:
+            message[self.reasoning] = f"thinking about {prompt}"
+        choice = {"index": 0, "message": message, "logprobs": None,
+                  "finish_reason": "length" if prompt in self.cut else "stop"}
+        return {"id": "x", "object": "chat.completion", "model": "fault-model", "choices": [choice]}
 
     def close(self):
         self.httpd.shutdown()
@@ -79,8 +94,12 @@ def _handler(fault: FaultServer):
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             auth = self.headers.get("Authorization")
-            action = fault.next_action(auth)
-            ok = json.dumps(fault.answer(body)).encode()
+            chat = self.path == "/v1/chat/completions"
+            if chat and not fault.chat:
+                self._send(404, b'{"error": {"message": "no such path"}}')
+                return
+            action = fault.next_action(auth, self.path, body)
+            ok = json.dumps(fault.chat_answer(body) if chat else fault.answer(body)).encode()
             if action == "drop":
                 self.close_connection = True
             elif action == "half":

@@ -208,7 +208,8 @@ def test_greedy_through_minikd_serve_equals_local_generation_byte_for_byte(serve
 
     meta_local, meta_api = read_meta(local), read_meta(api)
     source = meta_api["settings"].pop("source")
-    assert source == {"kind": "api", "url": served.url + "/v1", "model": "minikd-teacher", "prompts_per_request": 256}
+    assert source == {"kind": "api", "url": served.url + "/v1", "model": "minikd-teacher", "prompts_per_request": 256,
+                      "api_style": "completions", "system": None, "logprobs": True}, "auto: several prompts a request"
     for meta in (meta_local, meta_api):
         meta.pop("seconds")
     assert meta_api == meta_local, "the sidecar names the same teacher, checkpoint, tokenizer and settings"
@@ -310,7 +311,8 @@ def test_the_client_retries_faults_records_truncation_and_never_leaks_the_key(tm
     assert {e["auth"] for e in fault.log} == {f"Bearer {KEY}"}, "the key goes in the Authorization header"
 
     source = read_meta(out)["settings"]["source"]
-    assert source == {"kind": "api", "url": fault.url + "/v1", "model": "fault-model", "prompts_per_request": 1}
+    assert source == {"kind": "api", "url": fault.url + "/v1", "model": "fault-model", "prompts_per_request": 1,
+                      "api_style": "completions", "system": None, "logprobs": True}
     assert read_meta(out)["settings"]["teacher"] is None, "a server without /health: the teacher is unknown"
     report = filter_dataset(out, tmp_path / "kept.jsonl", tok, 128, verify=False)
     assert report["truncated"] == 2 and report["output"] == 4

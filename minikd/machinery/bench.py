@@ -302,15 +302,33 @@ def parse_args(argv):
     p.add_argument("--compile", action="store_true", help="also time both models under torch.compile")
     p.add_argument("--decode-preset", default="teacher")
     p.add_argument("--no-generate", action="store_true", help="skip the decoding benchmark")
+    serve = p.add_argument_group("--serve: minikd serve's throughput and latency (minikd.machinery.serve_bench)")
+    serve.add_argument("--serve", action="store_true", help="measure only the server: requests/s and p50/p95 "
+                       "latency per number of concurrent clients, dynamic batching off vs on")
+    serve.add_argument("--serve-clients", type=int, nargs="+", default=[1, 4, 16, 64])
+    serve.add_argument("--serve-requests", type=int, default=4, help="requests each client sends, one after another")
+    serve.add_argument("--serve-max-tokens", type=int, default=32, help="tokens per answer")
+    serve.add_argument("--serve-repeats", type=int, default=3, help="rounds of every level (off and on paired)")
+    serve.add_argument("--serve-window-ms", type=float, default=5.0, help="the batching window when on")
+    serve.add_argument("--serve-threads", type=int, default=None, help="torch threads of each server")
+    serve.add_argument("--serve-teacher", default=None, help="a teacher checkpoint (default: an untrained "
+                       "--serve-preset model, whose answers all run to --serve-max-tokens)")
+    serve.add_argument("--serve-preset", default="teacher")
     args = p.parse_args(argv)
-    for name in ("batch_size", "seq_len", "steps", "repeats", "real_steps", "matmul_size"):
+    for name in ("batch_size", "seq_len", "steps", "repeats", "real_steps", "matmul_size", "serve_requests",
+                 "serve_max_tokens", "serve_repeats"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if min(args.serve_clients) < 1:
+        p.error(f"--serve-clients must all be >= 1, got {args.serve_clients}")
     return args
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.serve:
+        from minikd.machinery import serve_bench
+        return serve_bench.main(args)
     device = get_device(args.device)
     tok = Tokenizer.default()  # the shipped tokenizer: the models' real output layer and the real batches
     args.matmul = matmul_flops(n=args.matmul_size, device=device)

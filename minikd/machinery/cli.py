@@ -126,13 +126,14 @@ def _generate_via_api(args) -> int:
         raise ValueError("--api needs --max-new-tokens (the client cannot count the server's tokens)")
     records = _read_prompts(args.prompts, args.limit)
     print(f"generate: {len(records)} prompts from {args.prompts} through {base_urls(args.api)[0]} "
-          f"(model {args.model or 'the first the server lists'}), {args.method}, "
+          f"(model {args.model or 'the first the server lists'}, API style {args.api_style}), {args.method}, "
           f"{args.concurrency} requests at a time", flush=True)
     path = api_dataset(args.api, records, args.out, model=args.model, api_key_env=args.api_key_env,
                        max_new_tokens=args.max_new_tokens,
                        temperature=0.0 if args.method == "greedy" else args.temperature, seed=args.seed,
                        concurrency=args.concurrency, timeout=args.timeout, retries=args.retries, chunk=args.chunk,
-                       overwrite=args.overwrite, prompts_per_request=args.prompts_per_request)
+                       overwrite=args.overwrite, prompts_per_request=args.prompts_per_request,
+                       api_style=args.api_style, system=args.system, logprobs=not args.no_logprobs)
     print(f"wrote {path} (+ {path.name}.meta.json)")
     return 0
 
@@ -187,8 +188,17 @@ def add_generate(sub) -> None:
     p.add_argument("--merge", action="store_true", help="merge the --world-size shards of --out and exit")
     p.add_argument("--overwrite", action="store_true", help="start over if --out exists with other settings")
     api = p.add_argument_group("through a server (text in, text out; --teacher is not read)")
-    api.add_argument("--api", default=None, metavar="URL", help="an OpenAI-style completions server: minikd serve, "
-                     "vLLM, llama.cpp, Ollama (e.g. http://127.0.0.1:8000/v1)")
+    api.add_argument("--api", default=None, metavar="URL", help="an OpenAI-style server: minikd serve, a hosted "
+                     "chat API, vLLM, llama.cpp, Ollama (e.g. http://127.0.0.1:8000/v1)")
+    api.add_argument("--api-style", choices=["auto", "chat", "completions"], default="auto", help="chat: "
+                     "POST /chat/completions (the prompt as the user message; a reasoning model's separate trace is "
+                     "kept as 'reasoning'); completions: POST /completions (the prompt as raw text); auto (default): "
+                     "chat, unless --prompts-per-request > 1 or the server has no chat endpoint (one probe decides; "
+                     "the sidecar records the choice)")
+    api.add_argument("--system", default=None, metavar="TEXT", help="chat only: a system message sent before every "
+                     "prompt (minikd serve refuses it: its teacher was trained without one)")
+    api.add_argument("--no-logprobs", action="store_true", help="do not ask for log-probs (some hosted reasoning "
+                     "models refuse the field); teacher_logprob is then null")
     api.add_argument("--model", default=None, help="the model name to ask for (default: the first in /v1/models)")
     api.add_argument("--api-key-env", default=None, metavar="VAR", help="read the API key from this environment "
                      "variable (sent as a Bearer header; never written to a file or printed)")

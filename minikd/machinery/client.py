@@ -1,8 +1,18 @@
-"""Label a prompt set through an OpenAI-style completions server: `minikd generate --api URL`.
+"""Label a prompt set through an OpenAI-style server: `minikd generate --api URL`.
 
 Sequence-level KD needs only the teacher's answers as text (Kim & Rush 2016), so the teacher may live
-anywhere: `minikd serve`, or a user's vLLM / llama.cpp / Ollama endpoint. Text in, text out, no logits.
-Standard library only (urllib); a learner need not read this module.
+anywhere: `minikd serve`, a hosted chat API, or a user's vLLM / llama.cpp / Ollama endpoint. Text in,
+text out, no logits. Standard library only (urllib); a learner need not read this module.
+
+Two API styles. "completions" sends the prompt as raw text to <base>/completions (one or several
+prompts a request). "chat" sends it as the user message to <base>/chat/completions (an optional system
+message first, one prompt a request): the server applies its model's own chat template, which is what a
+hosted instruction-tuned or reasoning teacher expects. The answer is choices[].message.content; a
+reasoning model's separate trace (`reasoning_content` in DeepSeek's API and vLLM's reasoning parsers, or
+`reasoning`) is kept in the record as "reasoning" (the worked solution DeepSeek-AI 2025 distil; absent when
+the server sends none), and logprobs.content[].logprob are the token log-probs. "auto" (the CLI default)
+is chat, unless several prompts go in one request or one tiny probe (max_tokens 1) gets a 404/405 from the
+chat endpoint; the choice is recorded in the sidecar, so a resumed run must make the same one.
 
     api_dataset(url, records, out_path, max_new_tokens=..., temperature=0.0)  ->  the JSONL + sidecar of
     jobs.generate_dataset, resumable the same way (jobs._labelling_run does the bookkeeping)
@@ -15,8 +25,9 @@ is never written to the JSONL, the sidecar or a message (a server's error text i
 
 A request. One request per prompt by default (prompts_per_request=1: any server of the shape takes a
 string prompt), up to `concurrency` in flight; "temperature": 0 is greedy, > 0 samples with a seed per
-request (a chunk sent as one request gets the chunk's own seed, as a local run would). "logprobs": 0 asks
-for the written tokens' log-probs: when given, teacher_logprob = their sum and teacher_tokens = their
+request (a chunk sent as one request gets the chunk's own seed, as a local run would). "logprobs": 0
+(completions) or true (chat) asks for the written tokens' log-probs (logprobs=False: not asked; some
+hosted reasoning models refuse the field): when given, teacher_logprob = their sum and teacher_tokens = their
 number less one for the end token when the answer stopped (minikd serve lists the end token last, as a
 local record counts it); when not given, both are null. finish_reason "stop" -> ended=true; anything else
 ("length": the max_tokens limit cut the answer off) -> ended=false, and `minikd filter` drops the record.
@@ -36,9 +47,10 @@ tokenizer, so its chunks take the prompts in order: with several chunks, or one 
 log-probs may differ from a local run's in the last bits (the text does not, unless two tokens tie).
 
 The sidecar. As jobs.generate_dataset's, with settings["source"] = {"kind": "api", "url", "model",
-"prompts_per_request"}; the teacher's fingerprint, tokenizer, checkpoint and config come from the server's
-/health (null for a server that does not say). A resumed run must match them all; an answer whose
-system_fingerprint differs from the one at the start (the server's teacher changed mid-run) is an error.
+"prompts_per_request", "api_style", "system", "logprobs"}; the teacher's fingerprint, tokenizer,
+checkpoint and config come from the server's /health (null for a server that does not say). A resumed
+run must match them all; an answer whose system_fingerprint differs from the one at the start (the
+server's teacher changed mid-run) is an error.
 """
 
 from __future__ import annotations
@@ -67,7 +79,12 @@ MAX_BACKOFF = 30.0  # seconds: the longest wait between two tries (a Retry-After
 
 
 class APIError(OSError):
-    """The exchange with the server failed (after the retries, or at once for a 4xx other than 429)."""
+    """The exchange with the server failed (after the retries, or at once for a 4xx other than 429);
+    status: the HTTP status of that 4xx, else None."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class _Retry(Exception):
@@ -185,7 +202,7 @@ class Client:
             raise _Retry(f"HTTP {e.code}: {message}")
         if optional:
             return None
-        raise APIError(self.safe(f"{url}: HTTP {e.code}: {message}"))
+        raise APIError(self.safe(f"{url}: HTTP {e.code}: {message}"), e.code)
 
 
 def _error_message(e: urllib.error.HTTPError) -> str:
@@ -216,27 +233,98 @@ def server_info(client: Client, model: str | None) -> tuple[dict, str | None]:
     return health, model
 
 
-def parse_answer(answer: dict, n_prompts: int) -> dict:
-    """The completions JSON -> {"fingerprint", "choices": one {text, finish_reason, logprobs} per prompt}.
-    A malformed answer raises (ValueError, KeyError, TypeError): it is retried."""
+def _choices(answer: dict, n: int) -> list[dict]:
+    """The answer's choices, n of them, in index order (a malformed answer raises: it is retried)."""
     choices = answer["choices"]
-    if not isinstance(choices, list) or len(choices) != n_prompts:
+    if not isinstance(choices, list) or len(choices) != n:
         got = len(choices) if isinstance(choices, list) else repr(choices)
-        raise ValueError(f"expected {n_prompts} choices, got {got}")
-    choices = sorted(choices, key=lambda c: c.get("index", 0))
-    for c in choices:
-        if not isinstance(c["text"], str):
-            raise TypeError(f"choice text must be a string, got {type(c['text']).__name__}")
+        raise ValueError(f"expected {n} choices, got {got}")
+    return sorted(choices, key=lambda c: c.get("index", 0))
+
+
+def _string(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, got {type(value).__name__}")
+    return value
+
+
+def parse_answer(answer: dict, n_prompts: int) -> dict:
+    """The completions JSON -> {"fingerprint", "choices": one {text, finish_reason, token_logprobs} per prompt}.
+    A malformed answer raises (ValueError, KeyError, TypeError): it is retried."""
+    choices = [{"text": _string(c["text"], "choice text"), "finish_reason": c.get("finish_reason"),
+                "token_logprobs": (c.get("logprobs") or {}).get("token_logprobs")} for c in _choices(answer, n_prompts)]
+    return {"fingerprint": answer.get("system_fingerprint"), "choices": choices}
+
+
+def parse_chat_answer(answer: dict, n_prompts: int = 1) -> dict:
+    """The chat JSON -> the same shape: message.content is the text, logprobs.content[].logprob the
+    token log-probs, and a reasoning model's separate trace (`reasoning_content`, as DeepSeek's API and
+    vLLM's reasoning parsers name it, or `reasoning`) is kept as "reasoning"."""
+    choices = []
+    for c in _choices(answer, n_prompts):
+        message = c["message"]
+        reasoning = message.get("reasoning_content") or message.get("reasoning")
+        content = (c.get("logprobs") or {}).get("content")
+        choices.append({"text": _string(message["content"], "message content"), "finish_reason": c.get("finish_reason"),
+                        "token_logprobs": [t.get("logprob") for t in content] if isinstance(content, list) else None,
+                        **({"reasoning": _string(reasoning, "message reasoning")} if reasoning else {})})
     return {"fingerprint": answer.get("system_fingerprint"), "choices": choices}
 
 
 def answer_fields(choice: dict) -> dict:
-    """One choice -> the record's completion, teacher_logprob, teacher_tokens, ended (see the docstring)."""
+    """One parsed choice -> the record's completion, teacher_logprob, teacher_tokens, ended (see the module
+    docstring), and reasoning when the server sent one."""
     ended = choice.get("finish_reason") == "stop"
-    lps = (choice.get("logprobs") or {}).get("token_logprobs")
+    lps = choice.get("token_logprobs")
     known = isinstance(lps, list) and all(isinstance(x, (int, float)) and math.isfinite(x) for x in lps)
     return {"completion": choice["text"], "teacher_logprob": sum(lps) if known else None,
-            "teacher_tokens": max(0, len(lps) - ended) if known else None, "ended": ended}
+            "teacher_tokens": max(0, len(lps) - ended) if known else None, "ended": ended,
+            **({"reasoning": choice["reasoning"]} if "reasoning" in choice else {})}
+
+
+def check_style(api_style: str, system: str | None, prompts_per_request: int) -> None:
+    """The API style's arguments agree (checked before any request is sent)."""
+    if api_style not in ("chat", "completions", "auto"):
+        raise ValueError(f"--api-style {api_style!r}: choose chat, completions or auto")
+    if api_style == "chat" and prompts_per_request > 1:
+        raise ValueError("--api-style chat sends one prompt per request: drop --prompts-per-request (or use "
+                         "--api-style completions)")
+    if system is not None and (api_style == "completions" or prompts_per_request > 1):
+        raise ValueError("--system is a chat message: use it with --api-style chat or auto, one prompt per request")
+
+
+def choose_style(client: Client, api_style: str, model: str | None, prompts_per_request: int) -> str:
+    """"chat" or "completions". auto: completions when several prompts go in one request (only completions
+    carries a list), else chat unless one tiny probe (max_tokens 1) finds no chat endpoint (404 or 405)."""
+    if api_style != "auto":
+        return api_style
+    if prompts_per_request > 1:
+        return "completions"
+    probe = {"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 1, **({"model": model} if model else {})}
+    try:
+        client.call("POST", f"{client.base}/chat/completions", probe)
+    except APIError as e:
+        if e.status in (404, 405):
+            return "completions"
+        raise APIError(f"{e} (auto's probe of the chat endpoint; pass --api-style completions to send raw "
+                       "prompts instead)", e.status) from None
+    return "chat"
+
+
+def request_maker(client: Client, style: str, request: dict, system: str | None, logprobs: bool):
+    """(url, body(prompts, seed fields), parse(answer, n)) for one API style; request: the fields every call sends."""
+    if style == "completions":
+        extra = {"logprobs": 0} if logprobs else {}
+
+        def body(prompts: list[str], seed: dict) -> dict:
+            return {**request, **extra, "prompt": prompts[0] if len(prompts) == 1 else prompts, **seed}
+        return f"{client.base}/completions", body, parse_answer
+    extra = {"logprobs": True} if logprobs else {}
+    lead = [{"role": "system", "content": system}] if system is not None else []
+
+    def chat_body(prompts: list[str], seed: dict) -> dict:
+        return {**request, **extra, "messages": lead + [{"role": "user", "content": prompts[0]}], **seed}
+    return f"{client.base}/chat/completions", chat_body, parse_chat_answer
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -263,39 +351,53 @@ def _about(health: dict) -> dict:
             "length": lambda prompt: 0}  # chunks in prompt order: the client cannot count the server's tokens
 
 
+def _settings(client: Client, health: dict, model, style: str, system, logprobs: bool, prompts_per_request: int,
+              temperature: float, seed: int, max_new_tokens: int) -> dict:
+    """The sidecar's settings: decoding as a local run's, plus where the answers came from (`source`)."""
+    method = "greedy" if temperature == 0 else "sample"
+    decoding = decoding_settings(method, temperature=temperature if method == "sample" else 1.0)
+    source = {"kind": "api", "url": client.base, "model": model, "prompts_per_request": prompts_per_request,
+              "api_style": style, "system": system, "logprobs": logprobs}
+    return {**decoding, "seed": seed if method == "sample" else None, "max_new_tokens": max_new_tokens,
+            "batch_size": health.get("batch_size"), "source": source}
+
+
 def api_dataset(url, records, out_path, *, model=None, api_key_env=None, max_new_tokens, temperature=0.0, seed=0,
                 concurrency=4, timeout=60.0, retries=5, chunk=256, overwrite=False, prompts_per_request=1,
-                backoff=0.5) -> Path:
+                backoff=0.5, api_style="completions", system=None, logprobs=True) -> Path:
     """u = teacher(s) for every prompt record, through the server at `url`; writes the JSONL and sidecar of
     jobs.generate_dataset (see the module docstring) and returns out_path.
 
-    temperature 0 = greedy, > 0 = sampling (seed); backoff: the first retry's wait in seconds (doubling).
+    temperature 0 = greedy, > 0 = sampling (seed); backoff: the first retry's wait in seconds (doubling);
+    api_style: completions, chat or auto; system: a system message (chat only); logprobs: ask for them.
     """
     records = _prompt_set(records)
     _check_args(max_new_tokens, temperature, concurrency, timeout, retries, prompts_per_request)
+    check_style(api_style, system, prompts_per_request)
     client = Client(url, key=read_key(api_key_env), timeout=timeout, retries=retries, backoff=backoff)
     health, model = server_info(client, model)
-    method = "greedy" if temperature == 0 else "sample"
-    decoding = decoding_settings(method, temperature=temperature if method == "sample" else 1.0)
-    source = {"kind": "api", "url": client.base, "model": model, "prompts_per_request": prompts_per_request}
-    settings = {**decoding, "seed": seed if method == "sample" else None, "max_new_tokens": max_new_tokens,
-                "batch_size": health.get("batch_size"), "source": source}
-    request = {"max_tokens": max_new_tokens, "temperature": float(temperature), "n": 1, "logprobs": 0,
+    style = choose_style(client, api_style, model, prompts_per_request)
+    if api_style == "auto":
+        print(f"generate: API style auto -> {style} ({client.base}/{'chat/' if style == 'chat' else ''}completions)",
+              flush=True)
+    if system is not None and style != "chat":
+        raise ValueError(f"--system needs a chat endpoint; {client.base} has none (auto chose completions)")
+    settings = _settings(client, health, model, style, system, logprobs, prompts_per_request, temperature, seed,
+                         max_new_tokens)
+    method = settings["method"]
+    request = {"max_tokens": max_new_tokens, "temperature": float(temperature), "n": 1,
                **({"model": model} if model else {})}
+    target, make_body, parse = request_maker(client, style, request, system, logprobs)
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="minikd-api")
     failed: list[APIError] = []  # the first request that fails ends the run: no new request is sent
 
     def ask(prompts: list[str], request_seed: int | None) -> list[dict]:
         if failed:
             raise failed[0]
-        body = {**request, "prompt": prompts[0] if len(prompts) == 1 else prompts,
-                **({"seed": request_seed} if method == "sample" else {})}
+        body = make_body(prompts, {"seed": request_seed} if method == "sample" else {})
         try:
-            answer = client.call("POST", f"{client.base}/completions", body, lambda a: parse_answer(a, len(prompts)))
-            expected = health.get("system_fingerprint")
-            if expected is not None and answer["fingerprint"] not in (None, expected):
-                raise APIError(f"{client.base}: the server's teacher changed during the run (system_fingerprint "
-                               f"{expected} at the start, {answer['fingerprint']} now); start again with --overwrite")
+            answer = client.call("POST", target, body, lambda a: parse(a, len(prompts)))
+            _same_teacher(client, health, answer)
         except APIError as e:
             failed.append(e)
             client.stopped.set()  # calls in flight stop retrying
@@ -310,12 +412,20 @@ def api_dataset(url, records, out_path, *, model=None, api_key_env=None, max_new
             fields = [f for future in futures for f in future.result()]
         except APIError:
             raise failed[0] from None  # the error that ended the run, not a later one it caused
-        return [with_answer(r, f) for r, f in zip(part, fields)]
+        return [with_answer({k: v for k, v in r.items() if k != "reasoning"}, f) for r, f in zip(part, fields)]
 
     try:
         return _labelling_run(None, None, records, out_path, settings, label_chunk, rank=0, world_size=1, chunk=chunk,
-                              teacher_ckpt=None, overwrite=overwrite, stale="error", label=f"generate ({method})",
-                              about=_about(health))
+                              teacher_ckpt=None, overwrite=overwrite, stale="error",
+                              label=f"generate ({method})", about=_about(health))
     finally:
         client.stopped.set()
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _same_teacher(client: Client, health: dict, answer: dict) -> None:
+    """An answer from another teacher than the one /health named at the start is an error (no retry)."""
+    expected = health.get("system_fingerprint")
+    if expected is not None and answer["fingerprint"] not in (None, expected):
+        raise APIError(f"{client.base}: the server's teacher changed during the run (system_fingerprint "
+                       f"{expected} at the start, {answer['fingerprint']} now); start again with --overwrite")

@@ -1,46 +1,71 @@
-"""`minikd serve`: the teacher as a text-only HTTP API, in the shape of OpenAI's completions endpoint.
+"""`minikd serve`: the teacher as a text-only HTTP API, in the shape of OpenAI's completions and chat endpoints.
 
 Sequence-level KD needs only the teacher's answers as text (Kim & Rush 2016): whoever holds the teacher
-can serve it, and whoever trains the student can label prompts through the wire (minikd.machinery.client), with no
-logits and no checkpoint on the student's side. Standard library only (http.server); a learner need not
-read this module.
+can serve it, and whoever trains the student can label prompts through the wire (minikd.machinery.client),
+with no logits and no checkpoint on the student's side: one instructor's machine can serve a whole class.
+Standard library only (http.server); a learner need not read this module.
 
     POST /v1/completions   {"prompt": str | [str, ...], "max_tokens": 16, "temperature": 1.0, "n": 1,
                             "seed": null, "logprobs": null, "model": optional}
                            -> {"id", "object": "text_completion", "created", "model", "system_fingerprint",
                                "choices": [{"index", "text", "finish_reason", "logprobs"}], "usage"}
+    POST /v1/chat/completions  {"messages": [{"role": "user", "content": str}], "max_tokens" (or
+                            "max_completion_tokens"), "temperature", "n", "seed", "logprobs": bool, "model"}
+                           -> {"object": "chat.completion", "choices": [{"index", "message": {"role":
+                               "assistant", "content"}, "finish_reason", "logprobs": {"content": [...]}}], ...}
     GET  /v1/models        {"object": "list", "data": [{"id": <model name>, ...}]}
-    GET  /health           {"status": "ok", "model", "system_fingerprint", "tokenizer", "context", ...}
+    GET  /health           {"status": "ok", "model", "system_fingerprint", "tokenizer", "context", "batching", ...}
+
+Chat. The one user message is the prompt, rendered with OUR template (Tokenizer.render_prompt), so chat
+and completions give the same answer to the same prompt. The teacher was trained on single prompts and
+answers: a system message, an assistant turn or a second user turn is a 400 naming the message.
 
 Decoding. temperature 0 is greedy, through the same minikd.generate.generate call as local greedy
-labelling (seqkd.label_prompts), so the text is byte for byte the local one; temperature > 0 samples
-(n answers per prompt, `seed` seeds the draw). A request's prompts are decoded together, as one call of
-generate() (batch_size rows at once): a client that sends a whole chunk of prompts in one request gets the
-very floats of a local run over that chunk. finish_reason is "stop" when the end token came, "length" when
-max_tokens cut the answer off. Choices are ordered prompt by prompt, n per prompt: index = i * n + j.
+labelling (seqkd.label_prompts); temperature > 0 samples (n answers per prompt, `seed` seeds the draw).
+A request's prompts are decoded together, as one call of generate() (batch_size rows at once): a client
+that sends a whole chunk of prompts in one request, alone, gets the very floats of a local run over that
+chunk. finish_reason is "stop" when the end token came, "length" when max_tokens cut the answer off.
+Choices are ordered prompt by prompt, n per prompt: index = i * n + j.
 
-Log-probs. With "logprobs": 0 each choice carries logprobs.tokens / token_logprobs: the log-prob under
-the teacher (temperature 1) of every token written; when the answer stopped, the end token "<|end|>" is
-the last entry, so sum(token_logprobs) is the record's teacher_logprob, log p(u + <|end|> | s), and the
-answer has len(token_logprobs) - 1 tokens. Top alternatives are not computed (logprobs > 0 is a 400).
+Dynamic batching. One thread owns the model (Batcher); handler threads queue their requests. It takes the
+first, waits up to the window (--batch-window-ms, default 5; 0 = off: one request at a time) for more, and
+decodes the greedy requests with the same max_tokens as ONE generate() call. generate() decodes prompts
+of equal length together and never pads, so each row is the sequence it would be alone: the greedy text is
+the text of the request decoded alone (a test checks it); the log-probs may differ in the last bits, since
+a matmul's rounding depends on the batch. A sampled request is always decoded alone: its seed fixes its
+draws, which must not depend on who else asked at the same moment.
+
+Log-probs. With "logprobs": 0 (completions) or true (chat) each choice carries the log-prob under the
+teacher (temperature 1) of every token written; when the answer stopped, the end token "<|end|>" is the
+last entry, so their sum is the record's teacher_logprob, log p(u + <|end|> | s). Top alternatives are not
+computed (logprobs > 0, top_logprobs > 0: a 400).
+
+Keys. With --api-key-env VAR every request needs "Authorization: Bearer <key>", else a 401 JSON error.
+The server keeps only the SHA-256 digest of the expected header and compares digests with
+hmac.compare_digest (constant time); the key is never printed or logged.
 
 Errors. Every bad request gets a 4xx JSON body {"error": {"message", "type", "param"}} naming the field;
-the server never stops on one: 400 bad field / not JSON / max_tokens beyond the context, 404 unknown path
-or model, 405 wrong method, 411 no Content-Length, 413 a body over MAX_BODY. An error while decoding is
-a 500. Fields this server does not implement are ignored, except those that would change the response's
-shape or meaning (stream, echo, stop, best_of, suffix, logprobs > 0): a 400 says so.
+the server never stops on one: 400 bad field / not JSON / max_tokens beyond the context, 401 no or wrong
+key, 404 unknown path or model, 405 wrong method, 411 no Content-Length, 413 a body over MAX_BODY. An
+error while decoding is a 500. Fields that would change the response's shape or meaning (stream, echo,
+stop, best_of, suffix, logprobs > 0; on chat also tools, functions, response_format, logit_bias) are a
+400 that says so; other fields are ignored.
 
-Concurrency. ThreadingHTTPServer answers each connection in a thread; one lock around the model decodes
-one request at a time (requests are not merged into batches). No keys are checked; the server binds to
-127.0.0.1 unless told otherwise. One line per request goes to stderr (method, path, status, prompts,
-seconds), never a prompt or a header.
+Concurrency. ThreadingHTTPServer answers each connection in a thread, with a listen backlog of 128
+(--backlog; the standard library's 5 resets a class that connects at once). The server binds to 127.0.0.1
+unless told otherwise. One line per request goes to stderr (method, path, status, prompts, seconds),
+never a prompt or a header.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import hashlib
+import hmac
 import math
+import os
+import queue
 import sys
 import threading
 import time
@@ -57,6 +82,11 @@ MAX_N = 16  # answers per prompt
 # Fields that would change the answer's shape or meaning, and the values that leave it as it is.
 UNSUPPORTED = {"stream": (None, False), "echo": (None, False), "best_of": (None, 1), "suffix": (None, ""),
                "stop": (None, "", [])}
+# Chat fields that ask for more than text (tools, JSON mode, streaming) or bend the distribution.
+CHAT_UNSUPPORTED = {"stream": (None, False), "stop": (None, "", []), "tools": (None, []),
+                    "tool_choice": (None, "none"), "functions": (None, []), "function_call": (None, "none"),
+                    "response_format": (None, {"type": "text"}), "logit_bias": (None, {})}
+CHAT_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
 class RequestError(Exception):
@@ -103,27 +133,79 @@ def _prompts(body: dict) -> list[str]:
     return prompts
 
 
-def parse_request(body, model_name: str) -> dict:
-    """A completion request's fields, checked: {prompts, max_tokens, temperature, n, seed, logprobs}."""
+def _check_fields(body, model_name: str, unsupported: dict) -> None:
+    """The checks both endpoints share: a JSON object, no field that would change the answer's shape, our model."""
     if not isinstance(body, dict):
         raise RequestError(400, f"the body must be a JSON object, got {type(body).__name__}")
-    for name, neutral in UNSUPPORTED.items():
+    for name, neutral in unsupported.items():
         if body.get(name) not in neutral:
             raise RequestError(400, f"'{name}' is not supported by this server", name)
     if body.get("model") not in (None, model_name):
         raise RequestError(404, f"model {body['model']!r} does not exist here; this server has {model_name!r}",
                            "model", "model_not_found")
+
+
+def _sampling_fields(body: dict, max_tokens_field: str = "max_tokens") -> dict:
+    """max_tokens, temperature, n and seed, checked (the same for completions and chat)."""
     temperature = body.get("temperature", 1.0)
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature < math.inf:
         raise RequestError(400, f"'temperature' must be a number >= 0 (0 = greedy), got {json.dumps(temperature)}",
                            "temperature")
+    return {"max_tokens": _int_field(body, max_tokens_field, 16, 1), "temperature": float(temperature),
+            "n": _int_field(body, "n", 1, 1, MAX_N), "seed": _int_field(body, "seed", None, 0, 2**63 - 1)}
+
+
+def parse_request(body, model_name: str) -> dict:
+    """A completion request's fields, checked: {prompts, max_tokens, temperature, n, seed, logprobs}."""
+    _check_fields(body, model_name, UNSUPPORTED)
     logprobs = _int_field(body, "logprobs", None, 0)
     if logprobs:
         raise RequestError(400, "'logprobs' must be 0 or null: this server returns the log-probs of the tokens "
                            "it wrote, not the top alternatives", "logprobs")
-    return {"prompts": _prompts(body), "max_tokens": _int_field(body, "max_tokens", 16, 1),
-            "temperature": float(temperature), "n": _int_field(body, "n", 1, 1, MAX_N),
-            "seed": _int_field(body, "seed", None, 0, 2**63 - 1), "logprobs": logprobs is not None}
+    return {"prompts": _prompts(body), **_sampling_fields(body), "logprobs": logprobs is not None}
+
+
+def _user_message(body: dict) -> str:
+    """The one user message of a chat request: the prompt. The teacher was trained on one prompt and one
+    answer under our template, so a system message, an earlier turn or a foreign role is a 400 naming it."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise RequestError(400, "'messages' must be a non-empty list of {\"role\", \"content\"} objects", "messages")
+    for i, m in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(m, dict):
+            raise RequestError(400, f"'{where}' must be an object with 'role' and 'content'", where)
+        if m.get("role") not in CHAT_ROLES:
+            raise RequestError(400, f"'{where}.role' is {json.dumps(m.get('role'))}; expected one of "
+                               f"{', '.join(CHAT_ROLES)}", f"{where}.role")
+        if not isinstance(m.get("content"), str):
+            raise RequestError(400, f"'{where}.content' must be a string (content parts, images and tool "
+                               "results are not supported)", f"{where}.content")
+        if m["role"] != "user":
+            raise RequestError(400, f"'{where}.role' is {m['role']!r}: this teacher answers one user message "
+                               "and was trained without system prompts or earlier turns", f"{where}.role")
+    if len(messages) > 1:
+        raise RequestError(400, f"'messages' holds {len(messages)} user turns: this teacher answers exactly one "
+                           "(it was trained on single prompts)", "messages")
+    return messages[0]["content"]
+
+
+def parse_chat(body, model_name: str) -> dict:
+    """A chat request's fields, checked: the user message as the one prompt, the rest as for completions."""
+    _check_fields(body, model_name, CHAT_UNSUPPORTED)
+    if body.get("top_logprobs") not in (None, 0):
+        raise RequestError(400, "'top_logprobs' must be 0 or null: this server returns the log-probs of the "
+                           "tokens it wrote, not the top alternatives", "top_logprobs")
+    logprobs = body.get("logprobs")
+    if logprobs not in (None, True, False):
+        raise RequestError(400, f"'logprobs' must be true or false, got {json.dumps(logprobs)}", "logprobs")
+    limit = "max_tokens"
+    if body.get("max_completion_tokens") is not None:
+        if body.get("max_tokens") not in (None, body["max_completion_tokens"]):
+            raise RequestError(400, "'max_tokens' and 'max_completion_tokens' disagree; send one",
+                               "max_completion_tokens")
+        limit = "max_completion_tokens"
+    return {"prompts": [_user_message(body)], **_sampling_fields(body, limit), "logprobs": bool(logprobs)}
 
 
 def check_context(ids: list[list[int]], max_tokens: int, context: int) -> None:
@@ -135,7 +217,7 @@ def check_context(ids: list[list[int]], max_tokens: int, context: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Answering it
+# Answering it: one thread runs the model and merges requests that arrive together
 # ---------------------------------------------------------------------------------------------------
 
 
@@ -149,44 +231,164 @@ def _decode(teacher, ids: list[list[int]], req: dict, end_id: int, batch_size: i
     return [g if isinstance(g, list) else [g] for g in gens]
 
 
-def _logprobs(tok, g) -> dict:
-    """OpenAI's logprobs object for one answer; the end token is the last entry when the answer stopped."""
+class Job:
+    """One request waiting for the model: its prompts' token ids, its fields, and (when done) its answers."""
+
+    def __init__(self, ids: list[list[int]], req: dict):
+        self.ids, self.req, self.done = ids, req, threading.Event()
+        self.answers, self.error = None, None
+
+
+def merge_key(req: dict):
+    """Requests with the same key may share a batch: greedy ones with the same max_tokens (greedy text does
+    not depend on the other rows of its batch). A sampled request is decoded alone: its seed fixes its draws,
+    which must not depend on who else asked at the same moment."""
+    return ("greedy", req["max_tokens"]) if req["temperature"] == 0 else None
+
+
+class Batcher:
+    """Dynamic batching. Handler threads queue their requests and wait; this one thread owns the model. It
+    takes the first request, waits up to `window` seconds for more (window 0: batching off, one request at a
+    time), and decodes the greedy requests that came as ONE generate() call (prompts of equal length share
+    rows, as in minikd.generate), then answers each request with its own rows."""
+
+    def __init__(self, teacher, end_id: int, batch_size: int, window: float):
+        self.teacher, self.end_id, self.batch_size, self.window = teacher, end_id, batch_size, window
+        self.queue: queue.Queue = queue.Queue()
+        self.batches = self.requests = 0  # decode calls made, requests answered (GET /health shows them)
+        self.thread = threading.Thread(target=self._loop, name="minikd-batcher", daemon=True)
+        self.thread.start()
+
+    def submit(self, ids: list[list[int]], req: dict) -> list[list]:
+        """Decode one request (blocks until its batch is done): n Generations per prompt, as _decode."""
+        job = Job(ids, req)
+        self.queue.put(job)
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.answers
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+    def _gather(self, first: Job) -> list[Job]:
+        """The first request and those arriving within the window (at most MAX_PROMPTS prompts in all)."""
+        jobs, deadline = [first], time.monotonic() + self.window
+        while self.window > 0 and sum(len(j.ids) for j in jobs) < MAX_PROMPTS:
+            try:
+                job = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if job is None:  # closing: let the loop see it
+                self.queue.put(None)
+                break
+            jobs.append(job)
+        return jobs
+
+    def _loop(self) -> None:
+        while (first := self.queue.get()) is not None:
+            groups: dict = {}
+            for job in self._gather(first):
+                key = merge_key(job.req)
+                groups.setdefault(id(job) if key is None else key, []).append(job)
+            for group in groups.values():
+                self._run(group)
+
+    def _run(self, group: list[Job]) -> None:
+        """Decode a group as one call; a failure fails every request of the group (each gets a 500)."""
+        try:
+            if len(group) == 1:
+                group[0].answers = _decode(self.teacher, group[0].ids, group[0].req, self.end_id, self.batch_size)
+            else:  # greedy requests with one max_tokens: all their prompts in one call, then split back
+                ids = [p for job in group for p in job.ids]
+                gens = _decode(self.teacher, ids, {**group[0].req, "n": 1}, self.end_id, self.batch_size)
+                at = 0
+                for job in group:
+                    job.answers = [[g] * job.req["n"] for (g,) in gens[at:at + len(job.ids)]]
+                    at += len(job.ids)
+        except Exception as e:  # noqa: BLE001 (handed to every waiting handler, which answers 500)
+            for job in group:
+                job.error = e
+        self.batches += 1
+        self.requests += len(group)
+        for job in group:
+            job.done.set()
+
+
+def _answers(state: dict, req: dict) -> tuple[list[list[int]], list, int]:
+    """(the prompts' ids, every choice's Generation in order: prompt by prompt, n per prompt, the answer number)."""
+    tok = state["tok"]
+    ids = [tok.render_prompt(p) for p in req["prompts"]]
+    check_context(ids, req["max_tokens"], state["teacher"].config.block_size)
+    answers = state["batcher"].submit(ids, req)
+    with state["lock"]:
+        state["served"] += 1
+        number = state["served"]
+    return ids, [g for per_prompt in answers for g in per_prompt], number
+
+
+def _usage(ids: list[list[int]], gens: list) -> dict:
+    prompt_tokens, written = sum(len(p) for p in ids), sum(len(g.token_logprobs) for g in gens)
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": written, "total_tokens": prompt_tokens + written}
+
+
+def _written(tok, g) -> tuple[list[str], list[float]]:
+    """The tokens an answer wrote and their log-probs; the end token is the last entry when it stopped."""
     ids = g.tokens + ([tok.end_id] if g.ended else [])
-    tokens = [tok.decode([i]) for i in ids]
+    return [tok.decode([i]) for i in ids], list(g.token_logprobs)
+
+
+def _logprobs(tok, g) -> dict:
+    """The completions endpoint's logprobs object for one answer."""
+    tokens, lps = _written(tok, g)
     offsets = [sum(len(t) for t in tokens[:k]) for k in range(len(tokens))]
-    return {"tokens": tokens, "token_logprobs": list(g.token_logprobs), "top_logprobs": None, "text_offset": offsets}
+    return {"tokens": tokens, "token_logprobs": lps, "top_logprobs": None, "text_offset": offsets}
+
+
+def _chat_logprobs(tok, g) -> dict:
+    """The chat endpoint's logprobs object: one {token, logprob, bytes, top_logprobs} per token written."""
+    tokens, lps = _written(tok, g)
+    return {"content": [{"token": t, "logprob": lp, "bytes": list(t.encode("utf-8")), "top_logprobs": []}
+                        for t, lp in zip(tokens, lps)], "refusal": None}
+
+
+def _envelope(state: dict, kind: str, number: int, choices: list, usage: dict) -> dict:
+    prefix = "chatcmpl" if kind == "chat.completion" else "cmpl"
+    return {"id": f"{prefix}-{number}", "object": kind, "created": int(time.time()), "model": state["model"],
+            "system_fingerprint": state["fingerprint"], "choices": choices, "usage": usage}
 
 
 def complete(state: dict, body) -> dict:
     """The JSON answer to one completion request (RequestError for a bad one)."""
     req = parse_request(body, state["model"])
-    tok, teacher = state["tok"], state["teacher"]
-    ids = [tok.render_prompt(p) for p in req["prompts"]]
-    check_context(ids, req["max_tokens"], teacher.config.block_size)
-    with state["lock"]:  # handlers run in threads; the model decodes one request at a time
-        answers = _decode(teacher, ids, req, tok.end_id, state["batch_size"])
-        state["served"] += 1
-        number = state["served"]
-    choices = []
-    for g in (g for per_prompt in answers for g in per_prompt):
-        choices.append({"index": len(choices), "text": tok.decode(g.tokens),
-                        "finish_reason": "stop" if g.ended else "length",
-                        "logprobs": _logprobs(tok, g) if req["logprobs"] else None})
-    prompt_tokens = sum(len(p) for p in ids)
-    written = sum(len(g.token_logprobs) for per_prompt in answers for g in per_prompt)
-    return {"id": f"cmpl-{number}", "object": "text_completion", "created": int(time.time()),
-            "model": state["model"], "system_fingerprint": state["fingerprint"], "choices": choices,
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": written,
-                      "total_tokens": prompt_tokens + written}}
+    tok = state["tok"]
+    ids, gens, number = _answers(state, req)
+    choices = [{"index": i, "text": tok.decode(g.tokens), "finish_reason": "stop" if g.ended else "length",
+                "logprobs": _logprobs(tok, g) if req["logprobs"] else None} for i, g in enumerate(gens)]
+    return _envelope(state, "text_completion", number, choices, _usage(ids, gens))
+
+
+def chat(state: dict, body) -> dict:
+    """The JSON answer to one chat request: the user message is the prompt, under our own template."""
+    req = parse_chat(body, state["model"])
+    tok = state["tok"]
+    ids, gens, number = _answers(state, req)
+    choices = [{"index": i, "message": {"role": "assistant", "content": tok.decode(g.tokens), "refusal": None},
+                "finish_reason": "stop" if g.ended else "length",
+                "logprobs": _chat_logprobs(tok, g) if req["logprobs"] else None} for i, g in enumerate(gens)]
+    return _envelope(state, "chat.completion", number, choices, _usage(ids, gens))
 
 
 def health(state: dict) -> dict:
     """What a client records about the teacher (minikd.machinery.client writes it into its sidecar)."""
-    teacher = state["teacher"]
+    teacher, batcher = state["teacher"], state["batcher"]
     return {"status": "ok", "model": state["model"], "system_fingerprint": state["fingerprint"],
             "tokenizer": state["tok"].fingerprint, "context": teacher.config.block_size,
             "batch_size": state["batch_size"], "teacher_checkpoint": state["checkpoint"],
-            "teacher_config": teacher.config_dict() if hasattr(teacher, "config_dict") else None}
+            "teacher_config": teacher.config_dict() if hasattr(teacher, "config_dict") else None,
+            "batching": {"window_ms": batcher.window * 1000, "decode_calls": batcher.batches,
+                         "requests": batcher.requests}}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -195,11 +397,11 @@ def health(state: dict) -> dict:
 
 
 class Handler(BaseHTTPRequestHandler):
-    """Routes three paths; turns every failure into a JSON error; logs one line per request."""
+    """Routes four paths; checks the key; turns every failure into a JSON error; logs one line per request."""
 
     server_version = "minikd-serve"
     timeout = 60  # seconds a connection may stay silent (a stalled client cannot hold a thread for ever)
-    routes = {"/v1/completions": "POST", "/v1/models": "GET", "/health": "GET"}
+    routes = {"/v1/completions": "POST", "/v1/chat/completions": "POST", "/v1/models": "GET", "/health": "GET"}
 
     def do_GET(self):
         self._handle("GET")
@@ -217,20 +419,38 @@ class Handler(BaseHTTPRequestHandler):
         t0, self.n_prompts = time.perf_counter(), 0
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
         try:
+            self._check_key()
             status, payload = 200, self._route(method, path)
         except RequestError as e:
             status, payload = e.status, error_body(e.status, e.message, e.param, e.kind)
         except Exception as e:  # a bug or a failure while decoding: this request fails, the server goes on
             status, payload = 500, error_body(500, f"{type(e).__name__}: {e}", None, "server_error")
-        self._send(status, payload)
+        self._send(status, payload, [("WWW-Authenticate", "Bearer")] if status == 401 else [])
         if self.server.state["log"]:
             print(f"minikd serve: {method} {path} {status} prompts={self.n_prompts} "
                   f"{time.perf_counter() - t0:.3f}s", file=sys.stderr, flush=True)
 
+    def _check_key(self) -> None:
+        """With a key set, every request must carry `Authorization: Bearer <key>` (else 401). Compared in
+        constant time (hmac.compare_digest of SHA-256 digests: the server does not even hold the key)."""
+        want = self.server.state["key_sha256"]
+        if want is None:
+            return
+        sent = self.headers.get("Authorization", "")
+        if hmac.compare_digest(hashlib.sha256(sent.encode("utf-8", "replace")).digest(), want):
+            return
+        length = self.headers.get("Content-Length", "")
+        if length.isdigit():
+            self._drain(int(length))  # read the body we will not use, so the client gets the 401, not a reset
+        else:
+            self.close_connection = True
+        raise RequestError(401, "missing or wrong API key: send the header 'Authorization: Bearer <key>' with the "
+                           "key the server was started with", None, "authentication_error")
+
     def _route(self, method: str, path: str) -> dict:
         if path not in self.routes:
-            raise RequestError(404, f"no such path {path!r}; try POST /v1/completions, GET /v1/models, GET /health",
-                               None, "not_found")
+            raise RequestError(404, f"no such path {path!r}; try POST /v1/completions, POST /v1/chat/completions, "
+                               "GET /v1/models, GET /health", None, "not_found")
         if method != self.routes[path]:
             raise RequestError(405, f"{path} takes {self.routes[path]}, not {method}", None, "method_not_allowed")
         state = self.server.state
@@ -239,6 +459,9 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/v1/models":
             return {"object": "list", "data": [{"id": state["model"], "object": "model", "owned_by": "minikd"}]}
         body = self._body()
+        if path == "/v1/chat/completions":
+            self.n_prompts = 1
+            return chat(state, body)
         self.n_prompts = len(body["prompt"]) if isinstance(body, dict) and isinstance(body.get("prompt"), list) else 1
         return complete(state, body)
 
@@ -268,12 +491,14 @@ class Handler(BaseHTTPRequestHandler):
                 break
             length -= len(got)
 
-    def _send(self, status: int, payload: dict) -> None:
+    def _send(self, status: int, payload: dict, headers=()) -> None:
         data = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for name, value in headers:
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
         except OSError:
@@ -283,19 +508,46 @@ class Handler(BaseHTTPRequestHandler):
         """http.server's own log lines are replaced by _handle's single line."""
 
 
+class TeacherServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer with a listen backlog for a class (the standard library's 5 resets the 6th client
+    that connects at once) and the batcher stopped on close."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.state["batcher"].close()
+
+
 def make_server(teacher, tok, host: str = "127.0.0.1", port: int = 0, model_name: str = "minikd-teacher", *,
-                batch_size: int = 256, checkpoint: dict | None = None, log: bool = True) -> ThreadingHTTPServer:
-    """A ThreadingHTTPServer bound to (host, port) that serves `teacher` (port 0: any free port)."""
+                batch_size: int = 256, checkpoint: dict | None = None, log: bool = True, batch_window: float = 0.005,
+                api_key: str | None = None, backlog: int = 128) -> TeacherServer:
+    """A server bound to (host, port) that serves `teacher` (port 0: any free port).
+
+    batch_window: seconds the batcher waits for more requests to decode with the first (0: batching off);
+    api_key: when set, every request needs `Authorization: Bearer <api_key>` (only its digest is kept).
+    """
     from minikd.model import check_vocab
     check_vocab(tok, teacher)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    if batch_size < 1 or backlog < 1 or not 0 <= batch_window <= 10:
+        raise ValueError(f"need batch_size >= 1, backlog >= 1 and 0 <= batch_window <= 10 s; got {batch_size}, "
+                         f"{backlog}, {batch_window}")
+    if api_key is not None and not api_key:
+        raise ValueError("api_key is empty: pass None for no key")
+    server = TeacherServer((host, port), Handler, bind_and_activate=False)
+    server.request_queue_size = backlog  # listen()'s backlog, read by server_activate
+    try:
+        server.server_bind()
+        server.server_activate()
+    except OSError:
+        server.socket.close()
+        raise
     teacher.eval()
     server.state = {"teacher": teacher, "tok": tok, "model": model_name, "fingerprint": teacher_fingerprint(teacher),
                     "batch_size": batch_size, "checkpoint": checkpoint, "log": log, "lock": threading.Lock(),
-                    "served": 0}
+                    "served": 0, "batcher": Batcher(teacher, tok.end_id, batch_size, batch_window),
+                    "key_sha256": None if api_key is None else hashlib.sha256(f"Bearer {api_key}".encode()).digest()}
     return server
 
 
@@ -344,15 +596,23 @@ def serve_in_background(teacher, tok, host: str = "127.0.0.1", port: int = 0, mo
 def parse_args(argv):
     from minikd.runtime import runs_dir
     p = argparse.ArgumentParser(prog="minikd serve", description="Serve a teacher checkpoint over HTTP in the "
-                                "shape of OpenAI's completions API (POST /v1/completions, GET /v1/models, "
-                                "GET /health). Label prompts through it with `minikd generate --api URL`.")
+                                "shape of OpenAI's API (POST /v1/completions, POST /v1/chat/completions, "
+                                "GET /v1/models, GET /health). Label prompts through it with "
+                                "`minikd generate --api URL`.")
     p.add_argument("--teacher", default=str(runs_dir() / "default" / "teacher.pt"),
                    help="teacher checkpoint (default: %(default)s)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s: this machine only; "
-                   "0.0.0.0 serves the network, and no key is checked)")
+                   "0.0.0.0 serves the network: set a key with --api-key-env)")
     p.add_argument("--port", type=int, default=8000, help="port (default %(default)s; 0 = any free port)")
     p.add_argument("--model-name", default="minikd-teacher", help="the model name /v1/models lists")
+    p.add_argument("--api-key-env", default=None, metavar="VAR", help="require 'Authorization: Bearer <key>' on "
+                   "every request, the key read from this environment variable (never printed or logged)")
     p.add_argument("--batch-size", type=int, default=256, help="rows decoded at once (as minikd generate)")
+    p.add_argument("--batch-window-ms", type=float, default=5.0, help="dynamic batching: greedy requests arriving "
+                   "within this many ms of the first are decoded as one batch (default %(default)s; 0 = off, "
+                   "one request at a time)")
+    p.add_argument("--backlog", type=int, default=128, help="connections the OS queues before accept (default "
+                   "%(default)s: a class connecting at once)")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     return p.parse_args(argv)
@@ -361,6 +621,7 @@ def parse_args(argv):
 def main(argv=None) -> None:
     """`minikd serve`: load the teacher, print the URL, serve until Ctrl-C."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    from minikd.machinery.client import read_key
     from minikd.tokenizer import Tokenizer
     from minikd.train import load_model
     if args.threads is not None:
@@ -368,16 +629,23 @@ def main(argv=None) -> None:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         import torch
         torch.set_num_threads(args.threads)
+    key = read_key(args.api_key_env)
     if not Path(args.teacher).exists():
         raise ValueError(f"teacher checkpoint {args.teacher}: no such file (train one with "
                          "`python -m lessons.l05_train_teacher` or `minikd run`, or pass --teacher)")
     tok = Tokenizer.default()
     teacher, ckpt = load_model(args.teacher, tok, device=args.device)
     server = make_server(teacher, tok, args.host, args.port, args.model_name, batch_size=args.batch_size,
-                         checkpoint={"path": str(args.teacher), "step": ckpt["step"]})
+                         checkpoint={"path": str(args.teacher), "step": ckpt["step"]}, api_key=key,
+                         batch_window=args.batch_window_ms / 1000, backlog=args.backlog)
     url = server_url(server)
+    guard = f"key from ${args.api_key_env} required" if key else "no key"
     print(f"minikd serve: {args.teacher} ({teacher.num_params():,} parameters) as model {args.model_name!r} "
-          f"at {url}  (POST {url}/v1/completions, GET {url}/health; Ctrl-C stops)", flush=True)
+          f"at {url}  (POST {url}/v1/chat/completions or /v1/completions, GET {url}/health; {guard}; batching "
+          f"{f'{args.batch_window_ms:g} ms' if args.batch_window_ms else 'off'}; Ctrl-C stops)", flush=True)
+    if key is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"minikd serve: warning: {args.host} without --api-key-env: anyone who can reach this port can use "
+              "the teacher", file=sys.stderr, flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
