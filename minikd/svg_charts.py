@@ -80,11 +80,12 @@ def _legend(names: list[str], y0: int = TOP) -> list[str]:
 
 
 def line_chart(series: dict[str, tuple[list, list, list, list]], title: str, xlabel: str, ylabel: str,
-               hline: tuple[float, str] | None = None) -> str:
-    """One line per series with its band: name -> (xs, mean, lower, upper); hline = (y, label), dashed."""
+               hline: tuple[float, str] | None = None, top: float | None = None) -> str:
+    """One line per series with its band: name -> (xs, mean, lower, upper); hline = (y, label), dashed;
+    top: the y axis' end (default: the data's)."""
     xs_all = [x for xs, *_ in series.values() for x in xs]
     ys_all = [y for _, _, lo, hi in series.values() for y in lo + hi] + ([hline[0]] if hline else [])
-    xt, yt = ticks(min(xs_all), max(xs_all)), ticks(min(0.0, min(ys_all)), max(ys_all))
+    xt, yt = ticks(min(xs_all), max(xs_all)), ticks(min(0.0, min(ys_all)), max(ys_all + [top or 0.0]))
     xs = _scale(min(xt[0], min(xs_all)), max(xt[-1], max(xs_all)), LEFT, W - RIGHT)
     ys = _scale(yt[0], max(yt[-1], max(ys_all)), H - BOTTOM, TOP)
     out = _open("lines", title, xlabel, ylabel) + _axes(xs, ys, xt, yt)
@@ -124,6 +125,8 @@ def bar_chart(groups: list[str], series: dict[str, list[float]], title: str, xla
                        f'height="{_num(ys(0) - ys(v))}" fill="{colour(i)}" data-series="{escape(name)}" '
                        f'data-group="{escape(group)}" data-v="{v!r}"><title>{escape(name)}, {escape(group)}: '
                        f"{v:.1f}</title></rect>")
+            out.append(f'<text x="{_num(x + (bar - 2) / 2)}" y="{_num(ys(v) - 5)}" text-anchor="middle" '
+                       f'font-size="13">{v:.0f}</text>')  # the value, readable from the back row
             if errors and name in errors:
                 lo, hi = errors[name][g]
                 mid = _num(x + (bar - 2) / 2)

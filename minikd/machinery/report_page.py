@@ -237,7 +237,7 @@ def curves_section(results: dict) -> str:
     n = len(results["seeds"])
     chart = svg_charts.line_chart(rendering.curve_series(results), f"Learning curves, {n} seed(s), 95 % bands",
                                   "student step", "test accuracy %",
-                                  hline=(100 * results["teacher"]["greedy_acc"], "teacher greedy"))
+                                  hline=(100 * results["teacher"]["greedy_acc"], "teacher greedy"), top=100)
     return ("<h2>5. Learning curves</h2>"
             + figure(chart, "Test accuracy % along training: the mean over seeds with its 95 % t interval "
                      "(a band; none with one seed), and the teacher's greedy accuracy (dashed)."))
