@@ -83,6 +83,11 @@ def num(value: float, path: str, scale: float = 100, fmt: str = ".1f") -> str:
             f"{format(value * scale, fmt)}</span>")
 
 
+def count(results: dict, key: str) -> str:
+    """A whole number of results.json's top level ("?" for an older file without it)."""
+    return num(results[key], key, 1, ".0f") if isinstance(results.get(key), (int, float)) else "?"
+
+
 def seed_paths(results: dict, method: str, *keys: str, long: bool = False) -> list[str]:
     """The paths of one metric of one method, one per seed (the plateau seeds for long=True)."""
     runs, seeds = ("long", results["plateau"]["seeds"]) if long else ("students", results["seeds"])
@@ -227,7 +232,7 @@ def students_section(results: dict) -> str:
     header = ["method", "test %"] + [f"{f} %" for f in fams] + ["held-out %", "NLL ground truth",
                                                                 "NLL teacher answers", "stored signal"]
     return (f"<h2>4. The students</h2><p>Every student is the <code>{escape(results['student_preset'])}</code> "
-            f"preset trained for {results['steps']} steps of {results['batch_size']} sequences (the same budget), "
+            f"preset trained for {count(results, 'steps')} steps of {count(results, 'batch_size')} sequences (the same budget), "
             f"seeds {escape(str(results['seeds']))}; ± is the standard deviation over seeds. Test: prompts never "
             "trained on; held-out: a kind of case kept out of training.</p>"
             + table(header, student_rows(results), "students"))
@@ -296,7 +301,7 @@ def word_kd_section(results: dict) -> str:
     rows = [[f"{s['temperature']:g}", f"{s['alpha']:g}", num(s["val_acc"], f"word_kd_sweep/{i}/val_acc"),
              "chosen" if {k: s[k] for k in ("temperature", "alpha")} == chosen else ""] for i, s in enumerate(sweep)]
     return ("<h2>9. Word-level KD's temperature and α</h2><p>Chosen on "
-            f"{results.get('n_val', '?')} held-back training prompts (seed 0), as every arm is tuned on its own "
+            f"{count(results, 'n_val')} held-back training prompts (seed 0), as every arm is tuned on its own "
             "validation slice (Hinton et al. 2015 for T; Kim & Rush 2016 for the mix α).</p>"
             + figure(chart, "Validation accuracy % per setting.") + table(["T", "α", "validation %", ""], rows))
 
@@ -339,9 +344,9 @@ def run_section(results: dict) -> str:
             f"<li>commit: <code>{escape(str(results.get('commit') or 'not recorded'))}</code></li>"
             f"<li>profile <code>{escape(results['profile'])}</code>, seeds {escape(str(results['seeds']))}, "
             f"teacher <code>{escape(results.get('teacher_preset', '?'))}</code> preset, "
-            f"{results.get('teacher_steps', '?')} steps</li>"
-            f"<li>device <code>{escape(str(results['device']))}</code>, {results.get('world_size', 1)} rank(s), "
-            f"{results.get('threads', '?')} thread(s) each</li></ul>"
+            f"{count(results, 'teacher_steps')} steps</li>"
+            f"<li>device <code>{escape(str(results['device']))}</code>, {count(results, 'world_size')} rank(s), "
+            f"{count(results, 'threads')} thread(s) each</li></ul>"
             + table(["stage", "wall time (s)"], times, "times")
             + (table(["rank", "what it did"], ranks, "ranks") if ranks else ""))
 
