@@ -14,8 +14,8 @@ import pytest
 
 from lessons import l10_showdown
 from minikd.machinery import cli, rendering, report_page
-from tests.browser import Browser, find_chromium
-from tests.test_report_page import resolve, tiny_results
+from browser import Browser, find_chromium
+from test_report_page import resolve, tiny_results
 
 CHROMIUM = find_chromium()
 
