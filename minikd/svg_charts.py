@@ -136,6 +136,16 @@ def bar_chart(groups: list[str], series: dict[str, list[float]], title: str, xla
     return "\n".join(out + ["</svg>"])
 
 
+def wrap(text: str, width: int) -> tuple[str, str]:
+    """A label on at most two lines of `width` characters (cut with … beyond that)."""
+    if len(text) <= width:
+        return text, ""
+    cut = text.rfind(" ", 0, width + 1)
+    cut = cut if cut > 0 else width
+    rest = text[cut:].strip()
+    return text[:cut], rest if len(rest) <= width else rest[:width - 1] + "…"
+
+
 MARKS = {"holds": ("#009E73", "●"), "does not hold": ("#D55E00", "■"), "not separable": ("#555555", "◆")}
 
 
@@ -143,7 +153,7 @@ def interval_chart(rows: list[tuple[str, float, float, float, str]], title: str,
     """A forest plot: one row per (label, mean, lower, upper, mark) with its interval against a line at 0;
     mark is "holds", "does not hold" or "not separable" (shape and colour both say it). A row whose
     interval is nan (one value) draws its mean only."""
-    height = TOP + BOTTOM + 34 * len(rows)
+    height = TOP + BOTTOM + 38 * len(rows)
     finite = [v for _, m, lo, hi, _ in rows for v in (m, lo, hi) if v == v] + [0.0]
     xt = ticks(min(finite), max(finite))
     xs = _scale(min(xt[0], min(finite)), max(xt[-1], max(finite)), 300, W - 30)
@@ -153,11 +163,12 @@ def interval_chart(rows: list[tuple[str, float, float, float, str]], title: str,
     for v in xt:
         out.append(f'<text x="{_num(xs(v))}" y="{height - BOTTOM + 20}" text-anchor="middle">{v:g}</text>')
     for i, (label, m, lo, hi, mark) in enumerate(rows):
-        y, (fill, glyph) = TOP + 34 * i + 17, MARKS[mark]
-        short = label if len(label) <= 34 else label[:33] + "…"
+        y, (fill, glyph) = TOP + 38 * i + 19, MARKS[mark]
         out.append(f'<g class="interval" data-mark="{escape(mark)}" data-v="{m!r}" data-lo="{lo!r}" data-hi="{hi!r}">'
                    f"<title>{escape(label)}: {m:+.2f} [{lo:+.2f}, {hi:+.2f}] ({escape(mark)})</title>")
-        out.append(f'<text x="8" y="{y}" dominant-baseline="middle" font-size="13">{i + 1}. {escape(short)}</text>')
+        first, second = wrap(f"{i + 1}. {label}", 42)
+        out.append(f'<text x="8" y="{y - 7 if second else y}" dominant-baseline="middle" font-size="13">'
+                   f'{escape(first)}<tspan x="8" dy="15">{escape(second)}</tspan></text>')
         if lo == lo and hi == hi:
             out.append(f'<line x1="{_num(xs(lo))}" y1="{y}" x2="{_num(xs(hi))}" y2="{y}" stroke="{fill}" '
                        f'stroke-width="4"/>')
