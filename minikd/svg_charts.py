@@ -155,8 +155,9 @@ def interval_chart(rows: list[tuple[str, float, float, float, str]], title: str,
     interval is nan (one value) draws its mean only."""
     height = TOP + BOTTOM + 38 * len(rows)
     finite = [v for _, m, lo, hi, _ in rows for v in (m, lo, hi) if v == v] + [0.0]
-    xt = ticks(min(finite), max(finite))
-    xs = _scale(min(xt[0], min(finite)), max(xt[-1], max(finite)), 300, W - 30)
+    lo_x, hi_x = (min(finite), max(finite)) if max(finite) > min(finite) else (-1.0, 1.0)  # all 0: 0 mid-axis
+    xt = ticks(lo_x, hi_x)
+    xs = _scale(min(xt[0], lo_x), max(xt[-1], hi_x), 300, W - 30)
     out = _open("intervals", title, xlabel, "", height)
     out += [f'<line x1="{_num(xs(0))}" y1="{TOP}" x2="{_num(xs(0))}" y2="{height - BOTTOM}" stroke="#000" '
             f'stroke-width="2" stroke-dasharray="6 4"/>']
