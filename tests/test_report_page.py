@@ -149,6 +149,17 @@ def test_lessons_results_are_shown_with_their_verdicts_decided_anew(tmp_path):
     assert check_numbers(html, results, {"l15_text_is_enough": record}) > 60
 
 
+def test_a_full_run_shows_its_plateau_columns_and_verdicts():
+    """`minikd --full` / `--seeds N` also trains every method to x times the budget (results["long"])."""
+    results = tiny_results() | {"plateau": {"factor": 4, "seeds": [0, 1]}}
+    results["long"] = {f"{m}-seed{s}": student(i, s + 3) for i, m in enumerate(METHODS) for s in (0, 1)}
+    html = report_page.build(results, [])
+    assert "4x steps: test %" in html and 'data-paths="long/gt-seed0/metrics/greedy_acc;long/gt-seed1' in html
+    claims = rendering.claims(results)
+    assert any("with 4x the steps" in c.text for c in claims) and html.count('class="verdict"') == len(claims)
+    assert check_numbers(html, results) > 80
+
+
 def run_report(argv, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["report", *argv])

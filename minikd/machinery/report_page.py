@@ -215,22 +215,27 @@ def student_rows(results: dict) -> list[list[str]]:
         first = get(results, seed_paths(results, m)[0])
         rows.append([f"<b>{escape(m)}</b>", mean_sd(results, seed_paths(results, m, "greedy_acc"))]
                     + [mean_sd(results, seed_paths(results, m, "acc_by_task", f)) for f in fams]
-                    + [mean_sd(results, seed_paths(results, m, "heldout_acc")),
-                       mean_sd(results, seed_paths(results, m, "nll_gt"), 1, ".3f"),
+                    + [mean_sd(results, seed_paths(results, m, "heldout_acc"))]
+                    + ([mean_sd(results, seed_paths(results, m, k, long=True)) for k in ("greedy_acc", "heldout_acc")]
+                       if results.get("plateau") else [])
+                    + [mean_sd(results, seed_paths(results, m, "nll_gt"), 1, ".3f"),
                        mean_sd(results, seed_paths(results, m, "nll_teacher_data"), 1, ".3f"),
                        escape(rendering.stored_signal(first))])
     t = results["teacher"]
     rows.append(["teacher (reference)", num(t["greedy_acc"], "teacher/greedy_acc")]
                 + [num(t["acc_by_task"][f], f"teacher/acc_by_task/{f}") for f in fams]
-                + [num(t["heldout_acc"], "teacher/heldout_acc"), num(t["nll_gt"], "teacher/nll_gt", 1, ".3f"),
+                + [num(t["heldout_acc"], "teacher/heldout_acc")] + (["—", "—"] if results.get("plateau") else [])
+                + [num(t["nll_gt"], "teacher/nll_gt", 1, ".3f"),
                    num(t["nll_teacher_data"], "teacher/nll_teacher_data", 1, ".3f"), "—"])
     return rows
 
 
 def students_section(results: dict) -> str:
     fams = rendering.families(results)
-    header = ["method", "test %"] + [f"{f} %" for f in fams] + ["held-out %", "NLL ground truth",
-                                                                "NLL teacher answers", "stored signal"]
+    x = (results.get("plateau") or {}).get("factor")
+    header = (["method", "test %"] + [f"{f} %" for f in fams] + ["held-out %"]
+              + ([f"{x}x steps: test %", f"{x}x steps: held-out %"] if x else [])
+              + ["NLL ground truth", "NLL teacher answers", "stored signal"])
     return (f"<h2>4. The students</h2><p>Every student is the <code>{escape(results['student_preset'])}</code> "
             f"preset trained for {count(results, 'steps')} steps of {count(results, 'batch_size')} sequences (the same budget), "
             f"seeds {escape(str(results['seeds']))}; ± is the standard deviation over seeds. Test: prompts never "
