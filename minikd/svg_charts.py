@@ -82,27 +82,30 @@ def _legend(names: list[str], y0: int = TOP) -> list[str]:
 def line_chart(series: dict[str, tuple[list, list, list, list]], title: str, xlabel: str, ylabel: str,
                hline: tuple[float, str] | None = None, top: float | None = None) -> str:
     """One line per series with its band: name -> (xs, mean, lower, upper); hline = (y, label), dashed;
-    top: the y axis' end (default: the data's)."""
+    top: the y axis' end (default: the data's); bands are then drawn within [0, top], where an accuracy lies."""
+    clip = (lambda v: min(max(v, 0.0), top)) if top is not None else (lambda v: v)
     xs_all = [x for xs, *_ in series.values() for x in xs]
-    ys_all = [y for _, _, lo, hi in series.values() for y in lo + hi] + ([hline[0]] if hline else [])
+    ys_all = [clip(y) for _, _, lo, hi in series.values() for y in lo + hi] + ([hline[0]] if hline else [])
     xt, yt = ticks(min(xs_all), max(xs_all)), ticks(min(0.0, min(ys_all)), max(ys_all + [top or 0.0]))
     xs = _scale(min(xt[0], min(xs_all)), max(xt[-1], max(xs_all)), LEFT, W - RIGHT)
     ys = _scale(yt[0], max(yt[-1], max(ys_all)), H - BOTTOM, TOP)
     out = _open("lines", title, xlabel, ylabel) + _axes(xs, ys, xt, yt)
     for i, (name, (x, mean, lo, hi)) in enumerate(series.items()):
-        band = [f"{_num(xs(a))},{_num(ys(b))}" for a, b in zip(x + x[::-1], hi + lo[::-1])]
+        band = [f"{_num(xs(a))},{_num(ys(clip(b)))}" for a, b in zip(x + x[::-1], hi + lo[::-1])]
         out.append(f'<polygon class="band" points="{" ".join(band)}" fill="{colour(i)}" fill-opacity="0.18"/>')
         line = " ".join(f"{_num(xs(a))},{_num(ys(b))}" for a, b in zip(x, mean))
         out.append(f'<polyline class="line" data-series="{escape(name)}" points="{line}" fill="none" '
                    f'stroke="{colour(i)}" stroke-width="3"/>')
         out += [f'<circle cx="{_num(xs(a))}" cy="{_num(ys(b))}" r="4" fill="{colour(i)}" data-series="{escape(name)}" '
                 f'data-x="{a!r}" data-v="{b!r}"/>' for a, b in zip(x, mean)]
-    if hline:
-        y = _num(ys(hline[0]))
+    out += _legend(list(series))
+    if hline:  # the dashed line, and its entry under the legend's
+        y, key = _num(ys(hline[0])), TOP + 24 * len(series) + 8
         out += [f'<line class="hline" x1="{LEFT}" y1="{y}" x2="{W - RIGHT}" y2="{y}" stroke="#000" '
                 f'stroke-dasharray="8 5" stroke-width="2" data-v="{hline[0]!r}"/>',
-                f'<text x="{W - RIGHT + 14}" y="{y}" dominant-baseline="middle">{escape(hline[1])}</text>']
-    out += _legend(list(series), TOP + 40 if hline else TOP)
+                f'<line x1="{W - RIGHT + 12}" y1="{key}" x2="{W - RIGHT + 32}" y2="{key}" stroke="#000" '
+                f'stroke-dasharray="5 3" stroke-width="2"/>',
+                f'<text x="{W - RIGHT + 36}" y="{key + 5}">{escape(hline[1])}</text>']
     return "\n".join(out + ["</svg>"])
 
 
@@ -125,13 +128,13 @@ def bar_chart(groups: list[str], series: dict[str, list[float]], title: str, xla
                        f'height="{_num(ys(0) - ys(v))}" fill="{colour(i)}" data-series="{escape(name)}" '
                        f'data-group="{escape(group)}" data-v="{v!r}"><title>{escape(name)}, {escape(group)}: '
                        f"{v:.1f}</title></rect>")
-            out.append(f'<text x="{_num(x + (bar - 2) / 2)}" y="{_num(ys(v) - 5)}" text-anchor="middle" '
-                       f'font-size="13">{v:.0f}</text>')  # the value, readable from the back row
+            lo, hi = errors[name][g] if errors and name in errors else (v, v)
+            mid = _num(x + (bar - 2) / 2)
             if errors and name in errors:
-                lo, hi = errors[name][g]
-                mid = _num(x + (bar - 2) / 2)
                 out.append(f'<line class="whisker" x1="{mid}" y1="{_num(ys(lo))}" x2="{mid}" y2="{_num(ys(hi))}" '
                            f'stroke="#000" stroke-width="2" data-lo="{lo!r}" data-hi="{hi!r}"/>')
+            out.append(f'<text x="{mid}" y="{_num(ys(max(v, hi)) - 5)}" text-anchor="middle" '
+                       f'font-size="13">{v:.0f}</text>')  # the value, above its whisker, readable from the back
     out += _legend(list(series))
     return "\n".join(out + ["</svg>"])
 
