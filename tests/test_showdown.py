@@ -79,10 +79,10 @@ MICRO = Profile(name="micro", teacher_preset="tiny", student_preset="tiny", teac
 
 
 def without_how_it_ran(x):
-    """results.json minus what depends on how the job was spread: times, world size, what each rank did."""
+    """results.json minus what depends on how the job was spread: times, world size, what each rank did, the command."""
     if isinstance(x, dict):
         return {k: without_how_it_ran(v) for k, v in x.items()
-                if k not in ("times", "jobs", "world_size", "ranks") and "seconds" not in k}
+                if k not in ("times", "jobs", "world_size", "ranks", "command") and "seconds" not in k}
     return [without_how_it_ran(v) for v in x] if isinstance(x, list) else x
 
 

@@ -6,6 +6,7 @@
     minikd train               train a student: --objective gt | seqkd | wordkd
     minikd eval                verified accuracy of a checkpoint on a prompt set (greedy or beam)
     minikd readme              copy the last run's tables and verdicts into README.md (minikd.machinery.rendering)
+    minikd report              rebuild the run's lab report page, runs/<profile>/report.html (one offline HTML file)
     minikd bench               how fast this machine trains and decodes (minikd.machinery.bench)
     minikd serve               the teacher over HTTP, OpenAI-style; `minikd generate --api URL` labels through it
 
@@ -33,6 +34,7 @@ from minikd.data import DatasetError, read_jsonl
 # Subcommands another module parses itself (imported only when used, so `minikd --help` always works).
 DELEGATED = {"run": ("minikd.machinery.pipeline", "the whole pipeline and the comparison table (default)"),
              "readme": ("minikd.machinery.rendering", "copy the main job's and lessons 11-15's results and verdicts into README.md"),
+             "report": ("minikd.machinery.report_page", "rebuild the lab report page runs/<profile>/report.html from results.json"),
              "bench": ("minikd.machinery.bench", "training and decoding speed of this machine"),
              "serve": ("minikd.machinery.serve", "serve a teacher over HTTP (OpenAI-style /v1/completions; minikd.machinery.serve)")}
 OBJECTIVES = {"gt": "masked SFT on ground-truth answers (the baseline)",

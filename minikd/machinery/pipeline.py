@@ -90,6 +90,7 @@ BEAM = {"beam_size": 5, "length_penalty": 1.0}  # rank beams by log-prob per tok
 # alpha = 1 is pure KL to the teacher, 0.5 mixes in cross-entropy on the (noisy) labels.
 WORD_KD_GRID = [{"temperature": t, "alpha": a} for t, a in ((0.5, 1.0), (1.0, 0.5), (1.0, 1.0), (2.0, 1.0))]
 PLATEAU_SEEDS = 3  # seeds of the long (plateau) runs
+SHOWCASE = 6  # the first test prompts whose answers results.json keeps (the report page shows them side by side)
 CHUNK = 2048  # prompts generated (and appended to disk) at a time
 SLACK = 8  # an answer may run this many tokens past the longest training answer; longer is a runaway
 
@@ -416,6 +417,7 @@ def measure_student(model, tok, profile, kept, history, greedy: dict, limit: int
         "nll_gt": answer_nll(model, test_set, tok.pad_id),
         "nll_teacher_data": answer_nll(model, teacher_test, tok.pad_id),
         "outputs": describe_answers(test_set, greedy["outputs"]),
+        "showcase": {"texts": greedy["outputs"][:SHOWCASE], "correct": greedy["correct"][:SHOWCASE]},
         "curve": curve,
     }
 
@@ -576,6 +578,7 @@ def measure_teacher(teacher, tok, profile, kept, seed: int = 0) -> dict:
         "nll_gt": answer_nll(teacher, test_set, tok.pad_id),
         "nll_teacher_data": answer_nll(teacher, load_sft(kept["test"], tok, profile.block_size)[0], tok.pad_id),
         "outputs": describe_answers(test_set, greedy["outputs"]),
+        "showcase": {"texts": greedy["outputs"][:SHOWCASE], "correct": greedy["correct"][:SHOWCASE]},
         "params": teacher.num_params(),
     }
 
@@ -617,7 +620,7 @@ def main(argv=None):
     if args.jobs is not None and args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
     plan = {"seeds": list(range(n_seeds)), "full": full, "plateau": plateau, "methods": METHODS if full else CORE,
-            "retrain": args.retrain_teacher}
+            "retrain": args.retrain_teacher, "command": " ".join(["minikd", *(sys.argv[1:] if argv is None else argv)])}
     device = get_device(args.device)
     ranks = launch.init()  # under torchrun: join its group
     if ranks > 1 and args.jobs not in (None, ranks):
@@ -631,7 +634,7 @@ def main(argv=None):
 
 def run_job(profile, plan: dict, device: str) -> dict | None:
     """Stages 1-8 on this rank (the whole job in one process). Returns the results on rank 0, None on others."""
-    from minikd.machinery import rendering  # the tables, curves and verdicts, rendered from results.json
+    from minikd.machinery import rendering, report_page  # tables, curves, verdicts, the page: from results.json
 
     start, times, did = time.perf_counter(), {}, []
     t0 = stage(1, "tokenizer")
@@ -676,6 +679,8 @@ def run_job(profile, plan: dict, device: str) -> dict | None:
         "teacher": teacher_metrics, "data": data, "labels_vs_teacher": label_vs_teacher(train_set, kept),
         "students": {f"{m}-seed{s}": r for (m, s), r in students.items()},
         "long": {f"{m}-seed{s}": r for (m, s), r in long.items()},
+        "showcase": [{k: r[k] for k in ("task", "prompt", "completion")} for r in load_split("test", profile, tok)[:SHOWCASE]],
+        "command": plan.get("command", "minikd"), "commit": report_page.git_commit(),
     }
     out = profile_dir(profile)
     atomic_write_text(out / "results.json", json.dumps(results, indent=1))
@@ -683,7 +688,8 @@ def run_job(profile, plan: dict, device: str) -> dict | None:
     atomic_write_text(out / "results.md", report + "\n")
     print("\n" + rendering.render(results))
     png = rendering.save_curve_plot(results, out / "curves.png")
-    print(f"\nwritten: {out / 'results.json'}, {out / 'results.md'}" + (f", {png}" if png else ""))
+    page = report_page.write_page(results, out / "report.html", out / "lessons")
+    print(f"\nwritten: {out / 'results.json'}, {out / 'results.md'}, {page}" + (f", {png}" if png else ""))
     if profile.name == "default":
         print("`minikd readme` copies these results and verdicts into README.md")
     print(f"\ntotal wall time {times['total']:.0f} s")
