@@ -33,6 +33,7 @@ from typing import Callable
 
 import torch
 
+from minikd.device import full_precision
 from minikd.runtime import atomic_write_bytes
 from minikd.data import IGNORE_INDEX, batches
 from minikd.losses import forward_kl, kd_loss, log_softmax_t, topk_kd_loss
@@ -78,13 +79,15 @@ def run_teacher(teacher, inputs: torch.Tensor) -> torch.Tensor:
     """The teacher's logits (B, T, V) for a batch of inputs (B, T): eval mode, no gradient, same device.
 
     eval mode: no dropout, the teacher is a fixed function. no_grad: nothing of the teacher's forward
-    pass is kept for backward, and its weights can never be updated by the student's loss.
+    pass is kept for backward, and its weights can never be updated by the student's loss. Autocast off:
+    the loop runs the student under autocast, but the teacher's logits are the TARGET, computed in float32
+    like the offline store's, so online and offline word-level KD learn from the same numbers.
     """
     teacher.eval()
     device = inputs.device
     if next(teacher.parameters()).device != device:
         teacher.to(device)  # the loop moved the batch (and the student) to its device; follow it
-    with torch.no_grad():
+    with torch.no_grad(), full_precision(device):
         return teacher(inputs)
 
 
