@@ -194,6 +194,11 @@ def teacher_topk(teacher, examples: list, pad_id: int, k: int, temperature: floa
     return torch.cat(all_ids), torch.cat(all_lp)
 
 
+def store_device(teacher) -> str:
+    """Where a store's targets were computed: the teacher's device type, always in float32 (run_teacher)."""
+    return f"{next(teacher.parameters()).device.type}/fp32"
+
+
 def build_topk_store(teacher, examples: list, pad_id: int, k: int, temperature: float, path,
                      fingerprint: str, logprob_dtype: torch.dtype = torch.float16) -> dict:
     """Run the teacher once over `examples` and save its top-k at every answer position to ONE file.
@@ -203,7 +208,7 @@ def build_topk_store(teacher, examples: list, pad_id: int, k: int, temperature: 
         logprobs  (N, k)  float16       log softmax(z / temperature) at those ids (NOT renormalised)
         offsets   (n_examples + 1,)     example i owns rows offsets[i] : offsets[i+1], in position order
     with N = all answer positions of all examples, and k, temperature, fingerprint, vocab_size,
-    n_examples recorded beside them. Returns the store dict (as `load_topk_store` would).
+    n_examples and device (store_device) recorded beside them. Returns the store dict (as `load_topk_store` would).
     `logprob_dtype=torch.float32` keeps full precision (used to check offline == online exactly).
     """
     vocab_size = teacher.config.vocab_size
@@ -220,15 +225,17 @@ def build_topk_store(teacher, examples: list, pad_id: int, k: int, temperature: 
         raise RuntimeError(f"stored {ids.shape[0]} positions but the masks count {int(offsets[-1])}")
     store = {"format": STORE_FORMAT, "ids": ids, "logprobs": logprobs, "offsets": offsets, "k": int(k),
              "temperature": float(temperature), "fingerprint": str(fingerprint), "vocab_size": int(vocab_size),
-             "n_examples": len(examples)}
+             "n_examples": len(examples), "device": store_device(teacher)}
     buf = io.BytesIO()
     torch.save(store, buf)
     atomic_write_bytes(path, buf.getvalue())  # a reader never sees half a store
     return store
 
 
-def load_topk_store(path, expect_fingerprint: str | None = None, expect_examples=None) -> dict:
+def load_topk_store(path, expect_fingerprint: str | None = None, expect_examples=None,
+                    expect_device: str | None = None) -> dict:
     """Read a top-k store and check it fits; every failure is one clear TopkStoreError.
+    expect_device: the device type and dtype its targets must come from (store_device), e.g. "cuda/fp32".
 
     expect_examples: the dataset the store will be used with — an int (its length) or the list of
     examples, in which case every example's number of answer positions is checked as well.
@@ -247,6 +254,9 @@ def load_topk_store(path, expect_fingerprint: str | None = None, expect_examples
     if expect_fingerprint is not None and store["fingerprint"] != expect_fingerprint:
         raise TopkStoreError(f"{path}: made with tokenizer {store['fingerprint']}, but the tokenizer in use "
                              f"is {expect_fingerprint}: the stored ids mean other tokens")
+    if expect_device is not None and store.get("device") != expect_device:
+        raise TopkStoreError(f"{path}: the teacher's targets were computed on {store.get('device')}, "
+                             f"but this run's teacher is on {expect_device}: rebuild the store")
     if expect_examples is not None:
         n = expect_examples if isinstance(expect_examples, int) else len(expect_examples)
         if store["n_examples"] != n:

@@ -166,3 +166,53 @@ def test_resume_refuses_another_device_dtype(tmp_path):
     train(tiny(0), data.get_batch, cfg=TrainConfig(**cfg))
     with pytest.raises(CheckpointError, match="device: checkpoint 'cpu/fp32' vs now 'cpu/bf16'"):
         train(tiny(0), data.get_batch, cfg=TrainConfig(**cfg, precision="bf16", resume=True))
+
+
+# --- caches: another device type or dtype is another artefact -------------------------------------------
+
+
+@pytest.mark.parametrize("capability, key", [((7, 5), "cuda/fp16"), ((9, 0), "cuda/bf16")])
+def test_cache_keys_change_with_device_and_dtype(monkeypatch, capability, key):
+    from minikd.machinery.cache import device_settings
+    cpu = device_settings({"seed": 0}, "cpu")
+    fake_machine(monkeypatch, cuda=True, capability=capability)
+    assert cpu == {"seed": 0, "device": "cpu/fp32"} and device_settings({"seed": 0}, "auto")["device"] == key
+
+
+def test_a_model_cached_on_another_device_is_never_reused(tmp_path, monkeypatch):
+    """`minikd --device cpu` after `--device cuda`, and back, trains its own model each time."""
+    from minikd.machinery import cache
+    built = []
+
+    def build():
+        built.append(1)
+        return tiny(len(built)), {}, []
+    path, settings = tmp_path / "teacher.pt", {"profile": "tiny", "seed": 0}
+    cache.cached_model(path, settings, build, TOK, device="cpu")  # a CPU run
+    cache.cached_model(path, settings, build, TOK, device="cpu")  # reused
+    with monkeypatch.context() as m:  # a CUDA run: the policy says cuda/bf16 (the model stays on the CPU here)
+        m.setattr(cache, "device_policy", lambda device: type("P", (), {"key": "cuda/bf16"})())
+        cache.cached_model(path, settings, build, TOK, device="cpu")
+    cache.cached_model(path, settings, build, TOK, device="cpu")  # back on the CPU
+    assert len(built) == 3
+
+
+def test_a_topk_store_from_another_device_is_rebuilt(tmp_path, monkeypatch):
+    from minikd import word_kd
+    from minikd.machinery.cache import cached_topk_store
+    teacher, path = tiny(1, n_embd=32), tmp_path / "store.pt"
+    store, built = cached_topk_store(teacher, examples(), TOK, 4, path)
+    assert built and store["device"] == "cpu/fp32"
+    assert not cached_topk_store(teacher, examples(), TOK, 4, path)[1]
+    with pytest.raises(word_kd.TopkStoreError, match="computed on cpu/fp32, but this run's teacher is on cuda"):
+        word_kd.load_topk_store(path, expect_device="cuda/fp32")
+    monkeypatch.setattr(word_kd, "store_device", lambda teacher: "cuda/fp32")
+    assert cached_topk_store(teacher, examples(), TOK, 4, path)[1]
+
+
+def test_student_results_are_keyed_by_device():
+    from minikd.machinery.pipeline import Context, student_settings
+    from minikd.machinery.stages import get_profile
+    keys = [student_settings(Context(profile=get_profile("quick"), sizes={"ground truth": 6}, teacher_id="t",
+                                     device=d), "gt", 0, 10, None, False)["device"] for d in ("cpu/fp32", "cuda/bf16")]
+    assert keys == ["cpu/fp32", "cuda/bf16"]
