@@ -330,12 +330,13 @@ def checkpoint(cfg: TrainConfig, model: GPT, step: int, fingerprint, optimizer, 
     rngs = ranks.gather_objects(torch.get_rng_state())  # [this process's] in one process
     cuda_rngs = ranks.gather_objects(torch.cuda.get_rng_state()) if on_cuda else None
     if ranks.is_main():
-        extra = {"cuda_rng_ranks": cuda_rngs} if on_cuda else {}
+        extra = {"rng_ranks": rngs} if len(rngs) > 1 else {}  # one process: its state is ckpt["rng"]
+        if on_cuda:
+            extra["cuda_rng_ranks"] = cuda_rngs
         if scaler is not None and scaler.is_enabled():
             extra["scaler"] = scaler.state_dict()
         save_checkpoint(cfg.ckpt_path, model, step=step, fingerprint=fingerprint, optimizer=optimizer,
-                        history=history, meta={**(meta or {}), "train_config": asdict(cfg)}, rng_ranks=rngs,
-                        extra=extra)
+                        history=history, meta={**(meta or {}), "train_config": asdict(cfg)}, extra=extra)
 
 
 def rank_rng(ckpt: dict, key: str = "rng_ranks") -> torch.Tensor:
@@ -367,10 +368,9 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path, model: GPT, step: int, fingerprint: str | None = None, optimizer=None,
-                    history=None, meta: dict | None = None, rng_ranks: list | None = None,
-                    extra: dict | None = None) -> None:
-    """Write the checkpoint dict; rng_ranks: every rank's RNG state, kept when there are several (DDP);
-    extra: more tensors to keep (the GPUs' RNG states, the GradScaler's state)."""
+                    history=None, meta: dict | None = None, extra: dict | None = None) -> None:
+    """Write the checkpoint dict; extra: more to keep (every rank's RNG states under DDP, "rng_ranks"; the
+    GPUs' RNG states, "cuda_rng_ranks"; the GradScaler's state)."""
     ckpt = {
         "model": model.state_dict(),
         "config": asdict(model.config),
@@ -382,8 +382,6 @@ def save_checkpoint(path, model: GPT, step: int, fingerprint: str | None = None,
     }
     if optimizer is not None:
         ckpt["optimizer"] = optimizer.state_dict()
-    if rng_ranks is not None and len(rng_ranks) > 1:
-        ckpt["rng_ranks"] = rng_ranks
     ckpt.update(extra or {})
     buf = io.BytesIO()
     torch.save(ckpt, buf)

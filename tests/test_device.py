@@ -216,3 +216,44 @@ def test_student_results_are_keyed_by_device():
     keys = [student_settings(Context(profile=get_profile("quick"), sizes={"ground truth": 6}, teacher_id="t",
                                      device=d), "gt", 0, 10, None, False)["device"] for d in ("cpu/fp32", "cuda/bf16")]
     assert keys == ["cpu/fp32", "cuda/bf16"]
+
+
+# --- host syncs: checks once per dataset, stores gathered on the device ---------------------------------
+
+
+def count_syncs(monkeypatch) -> list:
+    """Record every bool / item / tolist of a tensor: each makes the host wait for a GPU."""
+    calls = []
+    for name in ("__bool__", "item", "tolist", "__int__", "__float__"):
+        real = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _real=real, _n=name: calls.append(_n) or _real(self, *a))
+    return calls
+
+
+def test_token_ids_are_checked_once_per_dataset():
+    from minikd.data import check_token_ids
+    bad = examples()
+    bad[2] = {**bad[2], "ids": bad[2]["ids"][:-1] + [TOK.vocab_size + 3]}
+    with pytest.raises(ValueError, match=f"example 2 \\(id 2\\) holds token id {TOK.vocab_size + 3}, outside"):
+        SFTData(bad, TOK.pad_id, batch_size=2, vocab_size=TOK.vocab_size)
+    check_token_ids(examples(), TOK.vocab_size)
+
+
+def test_offline_objectives_gather_their_rows_without_host_loops(monkeypatch, tmp_path):
+    """topk_objective and uld_objective read a micro-batch's stored rows with tensor indexing: the few host
+    syncs left (a check, boolean masks, the loss's own) do not grow with the rows of the batch."""
+    from minikd.uld import uld_objective
+    teacher, student = tiny(1, n_embd=32), tiny(2)
+    store = build_topk_store(teacher, examples(), TOK.pad_id, k=4, temperature=1.0, path=tmp_path / "s.pt",
+                             fingerprint=TOK.fingerprint)
+    data = SFTData(examples() * 8, TOK.pad_id, batch_size=32, seed=0)
+    big = {**data.get_batch(0)}
+    big["index"] = big["index"] % len(PAIRS)
+    objectives = {"topk": topk_objective(store), "uld": uld_objective(store)}
+    for fn in objectives.values():
+        fn(student, big)  # the store is placed on the device once
+    calls = count_syncs(monkeypatch)
+    for name, fn in objectives.items():
+        calls.clear()
+        fn(student, big)
+        assert len(calls) <= 6, (name, calls)
