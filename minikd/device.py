@@ -97,6 +97,16 @@ def get_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def synchronize(device: torch.device | str) -> None:
+    """Wait until the device has run everything queued: a GPU works asynchronously, so a clock read
+    without this measures how fast work was queued, not done (CUDA and MPS alike; a CPU has no queue)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def auto_precision(device: torch.device) -> tuple[str, str]:
     """(precision, why) for a device when the run does not name one."""
     if device.type == "cuda":

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from minikd.device import synchronize
 from minikd.model import check_vocab
 
 DECODINGS = ("greedy", "sample", "beam")
@@ -428,8 +429,7 @@ def generate_text(model, tokenizer, prompts: list[str], **kw) -> list[Generation
 # -- benchmark ------------------------------------------------------------------------------------------
 
 def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    synchronize(device)  # CUDA and MPS: the clock measures work done, not queued
 
 
 def bench_generation(model, batch_size: int = 64, prompt_len: int = 16, new_tokens: int = 64,

@@ -28,6 +28,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from minikd.device import synchronize
 from minikd.runtime import DATA_DIR, get_device
 from minikd.data import SFTData, load_sft
 from minikd.model import GPT, get_config
@@ -86,8 +87,7 @@ def model_gemm_flops(preset: str, vocab_size: int, tokens: int = 4096, repeats: 
 
 
 def _sync(device):
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)  # CUDA and MPS (minikd.device)
 
 
 # -- memory --------------------------------------------------------------------------------------------
