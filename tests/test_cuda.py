@@ -1,11 +1,14 @@
 """The GPU check: what minikd does differently on CUDA, checked on a real device. Every test is marked `cuda`
-and skipped without one; `python -m minikd.gpucheck` runs them (`pytest -m cuda`) with the quick job and
-`minikd bench --device cuda`, and prints a block for the README.
+and skipped without one; `python -m minikd.gpucheck` runs them (`pytest -m cuda`) with every lesson, the quick
+job and the throughput table, and prints a block for the README. No GPU has run them yet.
 
-- train() on CUDA trains under bf16 autocast (train.setup); float32 is train() on the CPU. From the same
-  weights on the same batches, the bf16 loss curve must stay within 5 % of the float32 one at every step,
-  and its last 10 steps' mean within 3 %. (A CPU simulation of the same run with bf16 autocast stayed
-  within 1.8 % at every step: bf16 keeps 8 bits of mantissa, matrix products accumulate in float32.)
+- train() on CUDA trains under the device policy's autocast (minikd.device: bf16 where native, fp16 with a
+  GradScaler on a T4 / V100); float32 is train() on the CPU. From the same weights on the same batches, the
+  autocast loss curve must stay within 5 % of the float32 one at every step, and its last 10 steps' mean
+  within 3 %. (A CPU simulation of the same run with bf16 autocast stayed within 1.8 % at every step: bf16
+  keeps 8 bits of mantissa, matrix products accumulate in float32.)
+- resume on CUDA is exact under deterministic algorithms (torch.use_deterministic_algorithms, cuBLAS's
+  CUBLAS_WORKSPACE_CONFIG, the written-out attention) with dropout on: the GPU's RNG state is checkpointed.
 - the KV cache changes nothing but speed on CUDA either: greedy decoding writes the same tokens.
 - the main job's --quick profile runs end to end on CUDA and writes results.json.
 """
@@ -19,11 +22,14 @@ import sys
 import pytest
 import torch
 
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS: read when CUDA starts
+
 from minikd.runtime import DATA_DIR, ROOT
 from minikd.data import SFTData, load_sft
 from minikd.generate import generate
 from minikd.model import GPT, get_config
 from minikd.tokenizer import Tokenizer
+from minikd.device import device_policy
 from minikd.train import TrainConfig, setup, train
 
 pytestmark = [pytest.mark.cuda,
@@ -37,14 +43,16 @@ def loss_curve(model, data: SFTData, device: str) -> list[float]:
     return [row["loss"] for row in train(model, data.get_batch, cfg=cfg)]
 
 
-def test_bf16_autocast_training_tracks_float32():
+def test_autocast_training_tracks_float32():
     tok = Tokenizer.default()
     examples, _ = load_sft(DATA_DIR / "train.jsonl", tok, 128, limit=256)
     data = SFTData(examples, tok.pad_id, batch_size=16, seed=0)
     torch.manual_seed(0)
     model = GPT(get_config("tiny", vocab_size=tok.vocab_size, n_embd=32))
-    _, _, autocast, _ = setup(copy.deepcopy(model), TrainConfig(device="cuda"))
-    assert isinstance(autocast, torch.autocast) and autocast.fast_dtype == torch.bfloat16  # the path compared
+    _, _, autocast, _, scaler = setup(copy.deepcopy(model), TrainConfig(device="cuda"))
+    policy = device_policy("cuda")
+    assert isinstance(autocast, torch.autocast) and autocast.fast_dtype == policy.autocast_dtype  # the path compared
+    assert scaler.is_enabled() == (policy.precision == "fp16")
     fp32 = loss_curve(copy.deepcopy(model), data, "cpu")
     bf16 = loss_curve(copy.deepcopy(model), data, "cuda")
     worst = max(abs(a - b) / b for a, b in zip(bf16, fp32))
@@ -76,3 +84,36 @@ def test_the_quick_main_job_runs_on_cuda(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads((tmp_path / "quick" / "results.json").read_text())
     assert results["device"].startswith("cuda") and results["students"]
+
+
+def test_resume_on_cuda_is_exact_under_deterministic_algorithms(tmp_path):
+    tok = Tokenizer.default()
+    examples, _ = load_sft(DATA_DIR / "train.jsonl", tok, 128, limit=128)
+    data = SFTData(examples, tok.pad_id, batch_size=8, seed=0)
+    config = get_config("tiny", vocab_size=tok.vocab_size, n_embd=32, dropout=0.1, sdpa=False)
+    ckpt = str(tmp_path / "run.pt")
+
+    def run(get_batch, resume=False, path=None, seed=0):
+        torch.manual_seed(seed)
+        model = GPT(config)
+        cfg = TrainConfig(steps=8, lr=1e-2, warmup=2, device="cuda", log_every=0, ckpt_path=path, ckpt_every=2,
+                          resume=resume)
+        return model, train(model, get_batch, cfg=cfg)
+
+    def dies_at_step_4(step):
+        if step == 4:
+            raise KeyboardInterrupt
+        return data.get_batch(step)
+
+    torch.use_deterministic_algorithms(True)
+    try:
+        straight, hist = run(data.get_batch)
+        with pytest.raises(KeyboardInterrupt):
+            run(dies_at_step_4, path=ckpt)
+        assert "cuda_rng_ranks" in torch.load(ckpt, weights_only=True)
+        resumed, hist2 = run(data.get_batch, resume=True, path=ckpt, seed=123)
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert [r["loss"] for r in hist] == [r["loss"] for r in hist2]
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
