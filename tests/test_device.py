@@ -257,3 +257,15 @@ def test_offline_objectives_gather_their_rows_without_host_loops(monkeypatch, tm
         calls.clear()
         fn(student, big)
         assert len(calls) <= 6, (name, calls)
+
+
+def test_fp16_gradients_are_unscaled_before_clipping_and_the_scaler_is_checkpointed(tmp_path):
+    """Under fp16 the GradScaler multiplies the loss by 65536 before backward; the step must divide the
+    gradients back before clipping and updating, so the norm it reports is float32's, not 65536 times it."""
+    data, path = SFTData(examples(), TOK.pad_id, batch_size=6, seed=0), tmp_path / "run.pt"
+    norms = {}
+    for precision in ("fp32", "fp16"):
+        cfg = TrainConfig(steps=1, warmup=1, device="cpu", precision=precision, log_every=0, ckpt_path=str(path))
+        norms[precision] = train(tiny(0), data.get_batch, cfg=cfg)[0]["grad_norm"]
+    assert norms["fp16"] == pytest.approx(norms["fp32"], rel=0.05)
+    assert torch.load(path, weights_only=True)["scaler"]["scale"] > 1.0
