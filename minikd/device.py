@@ -67,7 +67,10 @@ class DevicePolicy:
 def full_precision(device: torch.device | str):
     """A context where autocast is off: float32 layers inside an autocast region (final LayerNorm, output
     layer, teacher forwards). Harmless outside autocast."""
-    return torch.autocast(torch.device(device).type, enabled=False)
+    try:
+        return torch.autocast(torch.device(device).type, enabled=False)
+    except (RuntimeError, ValueError):  # a torch with no autocast for this device type: nothing to turn off
+        return contextlib.nullcontext()
 
 
 def mps_available() -> bool:
