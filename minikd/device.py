@@ -88,15 +88,15 @@ def native_bf16() -> bool:
 
 def get_device(name: str = "auto") -> torch.device:
     """'auto' is MINIKD_DEVICE when set, else cuda > mps > cpu; any other name is used as given (and checked)."""
-    name = str(name)  # a torch.device is fine too
-    if name == "auto":
-        name = os.environ.get("MINIKD_DEVICE", "auto")
+    name, where = str(name), ""  # a torch.device is fine too
+    if name == "auto" and os.environ.get("MINIKD_DEVICE"):
+        name, where = os.environ["MINIKD_DEVICE"], " (by MINIKD_DEVICE)"
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but CUDA is not available on this machine")
+        raise ValueError(f"device {name!r} asked for{where}, but CUDA is not available on this machine")
     if name == "mps" and not mps_available():
-        raise ValueError("device 'mps' asked for, but MPS is not available on this machine")
+        raise ValueError(f"device 'mps' asked for{where}, but MPS is not available on this machine")
     return torch.device(name)
 
 

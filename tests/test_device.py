@@ -269,3 +269,12 @@ def test_fp16_gradients_are_unscaled_before_clipping_and_the_scaler_is_checkpoin
         norms[precision] = train(tiny(0), data.get_batch, cfg=cfg)[0]["grad_norm"]
     assert norms["fp16"] == pytest.approx(norms["fp32"], rel=0.05)
     assert torch.load(path, weights_only=True)["scaler"]["scale"] > 1.0
+
+
+def test_a_device_that_is_not_there_is_a_clear_error(monkeypatch):
+    fake_machine(monkeypatch)
+    with pytest.raises(ValueError, match="device 'cuda' asked for, but CUDA is not available"):
+        get_device("cuda")
+    monkeypatch.setenv("MINIKD_DEVICE", "mps")
+    with pytest.raises(ValueError, match=r"device 'mps' asked for \(by MINIKD_DEVICE\), but MPS is not available"):
+        device_policy("auto")
