@@ -91,7 +91,8 @@ def sft_objective(model, batch: Batch) -> torch.Tensor:
 # What a resumed run may change: where and how often it prints, evaluates and saves, and on what device.
 # Every other TrainConfig field shapes the weights, so it must be the checkpoint's.
 # (Device type and dtype may not change either: train() records them as meta["device"], compared like any meta.)
-FREE_ON_RESUME = ("device", "precision", "compile", "log_every", "eval_every", "ckpt_path", "ckpt_every", "resume", "csv_path")
+FREE_ON_RESUME = ("device", "precision", "compile", "log_every", "eval_every", "ckpt_path", "ckpt_every", "resume",
+                  "csv_path")
 
 
 class TrainingError(RuntimeError):

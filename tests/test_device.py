@@ -226,7 +226,8 @@ def count_syncs(monkeypatch) -> list:
     calls = []
     for name in ("__bool__", "item", "tolist", "__int__", "__float__"):
         real = getattr(torch.Tensor, name)
-        monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _real=real, _n=name: calls.append(_n) or _real(self, *a))
+        monkeypatch.setattr(torch.Tensor, name,
+                            lambda self, *a, _real=real, _n=name: calls.append(_n) or _real(self, *a))
     return calls
 
 

@@ -360,7 +360,8 @@ def test_decoding_waits_for_the_device_once_per_end_check_not_per_token(monkeypa
     model, calls = tiny(std=1.0), []
     for name in ("__bool__", "item", "tolist"):
         real = getattr(torch.Tensor, name)
-        monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _real=real, _n=name: calls.append(_n) or _real(self, *a))
+        monkeypatch.setattr(torch.Tensor, name,
+                            lambda self, *a, _real=real, _n=name: calls.append(_n) or _real(self, *a))
     kw = {"beam_size": 3, "num_return": 2} if method == "beam" else {}
     generate(model, [[1, 2, 3]] * 4, max_new_tokens=24, end_id=END, method=method, **kw)
     assert len(calls) <= 24 // END_CHECK + 5, calls

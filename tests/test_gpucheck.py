@@ -14,7 +14,8 @@ def test_without_cuda_it_runs_nothing_and_says_so(monkeypatch, capsys):
 
 def test_every_lesson_runs_fast_on_cuda(monkeypatch):
     seen = []
-    monkeypatch.setattr(gpucheck, "run_step", lambda title, shown, argv, env=None: seen.append((argv, env)) or {"rc": 0})
+    monkeypatch.setattr(gpucheck, "run_step",
+                        lambda title, shown, argv, env=None: seen.append((argv, env)) or {"rc": 0})
     steps = gpucheck.lesson_steps("/tmp/runs")
     lessons = sorted(p.stem for p in (gpucheck.ROOT / "lessons").glob("l[0-9][0-9]_*.py"))
     assert [argv[1] for argv, _ in seen] == [f"lessons.{name}" for name in lessons] and len(steps) == len(lessons)

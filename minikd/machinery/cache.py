@@ -111,7 +111,8 @@ def cached_json(path, settings: Any, compute: Callable[[], dict], label: str | N
 
 def cached_topk_store(teacher, examples: list[dict], tok, k: int, path) -> tuple[dict, bool]:
     """The teacher's top-k store (word_kd, T = 1) of `examples` at `path`: read back when it was made by this
-    tokenizer from exactly these examples on the teacher's device type, else built (the teacher's forward pass) and saved.
+    tokenizer from exactly these examples on the teacher's device type, else built (the teacher's forward
+    pass) and saved.
     Returns (store, built)."""
     from minikd.word_kd import TopkStoreError, build_topk_store, load_topk_store, store_device
     try:

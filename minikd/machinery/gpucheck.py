@@ -41,7 +41,8 @@ from minikd.runtime import ROOT
 # datasheets; no sparsity). First match in the GPU name wins, so the specific names come first; None: a
 # GPU whose figure we have not checked (its MFU prints "n/a").
 PEAK_TFLOPS = (("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.0), ("H200", 989.0), ("A100", 312.0),
-               ("L40S", 362.0), ("L40", None), ("L4", 121.0), ("A10G", None), ("A10", 125.0), ("V100-PCIE", 112.0), ("V100", 125.0), ("T4", 65.0))
+               ("L40S", 362.0), ("L40", None), ("L4", 121.0), ("A10G", None), ("A10", 125.0), ("V100-PCIE", 112.0),
+               ("V100", 125.0), ("T4", 65.0))
 
 
 def card() -> str:
@@ -167,7 +168,8 @@ def main(argv=None) -> int:
         return 2
     card_line = f"{card()}; policy: {device_policy('cuda').why}"
     print(f"card: {card_line}", flush=True)
-    tests = run_step("CUDA tests", "python -m pytest -m cuda", ["-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider"])
+    tests = run_step("CUDA tests", "python -m pytest -m cuda",
+                     ["-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider"])
     tests["result"] = pytest_result(tests)
     steps = [tests]
     with tempfile.TemporaryDirectory() as tmp:

@@ -649,7 +649,8 @@ def run_job(profile, plan: dict, device: str) -> dict | None:
 
     kept = teacher_data(profile, teacher, tok, times, device=device, full=plan["full"], did=did)
     ctx = Context(profile=profile, kept=kept, sizes=pool_sizes(kept, len(train_set)), teacher_id=teacher_id,
-                  device=device_policy(device).key, stores=build_stores(profile, teacher, tok, kept, teacher_id, times, did=did))
+                  device=device_policy(device).key,
+                  stores=build_stores(profile, teacher, tok, kept, teacher_id, times, did=did))
     students, long, word_kd, sweep = run_students(ctx, plan["seeds"], device, times, plan["plateau"],
                                                   plan["methods"], did)
     world, ranks_did = ranks.world_size(), ranks.gather_objects(did)  # the last collective
