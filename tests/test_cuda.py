@@ -35,31 +35,51 @@ from minikd.train import TrainConfig, setup, train
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (torch.cuda.is_available())")]
 
-STEP_TOL, END_TOL = 0.05, 0.03  # bf16 vs float32: relative loss difference at any step, of the last 10 steps' mean
+STEP_TOL, END_TOL = 0.05, 0.03  # autocast vs float32: relative loss difference at any step, of the last 10 steps' mean
 
 
-def loss_curve(model, data: SFTData, device: str) -> list[float]:
-    cfg = TrainConfig(steps=60, lr=1e-2, warmup=5, device=device, log_every=0, length_groups=2)
+def loss_curve(model, data: SFTData, device: str, precision: str = "auto") -> list[float]:
+    cfg = TrainConfig(steps=60, lr=1e-2, warmup=5, device=device, precision=precision, log_every=0, length_groups=2)
     return [row["loss"] for row in train(model, data.get_batch, cfg=cfg)]
 
 
-def test_autocast_training_tracks_float32():
+@pytest.mark.parametrize("precision", ["auto", "fp16"])  # the card's own choice; fp16 + GradScaler (a T4's) on any
+def test_autocast_training_tracks_float32(precision):
     tok = Tokenizer.default()
     examples, _ = load_sft(DATA_DIR / "train.jsonl", tok, 128, limit=256)
     data = SFTData(examples, tok.pad_id, batch_size=16, seed=0)
     torch.manual_seed(0)
     model = GPT(get_config("tiny", vocab_size=tok.vocab_size, n_embd=32))
-    _, _, autocast, _, scaler = setup(copy.deepcopy(model), TrainConfig(device="cuda"))
-    policy = device_policy("cuda")
+    policy = device_policy("cuda", precision)
+    _, _, autocast, _, scaler = setup(copy.deepcopy(model), TrainConfig(device="cuda", precision=precision))
     assert isinstance(autocast, torch.autocast) and autocast.fast_dtype == policy.autocast_dtype  # the path compared
     assert scaler.is_enabled() == (policy.precision == "fp16")
     fp32 = loss_curve(copy.deepcopy(model), data, "cpu")
-    bf16 = loss_curve(copy.deepcopy(model), data, "cuda")
-    worst = max(abs(a - b) / b for a, b in zip(bf16, fp32))
-    end = abs(sum(bf16[-10:]) - sum(fp32[-10:])) / sum(fp32[-10:])
-    assert bf16[-1] < 0.5 * bf16[0], f"bf16 training did not learn: loss {bf16[0]:.3f} -> {bf16[-1]:.3f}"
-    assert worst <= STEP_TOL, f"bf16 loss is {100 * worst:.1f} % off float32's at some step (tolerance 5 %)"
-    assert end <= END_TOL, f"bf16's last 10 steps are {100 * end:.1f} % off float32's (tolerance 3 %)"
+    mixed = loss_curve(copy.deepcopy(model), data, "cuda", precision)
+    worst = max(abs(a - b) / b for a, b in zip(mixed, fp32))
+    end = abs(sum(mixed[-10:]) - sum(fp32[-10:])) / sum(fp32[-10:])
+    name = policy.precision
+    assert mixed[-1] < 0.5 * mixed[0], f"{name} training did not learn: loss {mixed[0]:.3f} -> {mixed[-1]:.3f}"
+    assert worst <= STEP_TOL, f"{name} loss is {100 * worst:.1f} % off float32's at some step (tolerance 5 %)"
+    assert end <= END_TOL, f"{name}'s last 10 steps are {100 * end:.1f} % off float32's (tolerance 3 %)"
+
+
+def test_online_and_offline_word_kd_agree_on_cuda(tmp_path):
+    """The teacher's targets are float32 on the GPU too: in the loop (under the student's autocast) and from
+    a float32 store gathered on the device, the same loss."""
+    from minikd.word_kd import build_topk_store, topk_objective, word_kd_objective
+    tok = Tokenizer.default()
+    examples, _ = load_sft(DATA_DIR / "train.jsonl", tok, 128, limit=32)
+    batch = {k: v.cuda() for k, v in SFTData(examples, tok.pad_id, batch_size=8, seed=0).get_batch(0).items()}
+    torch.manual_seed(0)
+    teacher = GPT(get_config("tiny", vocab_size=tok.vocab_size, n_embd=48)).cuda().eval()
+    student = GPT(get_config("tiny", vocab_size=tok.vocab_size, n_embd=32)).cuda().eval()
+    store = build_topk_store(teacher, examples, tok.pad_id, k=tok.vocab_size, temperature=2.0,
+                             path=tmp_path / "s.pt", fingerprint=tok.fingerprint, logprob_dtype=torch.float32)
+    with device_policy("cuda").autocast(), torch.no_grad():
+        online = word_kd_objective(teacher, temperature=2.0, alpha=1.0)(student, batch)
+        offline = topk_objective(store, alpha=1.0)(student, batch)
+    torch.testing.assert_close(online, offline, rtol=1e-4, atol=1e-4)
 
 
 def test_kv_cache_decoding_equals_recomputing_on_cuda():
