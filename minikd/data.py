@@ -278,6 +278,18 @@ def collate(examples, pad_id: int) -> dict[str, torch.Tensor]:
     return {"inputs": inputs, "targets": targets}
 
 
+def check_token_ids(examples: list, vocab_size: int) -> None:
+    """Every id of every example is a row of the model's vocabulary, checked once for a whole dataset.
+    An id out of range means data tokenized with another tokenizer; the error names the example."""
+    for i, ex in enumerate(examples):
+        ids = ex["ids"] if isinstance(ex, dict) else ex[0]
+        bad = [t for t in ids if not 0 <= t < vocab_size]
+        if bad:
+            name = f"example {i}" + (f" (id {ex['id']!r})" if isinstance(ex, dict) and "id" in ex else "")
+            raise ValueError(f"{name} holds token id {bad[0]}, outside the vocabulary of {vocab_size} tokens "
+                             f"(data tokenized with a different tokenizer?)")
+
+
 class SFTData:
     """Random training batches that depend only on (seed, step).
 
@@ -286,11 +298,13 @@ class SFTData:
     straight through or was stopped at step 600 and resumed: resuming needs no data-loader state.
     """
 
-    def __init__(self, examples: list, pad_id: int, batch_size: int, seed: int = 0):
+    def __init__(self, examples: list, pad_id: int, batch_size: int, seed: int = 0, vocab_size: int | None = None):
         if not examples:
             raise ValueError("SFTData needs at least one example")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if vocab_size is not None:
+            check_token_ids(examples, vocab_size)  # once per dataset, not in every loss call (a host sync on a GPU)
         self.examples, self.pad_id, self.batch_size, self.seed = examples, pad_id, batch_size, seed
 
     def __len__(self) -> int:

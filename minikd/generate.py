@@ -37,9 +37,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from minikd.device import synchronize
 from minikd.model import check_vocab
 
 DECODINGS = ("greedy", "sample", "beam")
+# Asking "has every row ended?" makes the host wait for the GPU (a sync). Decoding asks every END_CHECK tokens:
+# a finished batch runs at most END_CHECK - 1 idle steps, whose tokens are cut off (the answers are the same).
+END_CHECK = 8
 
 
 @dataclass
@@ -147,8 +151,8 @@ def _decode_rows(model, prompts: torch.Tensor, max_new_tokens: int, end_id: int 
         just_ended = ~ended & (nxt == stop)
         lengths = torch.where(just_ended, t + 1, lengths)
         ended |= just_ended
-        if t + 1 == max_new_tokens or (end_id is not None and bool(ended.all())):
-            break  # the batch stops when every row has ended
+        if t + 1 == max_new_tokens or (end_id is not None and (t + 1) % END_CHECK == 0 and bool(ended.all())):
+            break  # the batch stops when every row has ended (asked every END_CHECK tokens: one host sync)
         # Step 4: read the new tokens to get the next distribution.
         logits = reader.step(nxt)
 
@@ -161,91 +165,119 @@ def _decode_rows(model, prompts: torch.Tensor, max_new_tokens: int, end_id: int 
 
 # -- beam search ----------------------------------------------------------------------------------------
 
+class _Pools:
+    """The num_return best answers of every prompt so far, best first, kept on the device: adding the
+    candidates of a step is a sort, not a host copy. Empty places have score -inf. Scores are float64
+    sums taken token by token in writing order, the very numbers Generation.logprob / length ** penalty
+    gives on the host, so answers rank as they would there."""
+
+    def __init__(self, B: int, R: int, n: int, device):
+        self.score = torch.full((B, R), float("-inf"), dtype=torch.float64, device=device)  # (B, R)
+        self.tok = torch.zeros(B, R, n, dtype=torch.long, device=device)  # (B, R, n) tokens, end token not kept
+        self.lp = torch.zeros(B, R, n, device=device)  # (B, R, n) token log-probs, the end token's included
+        self.len = torch.zeros(B, R, dtype=torch.long, device=device)  # (B, R) how many log-probs
+        self.ended = torch.zeros(B, R, dtype=torch.bool, device=device)  # (B, R)
+
+    def add(self, score, tok, lp, length, ended) -> None:
+        """Candidates (B, C) (tok, lp: (B, C, n)), score -inf where none; a stable sort keeps, among equal
+        scores, the answer found first (the pool's, then the candidates in order)."""
+        R = self.score.size(1)
+        keep = torch.cat([self.score, score], 1).sort(dim=1, descending=True, stable=True).indices[:, :R]  # (B, R)
+        for name, new in (("score", score), ("tok", tok), ("lp", lp), ("len", length), ("ended", ended)):
+            both = torch.cat([getattr(self, name), new], 1)  # (B, R + C, ...)
+            index = keep.view(*keep.shape, *[1] * (both.dim() - 2)).expand(-1, -1, *both.shape[2:])
+            setattr(self, name, both.gather(1, index))
+
+    def full(self) -> torch.Tensor:
+        return self.score[:, -1] > float("-inf")  # (B,) every place taken
+
+    def to_lists(self, length_penalty: float) -> list[list[Generation]]:
+        """One transfer to Python lists at the end."""
+        rows = zip(self.score.tolist(), self.tok.tolist(), self.lp.tolist(), self.len.tolist(), self.ended.tolist())
+        return [[_make(t[:m - e], lp[:m], e, length_penalty) for sc, t, lp, m, e in zip(*row) if sc > float("-inf")]
+                for row in rows]
+
+
+class _Beams:
+    """The K live hypotheses of B prompts (rows b*K .. b*K+K-1): what they wrote and their log-probs."""
+
+    def __init__(self, B: int, K: int, n: int, device):
+        self.B, self.K = B, K
+        self.lp = torch.full((B, K), float("-inf"), device=device)  # (B, K) total log-prob, ranks candidates
+        self.lp[:, 0] = 0.0  # only copy 0 is live at first: the first K tokens come from one hypothesis
+        self.total = torch.zeros(B * K, dtype=torch.float64, device=device)  # (B*K,) the same, summed as _make does
+        self.seqs = torch.zeros(B * K, n, dtype=torch.long, device=device)  # (B*K, n) tokens written
+        self.seq_lps = torch.zeros(B * K, n, device=device)  # (B*K, n) their log-probs
+        self.first_row = torch.arange(B, device=device)[:, None] * K  # (B, 1) row of each prompt's hypothesis 0
+
+    def finished(self, rows, end_lp, mask, t: int, length_penalty: float):
+        """Candidates (B, C) that end now: hypotheses `rows` + the end token (log-prob end_lp), for _Pools.add."""
+        total = self.total[rows] + end_lp.double()  # (B, C)
+        score = torch.where(mask, total / (t + 1) ** length_penalty, float("-inf"))
+        lp = self.seq_lps[rows]  # (B, C, n)
+        lp[..., t] = end_lp
+        return score, self.seqs[rows], lp, torch.full_like(rows, t + 1), torch.ones_like(mask)
+
+    def cut_off(self, done, length_penalty: float):
+        """The live hypotheses of prompts not done, as answers cut off at max_new_tokens, for _Pools.add."""
+        B, K, n = self.B, self.K, self.seqs.size(1)
+        live = (self.lp > float("-inf")) & ~done[:, None]  # (B, K)
+        score = torch.where(live, self.total.view(B, K) / n ** length_penalty, float("-inf"))
+        return (score, self.seqs.view(B, K, n), self.seq_lps.view(B, K, n), torch.full_like(live, n, dtype=torch.long),
+                torch.zeros_like(live))
+
+    def extend(self, top_beam, top_tok, top_lp, keep, logp, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The candidates `keep` (K per prompt, best first) become the hypotheses; returns (rows, tokens)."""
+        B, K = self.B, self.K
+        new_tok, self.lp = top_tok[keep].view(B * K), top_lp[keep].view(B, K)
+        rows = (self.first_row + top_beam[keep].view(B, K)).view(B * K)  # the row each new one extends
+        self.seqs, self.seq_lps = self.seqs[rows], self.seq_lps[rows]
+        self.seqs[:, t] = new_tok
+        self.seq_lps[:, t] = logp[rows, new_tok]
+        self.total = self.total[rows] + self.seq_lps[:, t].double()
+        return rows, new_tok
+
+
 def _beam_search(model, prompts: torch.Tensor, max_new_tokens: int, end_id: int | None, beam_size: int,
                  length_penalty: float, num_return: int, use_cache: bool) -> list[list[Generation]]:
     """Beam search for B equal-length prompts (B, P); returns the `num_return` best answers per prompt.
 
-    The K hypotheses of prompt b are batch rows b*K .. b*K+K-1. Every step each live hypothesis is
-    extended by every token; of the B x (K x V) candidates, per prompt:
+    Every step each live hypothesis is extended by every token; of the B x (K x V) candidates, per prompt:
       - an end-token candidate among the K best finishes: it goes to the prompt's pool of answers;
       - the K best candidates that do not end become the next step's live hypotheses.
-    With K = 1 and length_penalty = 0 this is greedy decoding exactly. A prompt is done when no live
-    hypothesis can still beat its `num_return` best finished answers (log-probs only go down as a
-    sequence grows), so the search is exact when K is large enough to keep every candidate (a test
-    checks it by brute force).
-    At max_new_tokens the live hypotheses join the pool as cut-off answers (ended=False).
+    K = 1, length_penalty = 0 is greedy decoding. A prompt is done when no live hypothesis can beat its
+    `num_return` best answers: exact for K large enough (a brute-force test). Bookkeeping stays on the device.
     """
-    B, K, V = prompts.size(0), beam_size, model.config.vocab_size
-    device, n = prompts.device, max_new_tokens
+    B, K, V, n, device = prompts.size(0), beam_size, model.config.vocab_size, max_new_tokens, prompts.device
     stop = -1 if end_id is None else end_id
-
-    # Step 1: K copies of every prompt. Only copy 0 is live at first (the others start at -inf), so the
-    # first step's K best tokens come from one hypothesis instead of K identical ones.
-    reader = _NextLogits(model, prompts.repeat_interleave(K, dim=0), use_cache)  # (B*K, P)
-    beam_lp = torch.full((B, K), float("-inf"), device=device)  # (B, K) total log-prob of each hypothesis
-    beam_lp[:, 0] = 0.0
-    seqs = torch.zeros(B * K, n, dtype=torch.long, device=device)  # (B*K, n) tokens written so far
-    seq_lps = torch.zeros(B * K, n, device=device)  # (B*K, n) their log-probs
-    pools: list[list[Generation]] = [[] for _ in range(B)]  # finished answers per prompt, best first
-    done = [False] * B
-    first_row = torch.arange(B, device=device)[:, None] * K  # (B, 1) row of each prompt's hypothesis 0
-    rank = torch.arange(min(2 * K, K * V), device=device)  # (2K,)
-
-    def add(b: int, gen: Generation) -> None:
-        pool = pools[b]
-        pool.append(gen)
-        pool.sort(key=lambda g: -g.score)  # stable: an earlier answer wins a tie
-        del pool[num_return:]
-
+    reader = _NextLogits(model, prompts.repeat_interleave(K, dim=0), use_cache)  # Step 1: K copies, (B*K, P)
+    beams, pools = _Beams(B, K, n, device), _Pools(B, num_return, n, device)
+    done, rank = torch.zeros(B, dtype=torch.bool, device=device), torch.arange(min(2 * K, K * V), device=device)
     logits = reader.first()  # (B*K, V)
     for t in range(n):
-        # Step 2: score every one-token extension of every hypothesis.
-        logp = F.log_softmax(logits, dim=-1)  # (B*K, V)
-        cand = (beam_lp.view(B * K, 1) + logp).view(B, K * V)  # (B, K*V) total log-prob
+        logp = F.log_softmax(logits, dim=-1)  # Step 2: every one-token extension, (B*K, V)
         # 2K candidates always hold K that do not end: each hypothesis has only one end token.
-        top_lp, top_idx = cand.topk(rank.numel(), dim=1)  # (B, 2K), best first
+        top_lp, top_idx = (beams.lp.view(B * K, 1) + logp).view(B, K * V).topk(rank.numel(), dim=1)  # (B, 2K)
         top_beam, top_tok = top_idx // V, top_idx % V  # which hypothesis, which token
         is_end = top_tok == stop
-
-        # Step 3: end-token candidates that win one of the K best places are finished answers.
-        finish = is_end & (rank < K) & torch.isfinite(top_lp)  # (B, 2K)
-        if bool(finish.any()):
-            bs, js = finish.nonzero(as_tuple=True)
-            rows = (bs * K + top_beam[bs, js]).tolist()
-            for b, row, toks, lps, end_lp in zip(bs.tolist(), rows, seqs[rows, :t].tolist(),
-                                                 seq_lps[rows, :t].tolist(), logp[rows, stop].tolist()):
-                if not done[b]:
-                    add(b, _make(toks, lps + [end_lp], True, length_penalty))
-
-        # Step 4: the K best candidates that do not end are the new hypotheses (in order: cumsum counts them).
-        keep = ~is_end & ((~is_end).cumsum(dim=1) <= K)  # (B, 2K), exactly K per prompt
-        new_beam, new_tok = top_beam[keep].view(B, K), top_tok[keep].view(B * K)
-        beam_lp = top_lp[keep].view(B, K)
-        rows = (first_row + new_beam).view(B * K)  # (B*K,) the row each new hypothesis extends
-        seqs, seq_lps = seqs[rows], seq_lps[rows]
-        seqs[:, t] = new_tok
-        seq_lps[:, t] = logp[rows, new_tok]
-
-        # Step 5: a prompt is done when its worst kept answer beats any score a live hypothesis can
-        # still reach: its log-prob L can only fall, and for length L / m**length_penalty the best
-        # final length m is either the shortest (t + 2 tokens) or the longest (n) one.
-        if t + 1 < n:
-            best_live = beam_lp.max(dim=1).values.tolist()  # (B,)
-            for b in range(B):
-                if not done[b] and len(pools[b]) == num_return:
-                    bound = best_live[b] / max((t + 2) ** length_penalty, n ** length_penalty)
-                    done[b] = pools[b][-1].score >= bound
-            if all(done):
-                break
-            reader.reorder(rows)
-            logits = reader.step(new_tok)  # (B*K, V)
-        else:  # Step 6: out of room; the live hypotheses are cut-off answers and compete too.
-            for b, toks, lps, lp in zip(range(B), seqs.view(B, K, n).tolist(), seq_lps.view(B, K, n).tolist(),
-                                        beam_lp.tolist()):
-                for k in range(K):
-                    if not done[b] and lp[k] != float("-inf"):
-                        add(b, _make(toks[k], lps[k], False, length_penalty))
-    return pools
+        # Step 3: end-token candidates among the K best (of prompts not done) are finished answers.
+        finish = is_end & (rank < K) & torch.isfinite(top_lp) & ~done[:, None]  # (B, 2K)
+        rows = beams.first_row + top_beam  # (B, 2K) the hypothesis each candidate extends
+        pools.add(*beams.finished(rows, logp[rows, max(stop, 0)], finish, t, length_penalty))  # end_lp (B, 2K)
+        # Step 4: the K best candidates that do not end are the new hypotheses (cumsum counts them).
+        rows, new_tok = beams.extend(top_beam, top_tok, top_lp, ~is_end & ((~is_end).cumsum(dim=1) <= K), logp, t)
+        if t + 1 == n:  # Step 6: out of room; the live hypotheses are cut-off answers and compete too.
+            pools.add(*beams.cut_off(done, length_penalty))
+            break
+        # Step 5: done when the worst kept answer beats any score a live hypothesis can still reach: its
+        # log-prob L only falls, and L / m**length_penalty is best at the shortest (t + 2) or longest (n) m.
+        bound = beams.lp.max(dim=1).values.double() / max((t + 2) ** length_penalty, n ** length_penalty)
+        done |= pools.full() & (pools.score[:, -1] >= bound)
+        if (t + 1) % END_CHECK == 0 and bool(done.all()):
+            break  # asked every END_CHECK tokens: one host sync
+        reader.reorder(rows)
+        logits = reader.step(new_tok)  # (B*K, V)
+    return pools.to_lists(length_penalty)
 
 
 # -- the public entry points ----------------------------------------------------------------------------
@@ -323,53 +355,61 @@ def generate(model, prompts: list[list[int]], *, max_new_tokens: int, end_id: in
     num_return Generations per prompt.
     """
     d = Decoding(**decoding)
-    method, beam_size, num_return = d.method, d.beam_size, d.num_return
     prompts = [[int(x) for x in p] for p in prompts]
     _check(model, prompts, max_new_tokens, end_id, batch_size)
     device = next(model.parameters()).device
-    pick = _pick_greedy
-    if method == "sample":
-        generator = None
-        if seed is not None:
-            generator = torch.Generator(device=device)
-            generator.manual_seed(seed)
-        pick = _sampler(d.temperature, d.top_k, generator)
-
+    pick = _picker(d, seed, device)
     # Step 1: sampling several answers = sampling one answer for several copies of each prompt.
-    copies = num_return if method == "sample" else 1
+    copies = d.num_return if d.method == "sample" else 1
     rows = [p for p in prompts for _ in range(copies)]
+    # Steps 2-3: bucket the rows by length, decode the buckets in chunks, answers back in the rows' order.
+    per_chunk = max(1, batch_size // d.beam_size) if d.method == "beam" else batch_size
+    results = _in_buckets(model, rows, per_chunk,
+                          lambda x: _decode_chunk(model, x, max_new_tokens, end_id, d, pick, use_cache))
+    if copies > 1:  # regroup the sampled copies per prompt
+        results = [results[i:i + copies] for i in range(0, len(results), copies)]
+    return results
 
-    # Step 2: bucket rows by prompt length (see the module docstring for why not pad).
+
+def _in_buckets(model, rows: list[list[int]], per_chunk: int, decode) -> list:
+    """decode(x) for chunks x (b, P) of equal-length rows (see the module docstring for why not pad), in eval
+    mode without gradients; one answer per row, in the rows' order."""
     buckets: dict[int, list[int]] = {}
     for i, p in enumerate(rows):
         buckets.setdefault(len(p), []).append(i)
-
-    # Step 3: decode each bucket in chunks of batch_size rows; put the answers back in their places.
-    per_chunk = max(1, batch_size // beam_size) if method == "beam" else batch_size
     results: list = [None] * len(rows)
-    was_training = model.training
+    device, was_training = next(model.parameters()).device, model.training
     model.eval()
     try:
         with torch.no_grad():
             for length in sorted(buckets):
-                index = buckets[length]
-                for s in range(0, len(index), per_chunk):
-                    chunk = index[s:s + per_chunk]
+                for s in range(0, len(buckets[length]), per_chunk):
+                    chunk = buckets[length][s:s + per_chunk]
                     x = torch.tensor([rows[i] for i in chunk], dtype=torch.long, device=device)  # (b, P)
-                    if method == "beam":
-                        outs = _beam_search(model, x, max_new_tokens, end_id, beam_size, d.length_penalty,
-                                            num_return, use_cache)
-                        outs = outs if num_return > 1 else [pool[0] for pool in outs]
-                    else:
-                        outs = _decode_rows(model, x, max_new_tokens, end_id, pick, use_cache)
-                    for i, out in zip(chunk, outs):
+                    for i, out in zip(chunk, decode(x)):
                         results[i] = out
     finally:
         model.train(was_training)
-
-    if copies > 1:  # regroup the sampled copies per prompt
-        results = [results[i:i + copies] for i in range(0, len(results), copies)]
     return results
+
+
+def _picker(d: Decoding, seed: int | None, device: torch.device):
+    """The next-token rule of greedy or sampling (beam search ranks candidates itself)."""
+    if d.method != "sample":
+        return _pick_greedy
+    generator = None
+    if seed is not None:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(seed)
+    return _sampler(d.temperature, d.top_k, generator)
+
+
+def _decode_chunk(model, x: torch.Tensor, max_new_tokens: int, end_id, d: Decoding, pick, use_cache: bool) -> list:
+    """One chunk of equal-length prompts x (b, P): a Generation per row (a list of num_return for beam > 1)."""
+    if d.method != "beam":
+        return _decode_rows(model, x, max_new_tokens, end_id, pick, use_cache)
+    pools = _beam_search(model, x, max_new_tokens, end_id, d.beam_size, d.length_penalty, d.num_return, use_cache)
+    return pools if d.num_return > 1 else [pool[0] for pool in pools]
 
 
 def generate_text(model, tokenizer, prompts: list[str], **kw) -> list[Generation] | list[list[Generation]]:
@@ -389,8 +429,7 @@ def generate_text(model, tokenizer, prompts: list[str], **kw) -> list[Generation
 # -- benchmark ------------------------------------------------------------------------------------------
 
 def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    synchronize(device)  # CUDA and MPS: the clock measures work done, not queued
 
 
 def bench_generation(model, batch_size: int = 64, prompt_len: int = 16, new_tokens: int = 64,

@@ -23,6 +23,7 @@ from typing import Callable
 
 import torch
 
+from minikd.device import synchronize
 from minikd.train import TrainConfig, accumulate_gradients, make_optimizer, sft_objective
 from minikd.word_kd import answer_positions, ids_dtype_for, load_topk_store, topk_objective, word_kd_objective
 
@@ -105,16 +106,15 @@ def timed_step(student, optimizer, objective: Callable, batch: dict, dev: torch.
     The peak is torch.cuda.max_memory_allocated during the step minus what was allocated before it:
     activations, gradients and (online) the teacher's logits. CPU and MPS keep no such counter: None."""
     cuda = dev.type == "cuda"
+    synchronize(dev)  # the clock measures this step's work, not its queueing (CUDA, MPS)
     if cuda:
-        torch.cuda.synchronize(dev)
         before = torch.cuda.memory_allocated(dev)
         torch.cuda.reset_peak_memory_stats(dev)
     t0 = time.perf_counter()
     accumulate_gradients(student, batch, objective)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    if cuda:
-        torch.cuda.synchronize(dev)
+    synchronize(dev)
     seconds = time.perf_counter() - t0
     return seconds, (torch.cuda.max_memory_allocated(dev) - before) if cuda else None
 

@@ -75,10 +75,14 @@ def _check_same_vocab(teacher_logits: torch.Tensor, student_logits: torch.Tensor
 
 
 def _answer_rows(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Select the answer positions: (B, T, V), (B, T) -> (N, V) float32, (N,) with N = answer tokens."""
+    """Select the answer positions: (B, T, V), (B, T) -> (N, V) float32, (N,) with N = answer tokens.
+
+    Target ids are range-checked here on the CPU only: on a GPU the check would make the host wait at
+    every call, so there it is done once per dataset (data.check_token_ids, SFTData(vocab_size=...)).
+    """
     keep = targets != IGNORE_INDEX  # (B, T)
     rows, y = logits[keep].float(), targets[keep]  # (N, V), (N,)
-    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= logits.shape[-1]):
+    if y.device.type == "cpu" and y.numel() and (int(y.min()) < 0 or int(y.max()) >= logits.shape[-1]):
         bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
         raise ValueError(f"target id {bad} is outside the vocabulary of {logits.shape[-1]} tokens "
                          f"(data tokenized with a different tokenizer?)")
@@ -218,7 +222,8 @@ def topk_kd_loss(student_logits: torch.Tensor, topk_ids: torch.Tensor, topk_logp
     student, y = _answer_rows(student_logits, targets)  # (N, V), (N,)
     ids = topk_ids[keep].long()  # (N, k)
     V = student.shape[-1]
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= V):
+    if ids.device.type == "cpu" and ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= V):  # on a GPU:
+        # topk_objective compares the store's recorded vocab_size with the student's (no host sync)
         raise ValueError(f"stored teacher token ids span [{int(ids.min())}, {int(ids.max())}] but the student's "
                          f"vocabulary has {V} tokens: vocabulary mismatch")
     log_p_t = topk_logprobs[keep].float()  # (N, k)

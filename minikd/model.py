@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from minikd.device import full_precision
+
 
 @dataclass
 class GPTConfig:
@@ -187,10 +189,14 @@ class GPT(nn.Module):
         x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
         for i, block in enumerate(self.blocks):
             x = block(x, cache, i)
-        logits = self.lm_head(self.ln_f(x))  # (B, T, vocab_size)
+        # The final LayerNorm and the output layer run in float32 even under autocast: widening bf16 logits
+        # afterwards would keep their rounding (up to ~0.1 on a logit), and every loss and stored target
+        # reads these numbers.
+        with full_precision(idx.device):
+            logits = self.lm_head(self.ln_f(x.float()))  # (B, T, vocab_size) float32
         if cache is not None:
             cache.length += T
-        return logits.float()  # losses are computed in float32 whatever the autocast dtype
+        return logits
 
     def new_cache(self, batch_size: int) -> KVCache:
         p = self.wte.weight

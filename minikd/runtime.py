@@ -1,4 +1,5 @@
-"""Small helpers every module shares: device choice, seeding and seed mixing, paths, a progress line, atomic writes.
+"""Small helpers every module shares: device choice (re-exported from minikd.device), seeding and seed
+mixing, paths, a progress line, atomic writes.
 
 Kept in one place so that lessons and library code never re-implement them.
 """
@@ -16,6 +17,8 @@ from typing import IO, Iterator
 import numpy as np
 import torch
 
+from minikd.device import get_device  # noqa: F401  the one device policy lives in minikd.device
+
 # The repository root (minikd is installed editable: `pip install -e .`), its shipped data/ and the
 # git-ignored runs/ folder where every generated artefact goes. MINIKD_RUNS moves runs/ (tests use a tmp dir).
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,22 +28,6 @@ DATA_DIR = ROOT / "data"
 def runs_dir() -> Path:
     """Where checkpoints, generated datasets and plots go (git-ignored)."""
     return Path(os.environ.get("MINIKD_RUNS", ROOT / "runs"))
-
-
-def get_device(name: str = "auto") -> torch.device:
-    """'auto' picks cuda > mps > cpu; any other name is used as given (and checked)."""
-    name = str(name)  # a torch.device is fine too
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but CUDA is not available on this machine")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device 'mps' asked for, but MPS is not available on this machine")
-    return torch.device(name)
 
 
 def seed_all(seed: int) -> None:

@@ -33,7 +33,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from minikd import ranks
-from minikd.runtime import atomic_write_bytes, get_device
+from minikd.device import DevicePolicy, device_policy, get_device
+from minikd.runtime import atomic_write_bytes
 from minikd.data import IGNORE_INDEX
 from minikd.losses import masked_nll
 from minikd.model import GPT, GPTConfig
@@ -53,6 +54,7 @@ class TrainConfig:
     grad_accum: int = 1  # split every batch into this many micro-batches
     length_groups: int = 1  # micro-batches of similar-length rows, each padded only to its longest row: same gradient
     device: str = "auto"  # cuda > mps > cpu, or a name
+    precision: str = "auto"  # "auto" (minikd.device's policy: bf16 / fp16 / fp32 by card), "fp32", "bf16", "fp16"
     compile: bool = False  # torch.compile the model (faster on GPU, slow to start)
     seed: int = 0  # seeds dropout and anything random inside the loop
     log_every: int = 50  # progress line every this many steps (0 = quiet)
@@ -88,7 +90,9 @@ def sft_objective(model, batch: Batch) -> torch.Tensor:
 
 # What a resumed run may change: where and how often it prints, evaluates and saves, and on what device.
 # Every other TrainConfig field shapes the weights, so it must be the checkpoint's.
-FREE_ON_RESUME = ("device", "compile", "log_every", "eval_every", "ckpt_path", "ckpt_every", "resume", "csv_path")
+# (Device type and dtype may not change either: train() records them as meta["device"], compared like any meta.)
+FREE_ON_RESUME = ("device", "precision", "compile", "log_every", "eval_every", "ckpt_path", "ckpt_every", "resume",
+                  "csv_path")
 
 
 class TrainingError(RuntimeError):
@@ -103,20 +107,23 @@ def train(model: GPT, get_batch: Callable[[int], Batch], objective: Callable = s
     seed), so a resumed run sees the batches an uninterrupted one would. fingerprint (the tokenizer's) and
     meta (objective, data, ...) go into checkpoints; resuming checks them and cfg (check_same_run)."""
     cfg = cfg or TrainConfig()
-    device, optimizer, autocast, fwd_model = setup(model, cfg)  # Step 1: device, optimizer, autocast
-    start_step, history = resume_or_seed(model, optimizer, cfg, fingerprint, meta)  # Step 2
+    policy = device_policy(cfg.device, cfg.precision)  # Step 1: device, dtype, optimizer (minikd.device)
+    meta = {**(meta or {}), "device": policy.key}  # a run continues on the device type and dtype it began on
+    device, optimizer, autocast, fwd_model, scaler = setup(model, cfg, policy)
+    start_step, history = resume_or_seed(model, optimizer, cfg, fingerprint, meta, scaler)  # Step 2
     model.train()
     t0, tokens_seen = time.perf_counter(), 0
     for step in range(start_step, cfg.steps):  # Step 3: the loop
         lr = set_lr(optimizer, get_lr(step, cfg))
         batch = get_batch(step)  # the step's global batch (under DDP every rank draws the same one)
         tokens_seen += batch["inputs"].numel()
-        batch = my_rows(batch, device)  # this rank's rows of it (all of them in one process), on the device
-        loss = accumulate_gradients(fwd_model, batch, objective, max(cfg.grad_accum, cfg.length_groups), autocast)
+        batch = my_rows(batch, device, policy.non_blocking)  # this rank's rows (all in one process), on the device
+        loss = accumulate_gradients(fwd_model, batch, objective, max(cfg.grad_accum, cfg.length_groups), autocast,
+                                    scaler)
         if not math.isfinite(loss):
             raise TrainingError(f"loss is {loss} at step {step}: stopping (try a lower lr, currently {lr:.2e}, "
                                 "or check the batch)")
-        grad_norm = optimizer_step(model, optimizer, cfg.grad_clip)
+        grad_norm = optimizer_step(model, optimizer, cfg.grad_clip, scaler)
         # Step 4: record every step (a curve needs every point), evaluate, print, save.
         done, elapsed = step + 1, time.perf_counter() - t0
         row = {"step": done, "loss": loss, "lr": lr, "grad_norm": grad_norm,
@@ -127,22 +134,24 @@ def train(model: GPT, get_batch: Callable[[int], Batch], objective: Callable = s
         if cfg.log_every and ranks.is_main() and due(done, cfg.log_every, cfg.steps):
             print(progress_line(row, cfg.steps, (cfg.steps - done) * elapsed / (done - start_step)), flush=True)
         if cfg.ckpt_path and due(done, cfg.ckpt_every, cfg.steps):
-            checkpoint(cfg, model, done, fingerprint, optimizer, history, meta)
+            checkpoint(cfg, model, done, fingerprint, optimizer, history, meta, scaler)
     model.eval()
     if cfg.csv_path and ranks.is_main():
         write_history_csv(cfg.csv_path, history)
     return history
 
 
-def setup(model: GPT, cfg: TrainConfig):
-    """Move the model to its device; the optimizer; bf16 autocast on CUDA only (float32 elsewhere); the
-    forward model: DDP-wrapped under torchrun (data_parallel), compiled when cfg.compile.
-    Returns (device, optimizer, autocast context, forward model)."""
-    device = get_device(cfg.device)
-    model.to(device)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-    forward = data_parallel(model, device)
-    return device, make_optimizer(model, cfg), autocast, torch.compile(forward) if cfg.compile else forward
+def setup(model: GPT, cfg: TrainConfig, policy: DevicePolicy | None = None):
+    """Move the model to its device; the optimizer; autocast and GradScaler as the device policy says
+    (minikd.device: bf16 where native, fp16 + GradScaler on older CUDA cards, float32 on MPS and CPU);
+    the forward model: DDP-wrapped under torchrun (data_parallel), compiled when cfg.compile.
+    Returns (device, optimizer, autocast context, forward model, GradScaler (disabled unless fp16))."""
+    policy = policy or device_policy(cfg.device, cfg.precision)
+    model.to(policy.device)
+    scaler = torch.amp.GradScaler(policy.device.type, enabled=policy.grad_scaler)  # nanoGPT's pattern
+    forward = data_parallel(model, policy.device)
+    forward = torch.compile(forward) if cfg.compile else forward
+    return policy.device, make_optimizer(model, cfg), policy.autocast(), forward, scaler
 
 
 def set_lr(optimizer, lr: float) -> float:
@@ -156,10 +165,18 @@ def due(done: int, every: int, steps: int) -> bool:
     return (every > 0 and done % every == 0) or done == steps
 
 
-def optimizer_step(model, optimizer, grad_clip: float) -> float:
-    """Clip the gradient norm (0 = no clipping), update the weights, clear the gradients; return the norm."""
+def optimizer_step(model, optimizer, grad_clip: float, scaler=None) -> float:
+    """Clip the gradient norm (0 = no clipping), update the weights, clear the gradients; return the norm.
+    With an fp16 GradScaler the gradients are unscaled first (clipping sees their true size), and a step
+    whose gradients overflowed is skipped while the scale shrinks (scaler.step / scaler.update)."""
+    if scaler is not None:
+        scaler.unscale_(optimizer)  # a no-op when the scaler is disabled
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip) if grad_clip > 0 else torch.tensor(0.0)
-    optimizer.step()
+    if scaler is not None:
+        scaler.step(optimizer)  # optimizer.step(), unless the gradients hold inf / NaN
+        scaler.update()
+    else:
+        optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return float(grad_norm)
 
@@ -182,24 +199,30 @@ def progress_line(row: dict, steps: int, eta: float) -> str:
             f"{row['tokens_per_s']:,.0f} tok/s | ETA {eta:4.0f}s{extra}")
 
 
-def resume_or_seed(model, optimizer, cfg: TrainConfig, fingerprint: str | None, meta: dict | None):
+def resume_or_seed(model, optimizer, cfg: TrainConfig, fingerprint: str | None, meta: dict | None, scaler=None):
     """(start step, history so far): from cfg.ckpt_path when cfg.resume and it exists (weights, optimizer
-    state and RNG restored, after check_same_run), else (0, []) with torch seeded by cfg.seed."""
+    state, GradScaler and RNGs restored, after check_same_run), else (0, []) with torch seeded by cfg.seed.
+    On CUDA the same RNG state replays the same dropout masks, but the same numbers after resume also
+    need deterministic kernels (torch.use_deterministic_algorithms; tests/test_cuda.py resumes that way)."""
     if not (cfg.resume and cfg.ckpt_path and Path(cfg.ckpt_path).exists()):
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed)  # seeds every CUDA device too
         return 0, []
     ckpt = load_checkpoint(cfg.ckpt_path, expect_fingerprint=fingerprint, expect_config=model.config)
     check_same_run(cfg.ckpt_path, ckpt, cfg, meta)
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
+    if scaler is not None and "scaler" in ckpt:
+        scaler.load_state_dict(ckpt["scaler"])
     torch.set_rng_state(rank_rng(ckpt))  # dropout continues with the masks the run would have drawn
+    if ckpt.get("cuda_rng_ranks") and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rank_rng(ckpt, "cuda_rng_ranks"))  # this rank's GPU's dropout masks
     if ranks.is_main():
         print(f"resumed from {cfg.ckpt_path} at step {ckpt['step']} of {cfg.steps}")
     return ckpt["step"], list(ckpt.get("history", []))
 
 
 def accumulate_gradients(model, batch: Batch, objective, grad_accum: int = 1,
-                         autocast=contextlib.nullcontext()) -> float:
+                         autocast=contextlib.nullcontext(), scaler=None) -> float:
     """Backward over `grad_accum` micro-batches (micro_batches); return the step's loss (mean per answer token).
 
     Each micro-batch's summed loss is divided by the answer tokens of the WHOLE batch, so the summed
@@ -216,7 +239,7 @@ def accumulate_gradients(model, batch: Batch, objective, grad_accum: int = 1,
         with sync_on_last(model, i == len(micros) - 1):
             with autocast:
                 loss = objective(model, micro) / denom
-            loss.backward()
+            (scaler.scale(loss) if scaler is not None else loss).backward()  # fp16: scaled against underflow
         loss_sum += loss.detach()
     return global_sum(n_ranks, float(loss_sum)) / n_ranks  # the whole step's mean loss per answer token
 
@@ -266,17 +289,19 @@ def data_parallel(model: GPT, device: torch.device):
     return DistributedDataParallel(model, device_ids=ids)
 
 
-def my_rows(batch: Batch, device: torch.device) -> Batch:
+def my_rows(batch: Batch, device: torch.device, non_blocking: bool = False) -> Batch:
     """This rank's share of the global batch, on the device: rows split into world_size contiguous runs
-    (sizes differ by at most one). Every rank drew the same global batch, so together they hold it once."""
+    (sizes differ by at most one). Every rank drew the same global batch, so together they hold it once.
+    non_blocking only on CUDA (the device policy says so): on MPS a non-blocking copy of a CPU tensor
+    freed right after is a known silent corruption."""
     B = batch["targets"].shape[0]
     rank, world = ranks.rank(), ranks.world_size()
     if world == 1:
-        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        return {k: v.to(device, non_blocking=non_blocking) for k, v in batch.items()}
     if B < world:
         raise ValueError(f"a batch of {B} rows cannot be split over {world} ranks (one row each at least)")
     rows = torch.arange(B).tensor_split(world)[rank]
-    return {k: v[rows].to(device, non_blocking=True) for k, v in batch.items()}
+    return {k: v[rows].to(device, non_blocking=non_blocking) for k, v in batch.items()}
 
 
 def ddp_ranks(model) -> int:
@@ -298,20 +323,29 @@ def sync_on_last(model, last: bool):
     return contextlib.nullcontext()
 
 
-def checkpoint(cfg: TrainConfig, model: GPT, step: int, fingerprint, optimizer, history, meta) -> None:
-    """Save the run after `step` steps (for exact resume): one writer, rank 0, with every rank's RNG state
-    (each rank draws its own dropout masks), gathered from the ranks."""
+def checkpoint(cfg: TrainConfig, model: GPT, step: int, fingerprint, optimizer, history, meta,
+               scaler=None) -> None:
+    """Save the run after `step` steps (for exact resume): one writer, rank 0, with every rank's RNG states,
+    CPU and (on CUDA) its GPU's (each rank draws its own dropout masks), gathered from the ranks."""
+    on_cuda = next(model.parameters()).device.type == "cuda"
     rngs = ranks.gather_objects(torch.get_rng_state())  # [this process's] in one process
+    cuda_rngs = ranks.gather_objects(torch.cuda.get_rng_state()) if on_cuda else None
     if ranks.is_main():
+        extra = {"rng_ranks": rngs} if len(rngs) > 1 else {}  # one process: its state is ckpt["rng"]
+        if on_cuda:
+            extra["cuda_rng_ranks"] = cuda_rngs
+        if scaler is not None and scaler.is_enabled():
+            extra["scaler"] = scaler.state_dict()
         save_checkpoint(cfg.ckpt_path, model, step=step, fingerprint=fingerprint, optimizer=optimizer,
-                        history=history, meta={**(meta or {}), "train_config": asdict(cfg)}, rng_ranks=rngs)
+                        history=history, meta={**(meta or {}), "train_config": asdict(cfg)}, extra=extra)
 
 
-def rank_rng(ckpt: dict) -> torch.Tensor:
-    """This rank's RNG state from a checkpoint: its own when the run had as many ranks as now, else rank 0's
-    (a run resumed on another number of ranks draws other dropout masks from then on)."""
-    states = ckpt.get("rng_ranks") or [ckpt["rng"]]
-    return states[ranks.rank()] if len(states) == ranks.world_size() else ckpt["rng"]
+def rank_rng(ckpt: dict, key: str = "rng_ranks") -> torch.Tensor:
+    """This rank's RNG state from a checkpoint (CPU: "rng_ranks", GPU: "cuda_rng_ranks"): its own when the
+    run had as many ranks as now, else rank 0's (a run resumed on another number of ranks draws other
+    dropout masks from then on)."""
+    states = ckpt.get(key) or [ckpt["rng"]]
+    return states[ranks.rank()] if len(states) == ranks.world_size() else states[0]
 
 
 def write_history_csv(path, history: list[dict]) -> None:
@@ -335,8 +369,9 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path, model: GPT, step: int, fingerprint: str | None = None, optimizer=None,
-                    history=None, meta: dict | None = None, rng_ranks: list | None = None) -> None:
-    """Write the checkpoint dict; rng_ranks: every rank's RNG state, kept when there are several (DDP)."""
+                    history=None, meta: dict | None = None, extra: dict | None = None) -> None:
+    """Write the checkpoint dict; extra: more to keep (every rank's RNG states under DDP, "rng_ranks"; the
+    GPUs' RNG states, "cuda_rng_ranks"; the GradScaler's state)."""
     ckpt = {
         "model": model.state_dict(),
         "config": asdict(model.config),
@@ -348,8 +383,7 @@ def save_checkpoint(path, model: GPT, step: int, fingerprint: str | None = None,
     }
     if optimizer is not None:
         ckpt["optimizer"] = optimizer.state_dict()
-    if rng_ranks is not None and len(rng_ranks) > 1:
-        ckpt["rng_ranks"] = rng_ranks
+    ckpt.update(extra or {})
     buf = io.BytesIO()
     torch.save(ckpt, buf)
     atomic_write_bytes(path, buf.getvalue())

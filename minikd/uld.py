@@ -39,6 +39,7 @@ import torch.nn.functional as F
 
 from minikd.data import IGNORE_INDEX, batches
 from minikd.losses import masked_nll, n_answer_tokens
+from minikd.word_kd import store_on
 
 
 def sorted_probs(p: torch.Tensor) -> torch.Tensor:
@@ -98,28 +99,58 @@ def teacher_rows(store: dict, index: torch.Tensor) -> list[torch.Tensor]:
     return [logprobs[offsets[i]:offsets[i + 1]].float().exp() for i in index.tolist()]
 
 
+def aligned_positions(store: dict, index: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """aligned_rows' pairing, from a store, without a loop over the rows: the student's answer positions that
+    have a teacher partner, (B, T) bool, and each one's stored teacher row, (M,).
+
+    The j-th answer position of row b pairs with the teacher's row offsets[index[b]] + j while j is below
+    the teacher's count for that example (the cut to the shorter answer).
+    """
+    offsets, index = store["offsets"], index.to(targets.device)
+    keep = targets != IGNORE_INDEX  # (B, T)
+    j = keep.cumsum(dim=1) - 1  # (B, T) which answer position of its row each position is
+    aligned = keep & (j < (offsets[index + 1] - offsets[index])[:, None])  # (B, T) paired positions
+    return aligned, (offsets[index][:, None] + j)[aligned]  # (B, T), (M,)
+
+
+def store_aligned_rows(store: dict, index: torch.Tensor, student_logits: torch.Tensor,
+                       targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """aligned_rows(student_logits, targets, teacher_rows(store, index)), computed where the logits are:
+    (M, Vs) student logits and (M, k) teacher probabilities (the store's tensors there too: store_on)."""
+    aligned, rows = aligned_positions(store, index, targets)
+    return student_logits[aligned], store["logprobs"][rows].float().exp()
+
+
 def uld_objective(store: dict, weight: float = 1.0) -> Callable:
     """ULD as an objective for minikd.train.train: fn(model, batch) -> summed loss. No teacher in the loop:
-    its side is the store, built once on the teacher's tokenization of the same records, in the same order."""
+    its side is the store, built once on the teacher's tokenization of the same records, in the same order,
+    copied to the training device once (word_kd.store_on) and read there: uld_loss(..., reduction="sum")."""
+    placed: dict = {}
+
     def objective(model, batch):
         if "index" not in batch:
             raise ValueError("uld_objective needs batch['index'] (which examples the batch holds); "
                              "use SFTData.get_batch or data.batches")
         logits = model(batch["inputs"])  # (B, T, Vs)
-        return uld_loss(logits, batch["targets"], teacher_rows(store, batch["index"]), weight, reduction="sum")
+        on_device = store_on(store, batch["targets"].device, placed)
+        s_rows, t_rows = store_aligned_rows(on_device, batch["index"], logits, batch["targets"])  # (M, Vs), (M, k)
+        distance = uld_distance(F.softmax(s_rows.float(), dim=-1), t_rows).sum()
+        return masked_nll(logits, batch["targets"], reduction="sum") + weight * distance
     return objective
 
 
 @torch.no_grad()
 def uld_by_example(model, examples: list[dict], store: dict, pad_id: int, batch_size: int = 128) -> list[float]:
     """The mean ULD distance per aligned position of each example, in order: how close the shape of the
-    model's distributions is to the teacher's (0 = the same sorted probabilities)."""
+    model's distributions is to the teacher's (0 = the same sorted probabilities). One host copy per batch."""
     model.eval()
     device = next(model.parameters()).device
-    out = []
+    on_device, out = store_on(store, device, {}), []
     for batch in batches(examples, batch_size, pad_id):
         logits, targets = model(batch["inputs"].to(device)), batch["targets"].to(device)
-        for b, t_rows in enumerate(teacher_rows(store, batch["index"])):
-            s_rows, t_aligned = aligned_rows(logits[b:b + 1], targets[b:b + 1], [t_rows])
-            out.append(float(uld_distance(F.softmax(s_rows.float(), dim=-1), t_aligned).mean()))
+        aligned, rows = aligned_positions(on_device, batch["index"], targets)  # (B, T), (M,)
+        t_rows = on_device["logprobs"][rows].float().exp()  # (M, k)
+        per_position = torch.zeros(targets.shape, device=device)  # (B, T)
+        per_position[aligned] = uld_distance(F.softmax(logits[aligned].float(), dim=-1), t_rows)
+        out += (per_position.sum(dim=1) / aligned.sum(dim=1)).tolist()  # (B,) mean over each row's pairs
     return out

@@ -33,6 +33,7 @@ from typing import Callable
 
 import torch
 
+from minikd.device import full_precision
 from minikd.runtime import atomic_write_bytes
 from minikd.data import IGNORE_INDEX, batches
 from minikd.losses import forward_kl, kd_loss, log_softmax_t, topk_kd_loss
@@ -78,13 +79,15 @@ def run_teacher(teacher, inputs: torch.Tensor) -> torch.Tensor:
     """The teacher's logits (B, T, V) for a batch of inputs (B, T): eval mode, no gradient, same device.
 
     eval mode: no dropout, the teacher is a fixed function. no_grad: nothing of the teacher's forward
-    pass is kept for backward, and its weights can never be updated by the student's loss.
+    pass is kept for backward, and its weights can never be updated by the student's loss. Autocast off:
+    the loop runs the student under autocast, but the teacher's logits are the TARGET, computed in float32
+    like the offline store's, so online and offline word-level KD learn from the same numbers.
     """
     teacher.eval()
     device = inputs.device
     if next(teacher.parameters()).device != device:
         teacher.to(device)  # the loop moved the batch (and the student) to its device; follow it
-    with torch.no_grad():
+    with torch.no_grad(), full_precision(device):
         return teacher(inputs)
 
 
@@ -191,6 +194,11 @@ def teacher_topk(teacher, examples: list, pad_id: int, k: int, temperature: floa
     return torch.cat(all_ids), torch.cat(all_lp)
 
 
+def store_device(teacher) -> str:
+    """Where a store's targets were computed: the teacher's device type, always in float32 (run_teacher)."""
+    return f"{next(teacher.parameters()).device.type}/fp32"
+
+
 def build_topk_store(teacher, examples: list, pad_id: int, k: int, temperature: float, path,
                      fingerprint: str, logprob_dtype: torch.dtype = torch.float16) -> dict:
     """Run the teacher once over `examples` and save its top-k at every answer position to ONE file.
@@ -200,7 +208,7 @@ def build_topk_store(teacher, examples: list, pad_id: int, k: int, temperature: 
         logprobs  (N, k)  float16       log softmax(z / temperature) at those ids (NOT renormalised)
         offsets   (n_examples + 1,)     example i owns rows offsets[i] : offsets[i+1], in position order
     with N = all answer positions of all examples, and k, temperature, fingerprint, vocab_size,
-    n_examples recorded beside them. Returns the store dict (as `load_topk_store` would).
+    n_examples and device (store_device) recorded beside them. Returns the store dict (as `load_topk_store` would).
     `logprob_dtype=torch.float32` keeps full precision (used to check offline == online exactly).
     """
     vocab_size = teacher.config.vocab_size
@@ -217,15 +225,17 @@ def build_topk_store(teacher, examples: list, pad_id: int, k: int, temperature: 
         raise RuntimeError(f"stored {ids.shape[0]} positions but the masks count {int(offsets[-1])}")
     store = {"format": STORE_FORMAT, "ids": ids, "logprobs": logprobs, "offsets": offsets, "k": int(k),
              "temperature": float(temperature), "fingerprint": str(fingerprint), "vocab_size": int(vocab_size),
-             "n_examples": len(examples)}
+             "n_examples": len(examples), "device": store_device(teacher)}
     buf = io.BytesIO()
     torch.save(store, buf)
     atomic_write_bytes(path, buf.getvalue())  # a reader never sees half a store
     return store
 
 
-def load_topk_store(path, expect_fingerprint: str | None = None, expect_examples=None) -> dict:
+def load_topk_store(path, expect_fingerprint: str | None = None, expect_examples=None,
+                    expect_device: str | None = None) -> dict:
     """Read a top-k store and check it fits; every failure is one clear TopkStoreError.
+    expect_device: the device type and dtype its targets must come from (store_device), e.g. "cuda/fp32".
 
     expect_examples: the dataset the store will be used with — an int (its length) or the list of
     examples, in which case every example's number of answer positions is checked as well.
@@ -244,6 +254,9 @@ def load_topk_store(path, expect_fingerprint: str | None = None, expect_examples
     if expect_fingerprint is not None and store["fingerprint"] != expect_fingerprint:
         raise TopkStoreError(f"{path}: made with tokenizer {store['fingerprint']}, but the tokenizer in use "
                              f"is {expect_fingerprint}: the stored ids mean other tokens")
+    if expect_device is not None and store.get("device") != expect_device:
+        raise TopkStoreError(f"{path}: the teacher's targets were computed on {store.get('device')}, "
+                             f"but this run's teacher is on {expect_device}: rebuild the store")
     if expect_examples is not None:
         n = expect_examples if isinstance(expect_examples, int) else len(expect_examples)
         if store["n_examples"] != n:
@@ -261,29 +274,44 @@ def load_topk_store(path, expect_fingerprint: str | None = None, expect_examples
 def gather_topk(store: dict, index: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The stored rows for a batch, laid out like its targets: index (B,), targets (B, T) -> two (B, T, k).
 
-    Row b of the batch is example index[b]; its answer positions (targets != IGNORE_INDEX, in order) get
-    that example's stored rows. Other positions hold id 0 / log-prob 0, which the loss never reads.
-    The stored dtypes are kept (int16 / fp16): what travels to the device is as compact as the store.
+    Row b of the batch is example index[b]; its j-th answer position (targets != IGNORE_INDEX, in order)
+    gets that example's stored row offsets[index[b]] + j. Other positions hold id 0 / log-prob 0, which
+    the loss never reads. Computed where the targets are (the store's tensors there too: store_on), with
+    no Python loop and one host sync, for the check. The stored dtypes are kept (int16 / fp16).
     """
-    index, targets = index.cpu(), targets.cpu()
-    offsets = store["offsets"]
-    if int(index.max()) >= len(offsets) - 1 or int(index.min()) < 0:
-        raise TopkStoreError(f"batch asks for example {int(index.max())} but the store holds "
-                             f"{len(offsets) - 1} examples")
+    offsets, n_examples = store["offsets"], len(store["offsets"]) - 1
+    index = index.to(targets.device)
     keep = targets != IGNORE_INDEX  # (B, T)
-    have = keep.sum(dim=1)  # (B,) answer positions per row
-    stored = offsets[index + 1] - offsets[index]  # (B,)
-    if not torch.equal(have, stored):
-        b = int((have != stored).nonzero()[0])
-        raise TopkStoreError(f"batch row {b} (example {int(index[b])}) has {int(have[b])} answer positions "
-                             f"but the store has {int(stored[b])}: the store was built from other data")
-    rows = torch.cat([torch.arange(int(offsets[i]), int(offsets[i + 1])) for i in index.tolist()])  # (n,)
+    safe = index.clamp(0, n_examples - 1)  # (B,) the check below reports an index out of range
+    starts, stored = offsets[safe], offsets[safe + 1] - offsets[safe]  # (B,), (B,)
+    if not bool(((index == safe) & (keep.sum(dim=1) == stored)).all()):
+        _gather_error(store, index.cpu(), keep.sum(dim=1).cpu(), stored.cpu())
+    rows = (starts[:, None] + keep.cumsum(dim=1) - 1)[keep]  # (n,) the stored row of every answer position
     k = store["ids"].shape[1]
-    ids = torch.zeros(*targets.shape, k, dtype=store["ids"].dtype)  # (B, T, k)
-    logprobs = torch.zeros(*targets.shape, k, dtype=store["logprobs"].dtype)  # (B, T, k)
+    ids = torch.zeros(*targets.shape, k, dtype=store["ids"].dtype, device=targets.device)  # (B, T, k)
+    logprobs = torch.zeros(*targets.shape, k, dtype=store["logprobs"].dtype, device=targets.device)  # (B, T, k)
     ids[keep] = store["ids"][rows]  # boolean-mask order = row by row, position by position
     logprobs[keep] = store["logprobs"][rows]
     return ids, logprobs
+
+
+def _gather_error(store: dict, index: torch.Tensor, have: torch.Tensor, stored: torch.Tensor) -> None:
+    """Name the first batch row that does not fit the store (an example it does not hold, or other data)."""
+    n_examples = len(store["offsets"]) - 1
+    if int(index.max()) >= n_examples or int(index.min()) < 0:
+        raise TopkStoreError(f"batch asks for example {int(index.max())} but the store holds {n_examples} examples")
+    b = int((have != stored).nonzero()[0])
+    raise TopkStoreError(f"batch row {b} (example {int(index[b])}) has {int(have[b])} answer positions "
+                         f"but the store has {int(stored[b])}: the store was built from other data")
+
+
+def store_on(store: dict, device, placed: dict) -> dict:
+    """The store with its tensors (ids, logprobs, offsets) on `device`, copied there once and kept in
+    `placed`: an objective gathers every micro-batch's rows on the device, never through the host."""
+    device = torch.device(device)
+    if device not in placed:
+        placed[device] = {**store, **{key: store[key].to(device) for key in ("ids", "logprobs", "offsets")}}
+    return placed[device]
 
 
 def topk_objective(store: dict, temperature: float | None = None, alpha: float = 0.5) -> Callable:
@@ -300,15 +328,20 @@ def topk_objective(store: dict, temperature: float | None = None, alpha: float =
     if not T > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
 
+    placed: dict = {}  # the store on the training device, copied there once
+
     def objective(model, batch):
         if "index" not in batch:
             raise ValueError("topk_objective needs batch['index'] (which examples the batch holds); "
                              "use SFTData.get_batch or data.batches")
         logits = model(batch["inputs"])  # (B, T, V)
-        ids, logprobs = gather_topk(store, batch["index"], batch["targets"])  # (B, T, k) each
+        if store["vocab_size"] != logits.shape[-1]:  # the ids' range, checked once for the store (no host sync)
+            raise ValueError(f"vocabulary mismatch: the store's ids index {store['vocab_size']} tokens, the "
+                             f"student has {logits.shape[-1]}")
+        on_device = store_on(store, batch["targets"].device, placed)
+        ids, logprobs = gather_topk(on_device, batch["index"], batch["targets"])  # (B, T, k) each, on the device
         logprobs = logprobs.float() * (t_store / T)  # re-temper (a no-op when T is the store's)
-        return topk_kd_loss(logits, ids.to(logits.device), logprobs.to(logits.device), batch["targets"],
-                            temperature=T, alpha=alpha, reduction="sum")
+        return topk_kd_loss(logits, ids, logprobs, batch["targets"], temperature=T, alpha=alpha, reduction="sum")
     return objective
 
 

@@ -30,3 +30,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cpu_unless_asked():
+    """`--device auto` means the CPU in the test session (and in the lessons and jobs it starts as
+    subprocesses), so `pytest` on a GPU machine checks what it checks on a laptop; MINIKD_TEST_DEVICE=cuda
+    (or mps) runs them on that device instead. Tests of the GPU itself name device="cuda" (tests/test_cuda.py)."""
+    old = os.environ.get("MINIKD_DEVICE")
+    os.environ["MINIKD_DEVICE"] = os.environ.get("MINIKD_TEST_DEVICE", "cpu")
+    yield
+    if old is None:
+        os.environ.pop("MINIKD_DEVICE", None)
+    else:
+        os.environ["MINIKD_DEVICE"] = old

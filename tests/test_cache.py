@@ -45,7 +45,7 @@ def test_cached_model_hit_miss_and_rebuild(tmp_path, capsys):
     build = Builder()
     first, meta = cached_model(path, {"steps": 2, "shape": (1, 2)}, build, TOK, device="cpu", label="teacher")
     assert build.calls == 1 and not first.training
-    assert meta["settings"] == {"steps": 2, "shape": [1, 2]} and meta["train_seconds"] == 1.5
+    assert meta["settings"] == {"steps": 2, "shape": [1, 2], "device": "cpu/fp32"} and meta["train_seconds"] == 1.5
     assert len(meta["history"]) == 2 and load_checkpoint(path)["step"] == 2
 
     again, meta = cached_model(path, {"steps": 2, "shape": [1, 2]}, build, TOK, device="cpu", label="teacher")

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from minikd.generate import Generation, bench_generation, generate, generate_text
+from minikd.generate import END_CHECK, Generation, bench_generation, generate, generate_text
 from minikd.model import GPT, get_config
 
 V = 12
@@ -286,7 +286,9 @@ def test_an_ended_row_stops_and_the_batch_stops_when_every_row_has():
     assert all(g.ended for g in gens)
     assert [len(g.token_logprobs) for g in gens] == [5, 2, 1]
     assert gens[0].token_logprobs == pytest.approx([lp] * 5, abs=1e-6)  # float32
-    assert model.calls == 5  # the prompt, then 4 steps: the last token written needs no forward
+    # the prompt, then steps until the batch asks whether every row has ended (every END_CHECK tokens): all had
+    # after 5 tokens, the question comes after END_CHECK, and that last token needs no forward
+    assert END_CHECK == 8 and model.calls == END_CHECK
 
     cut = generate(model, [[0], [3]], max_new_tokens=3, end_id=end)
     assert (cut[0].tokens, cut[0].ended, len(cut[0].token_logprobs)) == ([1, 2, 3], False, 3)
@@ -349,3 +351,17 @@ def test_bench_generation_reports_both_paths():
     r = bench_generation(tiny(), batch_size=4, prompt_len=3, new_tokens=5)
     assert r["same_tokens"] and r["cache_tokens_per_s"] > 0 and r["full_tokens_per_s"] > 0
     assert r["speedup"] == pytest.approx(r["cache_tokens_per_s"] / r["full_tokens_per_s"])
+
+
+@pytest.mark.parametrize("method", ["greedy", "beam"])
+def test_decoding_waits_for_the_device_once_per_end_check_not_per_token(monkeypatch, method):
+    """A host sync (bool / item / tolist of a tensor) waits for the GPU. Decoding 24 tokens asks every
+    END_CHECK tokens whether to stop and copies the answers out once: a handful of syncs, not a few per token."""
+    model, calls = tiny(std=1.0), []
+    for name in ("__bool__", "item", "tolist"):
+        real = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name,
+                            lambda self, *a, _real=real, _n=name: calls.append(_n) or _real(self, *a))
+    kw = {"beam_size": 3, "num_return": 2} if method == "beam" else {}
+    generate(model, [[1, 2, 3]] * 4, max_new_tokens=24, end_id=END, method=method, **kw)
+    assert len(calls) <= 24 // END_CHECK + 5, calls

@@ -124,7 +124,8 @@ def test_a_cached_student_is_retrained_when_the_teacher_changes(runs_tmp, monkey
     kept = pipeline.teacher_data(profile, teacher, tok, {})
     teacher_id = pipeline.teacher_fingerprint(teacher)
     ctx = pipeline.Context(profile=profile, kept=kept, sizes=pipeline.pool_sizes(kept, len(load_split("train", profile, tok))),
-                           teacher_id=teacher_id, stores=pipeline.build_stores(profile, teacher, tok, kept, teacher_id, {}))
+                           teacher_id=teacher_id, device="cpu/fp32",
+                           stores=pipeline.build_stores(profile, teacher, tok, kept, teacher_id, {}))
     results = json.loads((runs_tmp / "quick" / "results.json").read_text())
     trained = []
     monkeypatch.setattr(pipeline, "train_student", lambda profile, job, device="cpu": trained.append(job["name"])

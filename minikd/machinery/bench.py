@@ -28,6 +28,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from minikd.device import synchronize
 from minikd.runtime import DATA_DIR, get_device
 from minikd.data import SFTData, load_sft
 from minikd.model import GPT, get_config
@@ -86,8 +87,7 @@ def model_gemm_flops(preset: str, vocab_size: int, tokens: int = 4096, repeats: 
 
 
 def _sync(device):
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)  # CUDA and MPS (minikd.device)
 
 
 # -- memory --------------------------------------------------------------------------------------------
@@ -141,8 +141,8 @@ def seconds_per_step(step, steps: int, device) -> float:
 
 
 def _prepared(model, x, device, compile: bool):
-    """The training loop's own setup (device, AdamW, bf16 autocast on CUDA only, compile), warmed up."""
-    device, optimizer, autocast, fwd = setup(model, TrainConfig(device=str(device), compile=compile))
+    """The training loop's own setup (device, AdamW, autocast as minikd.device says, compile), warmed up."""
+    device, optimizer, autocast, fwd, _ = setup(model, TrainConfig(device=str(device), compile=compile))
     step = train_step(fwd, optimizer, x.to(device), autocast)
     reset_peak_memory(device)
     for _ in range(5 if compile else 3):
@@ -199,13 +199,13 @@ def real_batch_throughput(preset: str, vocab_size: int, batches: list[dict], use
     Computed = every micro-batch's rows x columns after trimming to its longest row."""
     torch.manual_seed(0)
     model = GPT(get_config(preset, vocab_size=vocab_size))
-    device, optimizer, autocast, fwd = setup(model, TrainConfig(device=str(device)))
+    device, optimizer, autocast, fwd, scaler = setup(model, TrainConfig(device=str(device)))
     batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
     computed = sum(m["inputs"].numel() for b in batches for m in micro_batches(b, length_groups))
 
     def step(batch):
-        accumulate_gradients(fwd, batch, sft_objective, length_groups, autocast)
-        optimizer_step(model, optimizer, 1.0)
+        accumulate_gradients(fwd, batch, sft_objective, length_groups, autocast, scaler)
+        optimizer_step(model, optimizer, 1.0, scaler)
 
     for _ in range(2):
         step(batches[0])  # warm up

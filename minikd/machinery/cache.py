@@ -6,9 +6,11 @@ the settings with it. A cache that only asks "does the file exist?" would quietl
 trained on other data or for fewer steps.
 
     checkpoint   meta["settings"]      cached_model(path, settings, build, tok, device, label)
+                                       (the device type and dtype join the settings: device_settings)
     result JSON  its "settings" key    cached_json(path, settings, compute, label)
                                        (or load_cached_json + save_cached_json when the work runs elsewhere)
     top-k store  tokenizer + examples  cached_topk_store(teacher, examples, tok, k, path)
+                 + the teacher's device
 
 Settings are compared after a JSON round trip (settings_key): a tuple in memory equals the list read back.
 """
@@ -19,6 +21,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from minikd.device import device_policy
 from minikd.runtime import atomic_write_text, get_device
 from minikd.train import CheckpointError, load_model, save_checkpoint
 
@@ -28,6 +31,12 @@ def settings_key(settings: Any) -> Any:
     now compare equal to the ones stored. A value JSON cannot hold (an object, NaN) is an error here, not a
     key that never matches."""
     return json.loads(json.dumps(settings, allow_nan=False))
+
+
+def device_settings(settings: dict, device: str = "auto") -> dict:
+    """`settings` with the device type and dtype a model trained on `device` uses ("cuda/bf16", "cpu/fp32"):
+    a model trained on another device or in another precision is another artefact, never reused."""
+    return {**settings, "device": device_policy(device).key}
 
 
 def matches(meta: dict | None, settings: Any) -> bool:
@@ -47,7 +56,7 @@ def cached_model(path, settings: Any, build: Callable, tok, device: str = "auto"
     rebuilt, with the reason printed.
     """
     path = Path(path)
-    key = settings_key(settings)
+    key = settings_key(device_settings(settings, device))
     if path.exists() and not rebuild:
         try:
             model, ckpt = load_model(path, tok, device=device)
@@ -102,11 +111,13 @@ def cached_json(path, settings: Any, compute: Callable[[], dict], label: str | N
 
 def cached_topk_store(teacher, examples: list[dict], tok, k: int, path) -> tuple[dict, bool]:
     """The teacher's top-k store (word_kd, T = 1) of `examples` at `path`: read back when it was made by this
-    tokenizer from exactly these examples, else built (the teacher's forward pass) and saved.
+    tokenizer from exactly these examples on the teacher's device type, else built (the teacher's forward
+    pass) and saved.
     Returns (store, built)."""
-    from minikd.word_kd import TopkStoreError, build_topk_store, load_topk_store
+    from minikd.word_kd import TopkStoreError, build_topk_store, load_topk_store, store_device
     try:
-        return load_topk_store(path, expect_fingerprint=tok.fingerprint, expect_examples=examples), False
+        return load_topk_store(path, expect_fingerprint=tok.fingerprint, expect_examples=examples,
+                               expect_device=store_device(teacher)), False
     except TopkStoreError:  # missing, unreadable, or made from other data: (re)build it
         return build_topk_store(teacher, examples, tok.pad_id, k=k, temperature=1.0, path=path,
                                 fingerprint=tok.fingerprint), True

@@ -65,6 +65,7 @@ import torch
 from minikd import ranks
 from minikd.machinery import launch
 from minikd.machinery.cache import cached_topk_store, load_cached_json, save_cached_json
+from minikd.device import device_policy
 from minikd.runtime import atomic_write_text, get_device, seed_all
 from minikd.data import load_sft, read_jsonl, read_meta, write_jsonl
 from minikd.machinery.labelling import (filter_dataset, generate_dataset, merge_shards, seq_inter_dataset, shard_path,
@@ -440,7 +441,8 @@ def student_settings(ctx: Context, method: str, seed: int, steps: int, word_kd: 
             "beam": BEAM if POOLS[method] in ("beam", "inter") else None,
             "pool_size": ctx["sizes"][POOLS[method]], "teacher": ctx["teacher_id"], "data": data_fingerprint(),
             "curve_points": profile.curve_points, "validation": profile.n_val if val else None,
-            "beam_eval": BEAM if method in BEAM_EVAL and not val else None, "limit": SLACK}
+            "beam_eval": BEAM if method in BEAM_EVAL and not val else None, "limit": SLACK,
+            "device": ctx.get("device")}
 
 
 def make_job(ctx: Context, method: str, seed: int, steps: int, word_kd: dict | None, val: bool = False) -> dict:
@@ -509,7 +511,7 @@ def word_kd_choice(profile, device="auto", jobs: int | None = None) -> tuple[dic
     teacher, _ = get_teacher(profile, device=str(device))
     teacher_id = teacher_fingerprint(teacher)
     ctx = Context(profile=profile, kept={}, sizes={"ground truth": len(load_split("train", profile, tok))},
-                  teacher_id=teacher_id,
+                  teacher_id=teacher_id, device=device_policy(device).key,
                   stores=build_stores(profile, teacher, tok, {}, teacher_id, {}, pools=("ground truth",)))
     ctx.folder.mkdir(parents=True, exist_ok=True)
     grid = sweep_jobs(ctx)
@@ -650,6 +652,7 @@ def run_job(profile, plan: dict, device: str) -> dict | None:
 
     kept = teacher_data(profile, teacher, tok, times, device=device, full=plan["full"], did=did)
     ctx = Context(profile=profile, kept=kept, sizes=pool_sizes(kept, len(train_set)), teacher_id=teacher_id,
+                  device=device_policy(device).key,
                   stores=build_stores(profile, teacher, tok, kept, teacher_id, times, did=did))
     students, long, word_kd, sweep = run_students(ctx, plan["seeds"], device, times, plan["plateau"],
                                                   plan["methods"], did)

@@ -126,7 +126,7 @@ def train_model(config, examples: list[dict], steps: int, profile: Profile, *, l
     tok = tok or Tokenizer.default()
     seed_all(seed)
     model = GPT(config)
-    data = SFTData(examples, tok.pad_id, profile.batch_size, seed=seed)
+    data = SFTData(examples, tok.pad_id, profile.batch_size, seed=seed, vocab_size=config.vocab_size)
     cfg = TrainConfig(steps=steps, lr=lr, warmup=max(1, steps // 20), device=device, seed=seed,
                       length_groups=min(profile.length_groups, profile.batch_size),
                       log_every=log_every if log_every is not None else max(1, steps // 5), eval_every=eval_every,
