@@ -44,7 +44,7 @@ def loss_curve(model, data: SFTData, device: str, precision: str = "auto") -> li
     return [row["loss"] for row in train(model, data.get_batch, cfg=cfg)]
 
 
-@pytest.mark.parametrize("precision", ["auto", "fp16"])  # the card's own choice; fp16 + GradScaler (a T4's) on any
+@pytest.mark.parametrize("precision", ["auto", "fp16"])  # the GPU's own choice; fp16 + GradScaler (a T4's) on any
 def test_autocast_training_tracks_float32(precision):
     tok = Tokenizer.default()
     examples, _ = load_sft(DATA_DIR / "train.jsonl", tok, 128, limit=256)
