@@ -21,6 +21,7 @@ Three rules this module keeps:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import warnings
@@ -133,6 +134,14 @@ def append_jsonl(path, record: dict, fsync: bool = False) -> None:
 # ---------------------------------------------------------------------------------------------------
 # The sidecar: what a dataset was made with
 # ---------------------------------------------------------------------------------------------------
+
+
+def examples_fingerprint(records: list[dict]) -> str:
+    """A short hash of WHAT a data set holds: every record's prompt and completion, in order. Two sets of the
+    same size from other data get other fingerprints, so a cache keyed by it is never reused for the wrong
+    examples merely because there are as many of them."""
+    text = json.dumps([[r["prompt"], r.get("completion")] for r in records], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def meta_path(path) -> Path:

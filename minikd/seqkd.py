@@ -8,7 +8,7 @@ student trains, and the stored data is only text.
 
     label_prompts      u = teacher(s) for a list of prompt records -> teacher-written records
     drop_reason        why one record must not be trained on (cut off, empty, too long, wrong), or None
-    filter_records     keep what passes, count what was dropped and why
+    filter_records     keep what passes, count what was dropped and why (sort_out, drop_counts)
     rejection_sample   sample again for the dropped prompts; keep the first answer that passes
                        (how DeepSeek-AI (2025) built the distillation data of DeepSeek-R1)
     seq_inter_choice   Kim & Rush's seq-inter: of the teacher's beam candidates, the one closest to the reference
@@ -116,10 +116,14 @@ def filter_records(records: list[dict], reason_of: Callable[[dict], str | None],
                    dedupe: bool = True) -> tuple[list[dict], Counter]:
     """The records that pass every check, in order, and the counts: "kept" and one per drop reason."""
     reasons = sort_out(records, reason_of, dedupe)
-    kept = [r for r, why in zip(records, reasons) if why is None]
-    counts = Counter({"input": len(records), "kept": len(kept), **{why: 0 for why in DROP_REASONS}})
+    return [r for r, why in zip(records, reasons) if why is None], drop_counts(reasons)
+
+
+def drop_counts(reasons: list[str | None]) -> Counter:
+    """sort_out's reasons counted: "input", "kept" (None) and one count per drop reason (0 when none)."""
+    counts = Counter({"input": len(reasons), "kept": reasons.count(None), **{why: 0 for why in DROP_REASONS}})
     counts.update(why for why in reasons if why is not None)
-    return kept, counts
+    return counts
 
 
 def rejection_sample(teacher, tok, records: list[dict], passes: Callable[[dict], bool], tries: int,

@@ -328,16 +328,41 @@ def _misorder(items: list[int], rng: random.Random) -> list[int]:
     return items
 
 
-def make_record(
-    family: str,
-    rng: random.Random,
-    digits: int,
-    noise: float,
-    idx: int,
-    *,
-    split: str = "rec",
-    single_form: bool = False,
-) -> dict:
+def _sort_record(rng: random.Random, digits: int, noisy: bool, form: str) -> tuple[str, str, str]:
+    """(prompt, true answer, completion) of a sort record; a noisy one has two neighbours swapped."""
+    items = [rng.randrange(10) for _ in range(digits + 2)]
+    shown = " ".join(map(str, _misorder(sorted(items), rng) if noisy else sorted(items)))
+    completion = {"bare": shown, "sentence": f"Sorted: {shown}.", "commas": shown.replace(" ", ", ")}[form]
+    return "Sort " + " ".join(map(str, items)) + ".", _truth("sort", tuple(items)), completion
+
+
+def _add_record(rng: random.Random, digits: int, noisy: bool, form: str) -> tuple[str, str, str]:
+    """(prompt, true answer, completion) of an add record; a noisy one has one digit of the sum changed."""
+    a, b = _operands(rng, digits)
+    shown = _change_one_digit(a + b, rng) if noisy else a + b
+    completion = {"bare": f"{shown}", "sentence": f"The answer is {shown}.", "equation": f"{a} + {b} = {shown}"}[form]
+    return f"What is {a} + {b}?", str(a + b), completion
+
+
+def _add_steps_record(rng: random.Random, digits: int, noisy: bool, form: str) -> tuple[str, str, str]:
+    """(prompt, true answer, completion) of a worked addition; a noisy one slips in one column and carries
+    the slip honestly to a wrong answer."""
+    a, b = _operands(rng, digits)
+    slip = None
+    if noisy:
+        column = rng.randrange(max(len(str(a)), len(str(b))))
+        written = add_columns(a, b)[0][column][3]
+        slip = (column, -1 if written == 19 else 1 if written == 0 else rng.choice((-1, 1)))
+    steps, shown = add_columns(a, b, slip)
+    closer = {"sentence": f"The answer is {shown}.", "sum": f"Sum: {shown}."}[form]
+    return f"Add {a} + {b} step by step.", str(a + b), " ".join([format_step(*s) for s in steps] + [closer])
+
+
+RECORD_WRITERS = {"sort": _sort_record, "add": _add_record, "add_steps": _add_steps_record}
+
+
+def make_record(family: str, rng: random.Random, digits: int, noise: float, idx: int, *, split: str = "rec",
+                single_form: bool = False) -> dict:
     """One labelled record. With probability `noise` the completion's answer is wrong ("label_noisy").
 
     "answer" is always the truth; "completion" is what the data set teaches,
@@ -346,51 +371,9 @@ def make_record(
         raise ValueError(f"unknown family {family!r}; known: {FAMILIES}")
     noisy = rng.random() < noise
     form = FORMS[family][0] if single_form else rng.choice(FORMS[family])
-
-    if family == "sort":
-        items = [rng.randrange(10) for _ in range(digits + 2)]
-        prompt = "Sort " + " ".join(map(str, items)) + "."
-        answer = _truth(family, tuple(items))
-        shown = " ".join(map(str, _misorder(sorted(items), rng) if noisy else sorted(items)))
-        completion = {
-            "bare": shown,
-            "sentence": f"Sorted: {shown}.",
-            "commas": shown.replace(" ", ", "),
-        }[form]
-    else:
-        a, b = _operands(rng, digits)
-        answer = str(a + b)
-        if family == "add":
-            prompt = f"What is {a} + {b}?"
-            shown = _change_one_digit(a + b, rng) if noisy else a + b
-            completion = {
-                "bare": f"{shown}",
-                "sentence": f"The answer is {shown}.",
-                "equation": f"{a} + {b} = {shown}",
-            }[form]
-        else:  # add_steps: a slip in one column, carried honestly to a wrong answer
-            prompt = f"Add {a} + {b} step by step."
-            slip = None
-            if noisy:
-                column = rng.randrange(max(len(str(a)), len(str(b))))
-                steps, _ = add_columns(a, b)
-                written = steps[column][3]
-                delta = -1 if written == 19 else 1 if written == 0 else rng.choice((-1, 1))
-                slip = (column, delta)
-            steps, shown = add_columns(a, b, slip)
-            closer = {"sentence": f"The answer is {shown}.", "sum": f"Sum: {shown}."}[form]
-            completion = " ".join([format_step(*s) for s in steps] + [closer])
-
-    return {
-        "id": f"{split}-{idx:05d}",
-        "task": family,
-        "prompt": prompt,
-        "completion": completion,
-        "answer": answer,
-        "source": "ground_truth",
-        "label_noisy": noisy,
-        "form": form,
-    }
+    prompt, answer, completion = RECORD_WRITERS[family](rng, digits, noisy, form)
+    return {"id": f"{split}-{idx:05d}", "task": family, "prompt": prompt, "completion": completion, "answer": answer,
+            "source": "ground_truth", "label_noisy": noisy, "form": form}
 
 
 # ---------------------------------------------------------------------------
@@ -454,20 +437,21 @@ def make_split(
     records = []
     for i in range(n):
         family = world.families[i % len(world.families)]
-        for _ in range(5000):  # held-out sort lists are ~4 % of all lists: rejection needs room
-            rec = make_record(
-                family, rng, world.digits, 1.0 if i in noisy_idx else 0.0, i, split=name, single_form=world.single_form
-            )
-            if rec["prompt"] not in seen and is_heldout(*parse_prompt(rec["prompt"])) == heldout:
-                break
-        else:
-            raise ValueError(
-                f"split {name!r}: ran out of new {family!r} prompts at digits={world.digits} after {i} records; "
-                "ask for fewer records or more digits"
-            )
+        rec = _fresh_record(lambda: make_record(family, rng, world.digits, 1.0 if i in noisy_idx else 0.0, i, split=name,
+                                                single_form=world.single_form), seen, heldout,
+                            f"split {name!r}: ran out of new {family!r} prompts at digits={world.digits} after {i} records")
         seen.add(rec["prompt"])
         records.append(rec if labelled else {k: rec[k] for k in UNLABELLED_FIELDS})
     return records
+
+
+def _fresh_record(draw, seen: set, heldout: bool, what: str) -> dict:
+    """draw() until a record whose prompt is not in `seen` and that the held-out rule puts on the wanted side."""
+    for _ in range(5000):  # held-out sort lists are ~4 % of all lists: rejection needs room
+        rec = draw()
+        if rec["prompt"] not in seen and is_heldout(*parse_prompt(rec["prompt"])) == heldout:
+            return rec
+    raise ValueError(f"{what}; ask for fewer records or more digits")
 
 
 def _jsonl(records: list[dict]) -> str:

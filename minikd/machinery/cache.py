@@ -8,7 +8,7 @@ trained on other data or for fewer steps.
     checkpoint   meta["settings"]      cached_model(path, settings, build, tok, device, label)
     result JSON  its "settings" key    cached_json(path, settings, compute, label)
                                        (or load_cached_json + save_cached_json when the work runs elsewhere)
-    top-k store  tokenizer + examples  cached_topk_store(teacher, examples, tok, k, path)
+    top-k store  <store>.settings.json cached_topk_store(teacher, examples, tok, k, path)
 
 Settings are compared after a JSON round trip (settings_key): a tuple in memory equals the list read back.
 """
@@ -19,7 +19,8 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from minikd.runtime import atomic_write_text, get_device
+from minikd.data import examples_fingerprint
+from minikd.runtime import atomic_write_text, get_device, what_differs
 from minikd.train import CheckpointError, load_model, save_checkpoint
 
 
@@ -31,8 +32,9 @@ def settings_key(settings: Any) -> Any:
 
 
 def matches(meta: dict | None, settings: Any) -> bool:
-    """Was the artefact whose metadata is `meta` made with `settings`? No metadata means no."""
-    return isinstance(meta, dict) and meta.get("settings") == settings_key(settings)
+    """Was the artefact whose metadata is `meta` made with `settings`? (runtime.what_differs, the one
+    comparison.) No metadata means no."""
+    return isinstance(meta, dict) and not what_differs(meta.get("settings"), settings_key(settings))
 
 
 def cached_model(path, settings: Any, build: Callable, tok, device: str = "auto", label: str = "model",
@@ -101,12 +103,21 @@ def cached_json(path, settings: Any, compute: Callable[[], dict], label: str | N
 
 
 def cached_topk_store(teacher, examples: list[dict], tok, k: int, path) -> tuple[dict, bool]:
-    """The teacher's top-k store (word_kd, T = 1) of `examples` at `path`: read back when it was made by this
-    tokenizer from exactly these examples, else built (the teacher's forward pass) and saved.
-    Returns (store, built)."""
+    """The teacher's top-k store (word_kd, T = 1) of `examples` at `path`: read back when its settings sidecar
+    (`<path>.settings.json`) says it was made by this tokenizer, at this k, from exactly these examples
+    (data.examples_fingerprint: the same prompts and answers, not merely as many); else built (the teacher's
+    forward pass) and saved, the sidecar written after the store. Returns (store, built)."""
     from minikd.word_kd import TopkStoreError, build_topk_store, load_topk_store
-    try:
-        return load_topk_store(path, expect_fingerprint=tok.fingerprint, expect_examples=examples), False
-    except TopkStoreError:  # missing, unreadable, or made from other data: (re)build it
-        return build_topk_store(teacher, examples, tok.pad_id, k=k, temperature=1.0, path=path,
-                                fingerprint=tok.fingerprint), True
+    settings = {"tokenizer": tok.fingerprint, "k": k, "temperature": 1.0, "examples": examples_fingerprint(examples),
+                "n_examples": len(examples)}
+    sidecar = Path(str(path) + ".settings.json")
+    if load_cached_json(sidecar, settings) is not None:
+        try:
+            return load_topk_store(path, expect_fingerprint=tok.fingerprint, expect_examples=examples), False
+        except TopkStoreError:  # missing, unreadable, or made from other data: (re)build it
+            pass
+    sidecar.unlink(missing_ok=True)  # a store being rebuilt has no settings until it is complete
+    store = build_topk_store(teacher, examples, tok.pad_id, k=k, temperature=1.0, path=path,
+                             fingerprint=tok.fingerprint)
+    save_cached_json(sidecar, settings, {"store": Path(path).name})
+    return store, True
