@@ -19,11 +19,10 @@ Drawing K samples per prompt and keeping the first that passes is minikd.seqkd.r
 
 from __future__ import annotations
 
-import re
 
 from minikd.data import SFTData
 from minikd.evaluate import decode_records, score
-from minikd.world import WorldConfig, add_columns, check_trace, extract_answer, format_step, make_split, parse_prompt
+from minikd.world import WorldConfig, check_trace, extract_answer, make_split, parse_prompt, trace_mistakes
 
 
 def operands(prompt: str) -> tuple[int, int]:
@@ -72,17 +71,10 @@ def trace_passes(prompt: str, text: str, ended: bool = True) -> bool:
 def first_wrong_step(prompt: str, response: str) -> int | None:
     """Where a worked solution first goes wrong: k for its k-th column step (1 = the units column; a
     missing step counts as wrong), n + 1 when its n column steps are right but what follows is not one
-    closing sentence with the right sum ("The answer is N." or "Sum: N."); None when all of it is right."""
-    a, b = operands(prompt)
-    steps, total = add_columns(a, b)
-    said = [s for s in re.split(r"(?<=\.)\s+", response.strip()) if s]
-    for k, step in enumerate(steps, start=1):
-        if k > len(said) or said[k - 1] != format_step(*step):
-            return k
-    closing = said[len(steps):]
-    if closing not in ([f"The answer is {total}."], [f"Sum: {total}."]):
-        return len(steps) + 1
-    return None
+    closing sentence with the right sum ("The answer is N." or "Sum: N."); None when all of it is right.
+    The check itself is the task world's one trace checker (world.trace_mistakes): here only its first step."""
+    steps = [k for k, _ in trace_mistakes(prompt, response)]
+    return min(steps) if steps else None
 
 
 def grade(model, tok, records: list[dict], max_new_tokens: int) -> dict:

@@ -255,39 +255,55 @@ def format_step(x: int, y: int, carry_in: int, written: int) -> str:
 _STEP_RE = re.compile(r"(\d)\+(\d)(?:\+(\d))?=(\d+)( carry 1)?\.")
 
 
-def trace_errors(prompt, response: str) -> list[str]:
-    """Every mistake in a worked add_steps response, in words; [] means the solution is right step by step."""
-    if isinstance(prompt, dict):
-        prompt = prompt["prompt"]
-    family, (a, b) = parse_prompt(prompt)
+_CLOSER_RE = re.compile(r"(?:The answer is|Sum:) (\d+)\.")
+
+
+def trace_mistakes(prompt, response: str) -> list[tuple[int, str]]:
+    """THE trace check: (step, what is wrong) for every mistake in a worked add_steps response; [] when it is
+    right step by step. Step k is the k-th column step (1 = the units column; a missing one is a mistake, and
+    every step is written exactly as format_step writes it); n + 1 is what follows the n column steps, which
+    must be one closing sentence with the right sum, "The answer is N." or "Sum: N."."""
+    family, (a, b) = parse_prompt(prompt["prompt"] if isinstance(prompt, dict) else prompt)
     if family != "add_steps":
         raise ValueError(f"check_trace: prompt {prompt!r} is a {family!r} task, not 'add_steps'")
-    read = _read(family, response)
-    if read is None:
-        return ["no final answer: the response must end with 'The answer is N.' or 'Sum: N.'"]
-    _, answer, body = read
     want, total = add_columns(a, b)
-    sentences = [s for s in re.split(r"(?<=\.)\s+", body.strip()) if s]
+    said = [s for s in re.split(r"(?<=\.)\s+", response.strip()) if s]
+    closer = _CLOSER_RE.fullmatch(said[-1]) if said else None
+    body = said[:-1] if closer else said
+    found = [(k, m) for k, (sentence, step) in enumerate(zip(body, want), start=1) for m in _step_mistakes(k, sentence, step)]
+    if len(body) != len(want):
+        found.append((min(len(body), len(want)) + 1, f"expected {len(want)} column steps for {a} + {b}, found {len(body)}"))
+    if closer is None:
+        found.append((len(want) + 1, "no final answer: the response must end with 'The answer is N.' or 'Sum: N.'"))
+    elif closer.group(1) != str(total):
+        found.append((len(want) + 1, f"final answer {closer.group(1)} is wrong: {a} + {b} = {total}"))
+    return found
+
+
+def _step_mistakes(k: int, sentence: str, step: tuple[int, int, int, int]) -> list[str]:
+    """What is wrong with the k-th column step, in words ([] when it is exactly format_step's)."""
+    x, y, carry, _ = step
+    if sentence == format_step(*step):
+        return []
+    m = _STEP_RE.fullmatch(sentence)
+    if not m:
+        return [f"step {k}: {sentence!r} is not a step like '7+6+1=14 carry 1.'"]
+    gx, gy, gc, gs = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0), int(m.group(4))
     errors = []
-    if len(sentences) != len(want):
-        errors.append(f"expected {len(want)} column steps for {a} + {b}, found {len(sentences)}")
-    for k, (sentence, (x, y, carry, _)) in enumerate(zip(sentences, want), start=1):
-        m = _STEP_RE.fullmatch(sentence)
-        if not m:
-            errors.append(f"step {k}: {sentence!r} is not a step like '7+6+1=14 carry 1.'")
-            continue
-        gx, gy, gc, gs = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0), int(m.group(4))
-        if (gx, gy) != (x, y):
-            errors.append(f"step {k}: adds {gx}+{gy}, but column {k} from the right holds {x}+{y}")
-        if gc != carry:
-            errors.append(f"step {k}: carry-in is {carry}, the step uses {gc}")
-        if gx + gy + gc != gs:
-            errors.append(f"step {k}: {m.group(0)[:-1].split('=')[0]} is {gx + gy + gc}, not {gs}")
-        if bool(m.group(5)) != (gs >= 10):
-            errors.append(f"step {k}: write 'carry 1' exactly when the column sum is 10 or more")
-    if answer != str(total):
-        errors.append(f"final answer {answer} is wrong: {a} + {b} = {total}")
-    return errors
+    if (gx, gy) != (x, y):
+        errors.append(f"step {k}: adds {gx}+{gy}, but column {k} from the right holds {x}+{y}")
+    if gc != carry:
+        errors.append(f"step {k}: carry-in is {carry}, the step uses {gc}")
+    if gx + gy + gc != gs:
+        errors.append(f"step {k}: {m.group(0)[:-1].split('=')[0]} is {gx + gy + gc}, not {gs}")
+    if bool(m.group(5)) != (gs >= 10):
+        errors.append(f"step {k}: write 'carry 1' exactly when the column sum is 10 or more")
+    return errors or [f"step {k}: write it as {format_step(*step)!r}"]
+
+
+def trace_errors(prompt, response: str) -> list[str]:
+    """Every mistake in a worked add_steps response, in words (trace_mistakes without the step numbers)."""
+    return [message for _, message in trace_mistakes(prompt, response)]
 
 
 def check_trace(prompt, response: str) -> bool:
