@@ -9,7 +9,6 @@ import pytest
 
 from lessons import l10_showdown
 from minikd.machinery import rendering
-from minikd.machinery import lesson_rendering
 from minikd.machinery import stages
 from minikd.machinery import pipeline
 from minikd.machinery import students
@@ -61,12 +60,12 @@ def test_minikd_readme_writes_the_last_runs_results(runs_tmp, tmp_path, capsys):
     l10_showdown.main(["--fast"])  # the quick run, or its cache
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{rendering.README_START}\nOLD BLOCK\n{rendering.README_END}\n"
-                      f"{lesson_rendering.START}\nOLD LESSONS\n{lesson_rendering.END}\n")
+                      f"{rendering.LESSONS_START}\nOLD LESSONS\n{rendering.LESSONS_END}\n")
     rendering.main(["--profile", "quick", "--readme", str(readme)])
     text = readme.read_text()
     results = rendering.load_results("quick")
     assert rendering.render(results) in text and "OLD BLOCK" not in text
-    assert lesson_rendering.render("quick") in text and "OLD LESSONS" not in text
+    assert rendering.render_lessons("quick") in text and "OLD LESSONS" not in text
     (tmp_path / "none.md").write_text("no markers here")
     with pytest.raises(ValueError, match="markers"):
         rendering.main(["--profile", "quick", "--readme", str(tmp_path / "none.md")])
