@@ -270,9 +270,11 @@ def trace_mistakes(prompt, response: str) -> list[tuple[int, str]]:
     said = [s for s in re.split(r"(?<=\.)\s+", response.strip()) if s]
     closer = _CLOSER_RE.fullmatch(said[-1]) if said else None
     body = said[:-1] if closer else said
-    found = [(k, m) for k, (sentence, step) in enumerate(zip(body, want), start=1) for m in _step_mistakes(k, sentence, step)]
+    found = [(k, m) for k, (sentence, step) in enumerate(zip(body, want), start=1)
+             for m in _step_mistakes(k, sentence, step)]
     if len(body) != len(want):
-        found.append((min(len(body), len(want)) + 1, f"expected {len(want)} column steps for {a} + {b}, found {len(body)}"))
+        found.append((min(len(body), len(want)) + 1,
+                      f"expected {len(want)} column steps for {a} + {b}, found {len(body)}"))
     if closer is None:
         found.append((len(want) + 1, "no final answer: the response must end with 'The answer is N.' or 'Sum: N.'"))
     elif closer.group(1) != str(total):
@@ -453,9 +455,11 @@ def make_split(
     records = []
     for i in range(n):
         family = world.families[i % len(world.families)]
-        rec = _fresh_record(lambda: make_record(family, rng, world.digits, 1.0 if i in noisy_idx else 0.0, i, split=name,
+        noise = 1.0 if i in noisy_idx else 0.0
+        rec = _fresh_record(lambda: make_record(family, rng, world.digits, noise, i, split=name,
                                                 single_form=world.single_form), seen, heldout,
-                            f"split {name!r}: ran out of new {family!r} prompts at digits={world.digits} after {i} records")
+                            f"split {name!r}: ran out of new {family!r} prompts at digits={world.digits} "
+                            f"after {i} records")
         seen.add(rec["prompt"])
         records.append(rec if labelled else {k: rec[k] for k in UNLABELLED_FIELDS})
     return records

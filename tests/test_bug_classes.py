@@ -7,7 +7,6 @@
     when it was made from the same examples and settings, not merely from as many examples.
 """
 
-import pytest
 import torch
 
 from minikd.data import examples_fingerprint, write_jsonl

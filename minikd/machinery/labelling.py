@@ -1,4 +1,4 @@
-"""The offline pipeline's jobs (the shell around minikd.seqkd): resumable, shardable, cached on disk.
+"""Teacher labelling as jobs over files (the shell around minikd.seqkd): resumable, shardable, cached on disk.
 
 minikd.seqkd holds the ideas — label_prompts, filter_records, rejection_sample, seq_inter_labels — as short
 functions on records in memory. This module runs them as jobs over files, the way a real distillation
@@ -8,7 +8,7 @@ records how every file was made. A learner need not read it.
     1. generate the teacher's answers in advance     generate_dataset    u = teacher(s), stored as JSONL
     2. filter out low-quality answers, or regenerate filter_dataset      verifier, truncation, length, duplicates;
                                                                          rejection sampling for the dropped prompts
-    3. train the student on the stored dataset       load_teacher_data   + profiles.train_model / `minikd train`
+    3. train the student on the stored dataset       load_teacher_data   + stages.train_student / `minikd train`
     4. never run the teacher again while the student trains (step 3 reads a file, nothing else)
 
 plus Kim & Rush's seq-inter (seq_inter_dataset, the choice itself is seqkd.seq_inter_choice).
@@ -57,9 +57,9 @@ from minikd.runtime import Progress, atomic_write_text, mix_seed, what_differs
 from minikd.data import DatasetError, append_jsonl, load_sft, read_jsonl, read_meta, write_jsonl, write_meta
 from minikd.evaluate import max_new_tokens_for
 from minikd.model import check_vocab
-from minikd.seqkd import (DROP_REASONS, decoding_settings, drop_counts, drop_reason, label_prompts,
-                          rejection_sample, seq_inter_labels, sort_out)
-from minikd.world import extract_answer, task_of
+from minikd.seqkd import (DROP_REASONS, decoding_settings, drop_counts, drop_reason, label_prompts, new_answer_passes,
+                          record_task, rejection_sample, seq_inter_labels, sort_out)
+from minikd.world import extract_answer
 from minikd.world import verify as verify_answer
 
 # Dropped prompts that regeneration may retry (a duplicate's prompt already has an answer in the output).
@@ -359,11 +359,6 @@ def merge_shards(paths, out_path) -> Path:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _task(record: dict) -> str:
-    """A record's task family: its "task" field, else read from its prompt."""
-    return record.get("task") or task_of(record["prompt"])
-
-
 def seq_inter_dataset(teacher, tok, labelled_records, out_path, beam_size: int = 5, *, length_penalty: float = 0.0,
                       batch_size: int = 256, max_new_tokens: int | None = None, rank: int = 0, world_size: int = 1,
                       teacher_ckpt=None, chunk: int = 256, overwrite: bool = False, stale: str = "error") -> Path:
@@ -372,7 +367,7 @@ def seq_inter_dataset(teacher, tok, labelled_records, out_path, beam_size: int =
     the reference.
 
     Closeness, explicitly (seqkd.seq_inter_choice): candidates that ended come first; then the smallest
-    answer_distance to the ground truth — the edit distance between the FINAL ANSWERS (tasks.extract_answer),
+    answer_distance to the ground truth — the edit distance between the FINAL ANSWERS (world.extract_answer),
     not between the whole texts; a tie goes to the better beam rank (the higher teacher score).
     Kim & Rush used sentence BLEU, a similarity in what matters for translation; here what matters is the
     answer. The surface form is the teacher's own choice, and the reference's form was drawn at random:
@@ -382,19 +377,19 @@ def seq_inter_dataset(teacher, tok, labelled_records, out_path, beam_size: int =
     ("inter_distance"; null when no candidate's answer could be read). Note: a wrong ground truth (the
     training set's label noise) still pulls the choice towards a candidate with its wrong answer — the
     reference's answer is trusted here.
-    Each record needs a readable ground-truth answer; its "task" field (or tasks.task_of(prompt)) says
+    Each record needs a readable ground-truth answer; its "task" field (or world.task_of(prompt)) says
     how to read it.
     """
     records = _prompt_set(labelled_records)
     for i, r in enumerate(records):
         if not isinstance(r.get("completion"), str):
             raise ValueError(f"seq-inter needs ground-truth completions: record {i} (id {r['id']!r}) has none")
-        if extract_answer(_task(r), r["completion"]) is None:
+        if extract_answer(record_task(r), r["completion"]) is None:
             raise ValueError(f"seq-inter: no final answer can be read from the ground truth of record {i} "
                              f"(id {r['id']!r}): {r['completion']!r}")
     decoding = decoding_settings("beam", beam_size, length_penalty=length_penalty)
     mnt = max_new_tokens or default_max_new_tokens(teacher, tok, records)
-    settings = {**decoding, "select": "ended, then answer distance to the ground truth (tasks.extract_answer), "
+    settings = {**decoding, "select": "ended, then answer distance to the ground truth (world.extract_answer), "
                 "then beam rank", "format": 2, "seed": None, "max_new_tokens": mnt, "batch_size": batch_size}
 
     def label_chunk(part: list[dict], chunk_seed: int) -> list[dict]:
@@ -493,14 +488,7 @@ def _regenerate(teacher, tok, records, reasons, output, report, by_task, *, bloc
     retry = [p for p, why in enumerate(reasons) if why in RETRY_REASONS]
     mnt = max_new_tokens or default_max_new_tokens(teacher, tok, [records[p] for p in retry] or records)
     seen = {(r["prompt"], r["completion"]) for r in output if r is not None}
-
-    def passes(new: dict) -> bool:
-        ok = drop_reason(new, tok, block_size, verify, True) is None and \
-            not (dedupe and (new["prompt"], new["completion"]) in seen)
-        if ok:
-            seen.add((new["prompt"], new["completion"]))
-        return ok
-
+    passes = new_answer_passes(lambda r: drop_reason(r, tok, block_size, verify, True), seen, dedupe)
     print(f"regenerate: sampling up to {tries} answers for each of {len(retry)} dropped prompts", flush=True)
     found = rejection_sample(teacher, tok, [records[p] for p in retry], passes, tries,
                              decoding_settings("sample", temperature=temperature, top_k=top_k), seed, mnt)

@@ -40,7 +40,7 @@ process; 1 for --quick, and on a GPU). Who does what:
 
   teacher    rank 0 trains it (or loads it); the other ranks wait, then load its checkpoint
   generate   rank r of W labels prompts r, r + W, ... with its own copy of the teacher; rank 0 merges
-             the shards (jobs.merge_shards) and filters
+             the shards (labelling.merge_shards) and filters
   logits     the pools' stored distributions, one pool per rank in turn
   students   assigned to ranks before they start, the same on every rank (longest first, each to the
              least-loaded rank); each is trained alone on its rank and seeded from its own settings, so its
@@ -69,7 +69,7 @@ from minikd.machinery.labelling import filter_dataset, merge_shards, seq_inter_d
 from minikd.machinery.stages import (CHUNK, PROFILES, data_paths, get_profile, get_teacher, load_split, note,
                                      profile_dir, prompt_records, stage, teacher_greedy)
 from minikd.machinery.students import (BEAM, BEAM_EVAL, TOKEN_KD, WORD_KD_GRID, Context, build_stores,
-                                       describe_answers, make_job, pick_word_kd, pool_fingerprints, run_jobs,
+                                       describe_answers, make_job, pick_word_kd, pool_fingerprints, run_student_jobs,
                                        sweep_jobs)
 from minikd.runtime import atomic_write_text, get_device, seed_all
 from minikd.seqkd import beam_best_record
@@ -224,7 +224,7 @@ def label_vs_teacher(train_set: list[dict], kept: dict[str, Path]) -> dict:
 def run_students(ctx: Context, seeds: list[int], device, times: dict, plateau: int = 0,
                  methods=METHODS, did: list | None = None) -> tuple[dict, dict, dict, list[dict]]:
     """Stage 6: every method with every seed at the budget, and (plateau > 0) at plateau x the budget,
-    plus word-KD's validation sweep. Two rounds over the ranks (run_jobs): the sweep and every student that
+    plus word-KD's validation sweep. Two rounds over the ranks (run_student_jobs): the sweep and every student that
     needs no T and alpha; then, with the chosen setting, the token-level KD students.
     Returns (budget runs, plateau runs, the chosen word-KD setting, the sweep)."""
     profile = ctx["profile"]
@@ -244,10 +244,10 @@ def run_students(ctx: Context, seeds: list[int], device, times: dict, plateau: i
 
     grid = sweep_jobs(ctx)
     budget, long = jobs_for([m for m in methods if m not in TOKEN_KD], None)
-    done = run_jobs(profile, grid + list(long.values()) + list(budget.values()), str(device), did)
+    done = run_student_jobs(profile, grid + list(long.values()) + list(budget.values()), str(device), did)
     word_kd, sweep = pick_word_kd(grid, done)
     kd_budget, kd_long = jobs_for([m for m in methods if m in TOKEN_KD], word_kd)
-    done.update(run_jobs(profile, list(kd_long.values()) + list(kd_budget.values()), str(device), did))
+    done.update(run_student_jobs(profile, list(kd_long.values()) + list(kd_budget.values()), str(device), did))
     budget, long = {**budget, **kd_budget}, {**long, **kd_long}
     order = {m: i for i, m in enumerate(methods)}  # results in the order of the methods, seed by seed
     budget_runs = {k: done[budget[k]["name"]] for k in sorted(budget, key=lambda k: (order[k[0]], k[1]))}

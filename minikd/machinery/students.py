@@ -207,7 +207,7 @@ def make_job(ctx: Context, method: str, seed: int, steps: int, word_kd: dict | N
             "settings": student_settings(ctx, method, seed, steps, word_kd, val)}
 
 
-def run_jobs(profile, jobs_list: list[dict], device="cpu", did: list | None = None) -> dict[str, dict]:
+def run_student_jobs(profile, jobs_list: list[dict], device="cpu", did: list | None = None) -> dict[str, dict]:
     """Every job's result (student_job's record), by name: read from its cache when that holds the same
     settings, else trained. The jobs to train are spread over the ranks (assign; rank 0 decides which are
     cached, so every rank sees the same list), each trained alone on its rank; the results of other ranks'
@@ -262,4 +262,4 @@ def word_kd_choice(profile, device="auto") -> tuple[dict, list[dict]]:
                   stores=build_stores(profile, teacher, tok, {}, teacher_id, {}, pools=("ground truth",)))
     ctx.folder.mkdir(parents=True, exist_ok=True)
     grid = sweep_jobs(ctx)
-    return pick_word_kd(grid, run_jobs(profile, grid, str(device)))
+    return pick_word_kd(grid, run_student_jobs(profile, grid, str(device)))
