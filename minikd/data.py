@@ -160,15 +160,18 @@ def write_meta(path, meta: dict) -> None:
 def read_meta(path) -> dict | None:
     """The sidecar of dataset `path` as a dict, or None when the dataset has none."""
     target = meta_path(path)
-    if not target.exists():
-        return None
+    return read_json_object(target, reason="invalid_meta") if target.exists() else None
+
+
+def read_json_object(path, reason: str = "invalid_json") -> dict:
+    """A JSON file holding one object (a sidecar, a cached result); anything else is a DatasetError naming it."""
     try:
-        meta = json.loads(target.read_text(encoding="utf-8"))
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DatasetError(target, None, f"invalid JSON: {e}", reason="invalid_meta") from None
-    if not isinstance(meta, dict):
-        raise DatasetError(target, None, f"expected a JSON object, got {type(meta).__name__}", reason="invalid_meta")
-    return meta
+        raise DatasetError(path, None, f"invalid JSON: {e}", reason=reason) from None
+    if not isinstance(value, dict):
+        raise DatasetError(path, None, f"expected a JSON object, got {type(value).__name__}", reason=reason)
+    return value
 
 
 # ---------------------------------------------------------------------------------------------------

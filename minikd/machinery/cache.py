@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from minikd.data import examples_fingerprint
+from minikd.data import DatasetError, examples_fingerprint, read_json_object
 from minikd.runtime import atomic_write_text, get_device, what_differs
 from minikd.train import CheckpointError, load_model, save_checkpoint
 
@@ -72,10 +72,10 @@ def load_cached_json(path, settings: Any, label: str | None = None) -> dict | No
     if not path.exists():
         return None
     try:
-        result = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        result = read_json_object(path)
+    except DatasetError as e:
         if label:
-            print(f"{label}: cannot reuse {path} (not valid JSON: {e}); rebuilding")
+            print(f"{label}: cannot reuse it ({e}); rebuilding")
         return None
     if matches(result, settings):
         if label:
