@@ -57,6 +57,19 @@ def machinery_imports_of(path: Path) -> list[str]:
     return [name for _, name in imported_modules(path) if name == "minikd.machinery" or name.startswith("minikd.machinery.")]
 
 
+def main_job_imports(path: Path) -> list[str]:
+    return [name for _, name in imported_modules(path) if name.startswith("minikd.machinery.pipeline")]
+
+
+def test_the_lesson_kit_never_imports_the_main_job(tmp_path):
+    """Lessons get teachers, students and data through lessons/kit.py, which reaches the stages, never the
+    main job's pipeline (#20 item 4). The check itself sees a planted import."""
+    assert not main_job_imports(ROOT / "lessons" / "kit.py"), "lessons/kit.py imports minikd.machinery.pipeline"
+    planted = tmp_path / "kit.py"
+    planted.write_text("from minikd.machinery.pipeline import answer_limit\n")
+    assert main_job_imports(planted) == ["minikd.machinery.pipeline.answer_limit"]
+
+
 @pytest.mark.parametrize("name", ENTRY_POINTS)
 def test_an_entry_point_only_starts_the_machinery(name):
     text = (ROOT / "minikd" / f"{name}.py").read_text(encoding="utf-8")
