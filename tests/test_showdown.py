@@ -123,11 +123,12 @@ def test_a_cached_student_is_retrained_when_the_teacher_changes(runs_tmp, monkey
     teacher, _ = get_teacher(profile)
     kept = pipeline.teacher_data(profile, teacher, tok, {})
     teacher_id = pipeline.teacher_fingerprint(teacher)
-    ctx = students.Context(profile=profile, kept=kept, pools=students.pool_fingerprints(kept, load_split("train", profile, tok)),
+    pools = students.pool_fingerprints(kept, load_split("train", profile, tok))
+    ctx = students.Context(profile=profile, kept=kept, pools=pools,
                            teacher_id=teacher_id, stores=students.build_stores(profile, teacher, tok, kept, teacher_id, {}))
     results = json.loads((runs_tmp / "quick" / "results.json").read_text())
     trained = []
-    monkeypatch.setattr(pipeline, "train_student", lambda profile, job, device="cpu": trained.append(job["name"])
+    monkeypatch.setattr(students, "student_job", lambda profile, job, device="cpu": trained.append(job["name"])
                         or {"settings": job["settings"], "metrics": {"val_acc": 0.0}})
     core = pipeline.DEFAULT_METHODS
     same, _, word_kd, _ = pipeline.run_students(ctx, [0], "cpu", {}, methods=core)
