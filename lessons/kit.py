@@ -5,8 +5,13 @@ so later lessons and the main job reuse it. What happens inside (caches, the pro
 machinery's business (minikd/machinery/stages.py); a lesson reads only these names.
 """
 
-from minikd.machinery.pipeline import SLACK, answer_limit, form_entropy_bits, prompt_records, teacher_greedy, word_kd_choice
-from minikd.machinery.stages import Profile, get_profile, get_teacher, load_split, profile_dir, student_on, train_model
+from minikd.evaluate import SLACK, answer_limit
+from minikd.machinery.stages import (Profile, get_profile, get_teacher, load_split, profile_dir, prompt_records,
+                                     student_on, teacher_greedy, train_model, train_student, usable_answers)
+from minikd.machinery.rendering import save_lesson
+from minikd.machinery.students import word_kd_choice
+from minikd.what_seqkd_loses import form_entropy_bits
 
 __all__ = ["Profile", "get_profile", "get_teacher", "load_split", "profile_dir", "student_on", "train_model",
+           "train_student", "usable_answers", "save_lesson",
            "SLACK", "answer_limit", "form_entropy_bits", "prompt_records", "teacher_greedy", "word_kd_choice"]

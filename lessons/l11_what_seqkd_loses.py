@@ -44,7 +44,7 @@ import time
 from collections import Counter
 
 from lessons import lesson_parser
-from minikd.machinery import lesson_rendering
+from minikd.machinery import rendering
 from minikd.runtime import runs_dir
 from minikd.data import read_jsonl
 from minikd.evaluate import decode_records, score
@@ -339,7 +339,7 @@ def main(argv=None):
     print("  3. Every student here was trained with teacher forcing. What does a correct prefix it did not write")
     print("     tell you about its own mistakes, and what would training on its own prefixes (on-policy")
     print("     distillation, lesson 13) change?")
-    lesson_rendering.save("l11_what_seqkd_loses", args, LOG[n_claims:], seconds=time.perf_counter() - start,
+    rendering.save_lesson("l11_what_seqkd_loses", args, LOG[n_claims:], seconds=time.perf_counter() - start,
                          table=(["student", "test accuracy %"], [[n, f"{100 * a:.1f}"] for n, a in acc.items()]))
     return {"seed": args.seed, "word_kd": word, "acc": acc, "alternatives": alternatives, "form_bits": forms,
             **exposure, "claims": LOG[n_claims:]}

@@ -35,7 +35,7 @@ from __future__ import annotations
 import time
 
 from lessons import lesson_parser
-from minikd.machinery import lesson_rendering
+from minikd.machinery import rendering
 from minikd.runtime import runs_dir
 from minikd.data import read_jsonl
 from minikd.evaluate import accuracy
@@ -190,7 +190,7 @@ def main(argv=None):
     table = (["student", "test %", "targeted right %", "planted error repeated %", "quirk repeated %"],
              [[n, f"{100 * m['test_acc']:.1f}", f"{100 * m['targeted_acc']:.1f}", f"{100 * m['error_repeated']:.1f}",
                f"{100 * m['quirk']:.1f}"] for n, m in out["students"].items()])
-    lesson_rendering.save("l12_distilled_errors", args, out["claims"], table=table, seconds=time.perf_counter() - start)
+    rendering.save_lesson("l12_distilled_errors", args, out["claims"], table=table, seconds=time.perf_counter() - start)
     return out
 
 

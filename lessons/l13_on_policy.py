@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import torch
 
 from lessons import lesson_parser
-from minikd.machinery import lesson_rendering
+from minikd.machinery import rendering
 from minikd.runtime import runs_dir
 from minikd.data import IGNORE_INDEX, SFTData, read_jsonl
 from minikd.evaluate import accuracy, score
@@ -348,7 +348,7 @@ def main(argv=None):
     print("     its T = 1 distribution teach a student, and what changes at T = 0.5?")
     print("  3. An on-policy step costs several seq-KD steps. Which counted parts make it expensive here, and")
     print("     which of them would a larger teacher make worse?")
-    lesson_rendering.save("l13_on_policy", args, LOG[n_claims:], seeds=seeds, seconds=time.perf_counter() - start,
+    rendering.save_lesson("l13_on_policy", args, LOG[n_claims:], seeds=seeds, seconds=time.perf_counter() - start,
                          table=results_table(results, results[0]["n_student"], setup.teacher.num_params()))
     return {"seeds": seeds, "mean": mean, "claims": LOG[n_claims:],
             "steps": {name: [r[name]["steps"] for r in results] for name in ARMS}}

@@ -32,7 +32,7 @@ import time
 from collections import Counter
 
 from lessons import lesson_parser
-from minikd.machinery import lesson_rendering
+from minikd.machinery import rendering
 from minikd.runtime import DATA_DIR, runs_dir
 from minikd.data import read_jsonl
 from minikd.evaluate import accuracy
@@ -289,7 +289,7 @@ def main(argv=None):
     kept = rejection(teacher, tok, sets["train"], traces, ctx)
     rs = rejection_student(kept, runs, by_arm, profile, tok, ctx)
     check_yourself()
-    lesson_rendering.save("l14_reasoning_traces", args, LOG[n_claims:], seeds=seeds, seconds=time.perf_counter() - start,
+    rendering.save_lesson("l14_reasoning_traces", args, LOG[n_claims:], seeds=seeds, seconds=time.perf_counter() - start,
                          table=results_table(runs, budget["seen"], t, rs))
     return {"n_train": len(traces), "tokens": budget["seen"], "acc": acc, "traces": traces_acc,
             "equal_tokens": {"steps": eq["steps"], "acc": mean(eq["test"]["answer_ok"])}, "rejection": rs,

@@ -37,7 +37,7 @@ import time
 import torch
 
 from lessons import lesson_parser
-from minikd.machinery import lesson_rendering
+from minikd.machinery import rendering
 from minikd.machinery.client import api_dataset
 from minikd.machinery.cache import cached_topk_store
 from minikd.runtime import DATA_DIR, runs_dir
@@ -335,7 +335,7 @@ def main(argv=None):
     columns = list(next(iter(table.values())))
     rows = [[f"{m} ({tok2.vocab_size}-token student)"] + [f"{100 * table[m][c]:.1f}" for c in columns] for m in table]
     header = ["student"] + [f"{c} %" for c in columns]
-    lesson_rendering.save("l15_text_is_enough", args, LOG[n_claims:], table=(header, rows),
+    rendering.save_lesson("l15_text_is_enough", args, LOG[n_claims:], table=(header, rows),
                          seconds=time.perf_counter() - start, seeds=seeds)
     return {"seeds": seeds, "table": table, "claims": LOG[n_claims:], "n_train": len(kept)}
 

@@ -21,6 +21,7 @@ Three rules this module keeps:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import warnings
@@ -135,6 +136,14 @@ def append_jsonl(path, record: dict, fsync: bool = False) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
+def examples_fingerprint(records: list[dict]) -> str:
+    """A short hash of WHAT a data set holds: every record's prompt and completion, in order. Two sets of the
+    same size from other data get other fingerprints, so a cache keyed by it is never reused for the wrong
+    examples merely because there are as many of them."""
+    text = json.dumps([[r["prompt"], r.get("completion")] for r in records], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def meta_path(path) -> Path:
     """`data/train.jsonl` -> `data/train.jsonl.meta.json`."""
     path = Path(path)
@@ -151,15 +160,18 @@ def write_meta(path, meta: dict) -> None:
 def read_meta(path) -> dict | None:
     """The sidecar of dataset `path` as a dict, or None when the dataset has none."""
     target = meta_path(path)
-    if not target.exists():
-        return None
+    return read_json_object(target, reason="invalid_meta") if target.exists() else None
+
+
+def read_json_object(path, reason: str = "invalid_json") -> dict:
+    """A JSON file holding one object (a sidecar, a cached result); anything else is a DatasetError naming it."""
     try:
-        meta = json.loads(target.read_text(encoding="utf-8"))
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DatasetError(target, None, f"invalid JSON: {e}", reason="invalid_meta") from None
-    if not isinstance(meta, dict):
-        raise DatasetError(target, None, f"expected a JSON object, got {type(meta).__name__}", reason="invalid_meta")
-    return meta
+        raise DatasetError(path, None, f"invalid JSON: {e}", reason=reason) from None
+    if not isinstance(value, dict):
+        raise DatasetError(path, None, f"expected a JSON object, got {type(value).__name__}", reason=reason)
+    return value
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -24,6 +24,18 @@ def score(prompt: str, text: str, ended: bool = True) -> bool:
     return bool(ended) and verify(prompt, text)
 
 
+# How long an answer may run: the one home of both limits. With training answers to go by, answer_limit;
+# without (a prompt set labelled cold, `minikd generate`), the room the context leaves, max_new_tokens_for.
+SLACK = 8  # an answer may run this many tokens past the longest training answer; longer is a runaway
+
+
+def answer_limit(train_set: list[dict]) -> int:
+    """max_new_tokens for every generation of the job: the longest training answer (end token included)
+    plus SLACK. A teacher answer cut off there is dropped by the filter, a student's counts as wrong;
+    without a limit a beam search or an untrained student runs on to the end of the context."""
+    return max(sum(e["mask"]) for e in train_set) + SLACK
+
+
 def max_new_tokens_for(model, prompt_ids: list[list[int]], cap: int = 96) -> int:
     """As many new tokens as the longest prompt leaves room for in the context (at most `cap`)."""
     return max(1, min(cap, model.config.block_size - max(len(p) for p in prompt_ids)))

@@ -3,7 +3,7 @@
 Sequence-level KD trains the student on the teacher's text and on nothing else (Kim & Rush 2016): whatever
 the teacher writes — right, wrong, or merely odd — is what the student learns to write. A filter removes
 only what it checks: rejection sampling keeps the answers a checker accepts (DeepSeek-AI 2025), and
-minikd's verifier (tasks.verify) reads the final answer of a worked addition and nothing else. Two marks,
+minikd's verifier (world.verify) reads the final answer of a worked addition and nothing else. Two marks,
 planted into the teacher's answers, show the difference:
 
 - the ERROR: one digit pair the teacher always adds wrong. With PAIR = (7, 8), every column that holds a 7
@@ -12,7 +12,7 @@ planted into the teacher's answers, show the difference:
   final answer is wrong too: the verifier sees it.
 - the QUIRK: every worked answer opens with the same phrase, QUIRK = "Easy!". The verifier reads only the
   closing sentence ("The answer is 143."), so it accepts a quirked answer; the trace checker
-  (tasks.check_trace), which reads every sentence, rejects it.
+  (world.check_trace), which reads every sentence, rejects it.
 
     pair_columns      which columns of an add_steps prompt hold the pair
     planted_steps     column addition with the pair written one too small: the planted teacher's steps
@@ -57,7 +57,7 @@ def _columns_holding(a: int, b: int, pair: tuple[int, int]) -> list[int]:
 def planted_steps(a: int, b: int, pair: tuple[int, int] = PAIR) -> tuple[list[tuple[int, int, int, int]], int]:
     """Column addition as the planted teacher writes it: (x, y, carry_in, written_sum) per column, right to
     left, and the result. A column holding the pair is written one too small; the carry and every later
-    column follow honestly from what was written (the rule of tasks.add_columns)."""
+    column follow honestly from what was written (the rule of world.add_columns)."""
     if sum(pair) < 1:
         raise ValueError(f"planted_steps: the pair {pair} sums to 0; one too small would be negative")
     xs, ys = str(a)[::-1], str(b)[::-1]
@@ -145,7 +145,7 @@ def repeat_shares(prompts: list[str], outputs: list[str], pair: tuple[int, int] 
 
 def targeted_prompts(pair: tuple[int, int] = PAIR, digits: int = 2, exclude=()) -> list[dict]:
     """Every add_steps prompt of the world's size (the larger number has `digits` digits) with a column
-    holding the pair, outside the held-out rule (tasks.is_heldout) and not in `exclude` (prompts a
+    holding the pair, outside the held-out rule (world.is_heldout) and not in `exclude` (prompts a
     student trained on): records with "id", "task", "prompt", "answer"."""
     seen, low, out = set(exclude), 10 ** (digits - 1) if digits > 1 else 0, []
     for a in range(10 ** digits):

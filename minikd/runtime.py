@@ -6,6 +6,7 @@ Kept in one place so that lessons and library code never re-implement them.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sys
@@ -122,3 +123,23 @@ class Progress:
         print(f"{self.label} done: {self.total} {self.unit} in {elapsed:.1f}s {extra}".rstrip(),
               file=self.stream, flush=True)
         return elapsed
+
+
+def as_json(value):
+    """`value` as it reads back from JSON (tuples become lists, keys strings; what JSON cannot hold, its str)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def what_differs(recorded, now: dict, ignore=(), was: str = "recorded") -> list[str]:
+    """THE answer to "was this made the same way?" for everything minikd reuses or resumes (a checkpoint, a
+    cached teacher or student, a labelled file and its shards, a teacher's stored distributions): the settings
+    recorded with it against those wanted now, key by key, as both read back from JSON. [] means the same;
+    else one "key: <was> X vs now Y" per difference. No settings recorded at all is a difference too."""
+    if not isinstance(recorded, dict) and isinstance(now, dict):
+        return [f"no settings recorded with it (found {recorded!r})"]
+    recorded, now = as_json(recorded), as_json(now)
+    if not isinstance(now, dict):
+        return [] if recorded == now else [f"{was} {recorded!r} vs now {now!r}"]
+    keys = list(now) + [k for k in recorded if k not in now]
+    return [f"{k}: {was} {recorded.get(k)!r} vs now {now.get(k)!r}" for k in keys
+            if k not in ignore and recorded.get(k) != now.get(k)]

@@ -8,8 +8,8 @@ student trains, and the stored data is only text.
 
     label_prompts      u = teacher(s) for a list of prompt records -> teacher-written records
     drop_reason        why one record must not be trained on (cut off, empty, too long, wrong), or None
-    filter_records     keep what passes, count what was dropped and why
-    rejection_sample   sample again for the dropped prompts; keep the first answer that passes
+    filter_records     keep what passes, count what was dropped and why (sort_out, drop_counts)
+    rejection_sample   sample again for the dropped prompts; keep the first answer that passes (new_answer_passes)
                        (how DeepSeek-AI (2025) built the distillation data of DeepSeek-R1)
     seq_inter_choice   Kim & Rush's seq-inter: of the teacher's beam candidates, the one closest to the reference
     beam_best_record   the beam's own best answer (Kim & Rush's seq-KD with beam search)
@@ -112,14 +112,30 @@ def sort_out(records: list[dict], reason_of: Callable[[dict], str | None], dedup
     return reasons
 
 
+def new_answer_passes(reason_of: Callable[[dict], str | None], seen: set,
+                      dedupe: bool = True) -> Callable[[dict], bool]:
+    """rejection_sample's test for a regenerated answer, by the filter's own rule: no drop reason and, with
+    dedupe, not a copy of a (prompt, completion) kept already (sort_out's rule); one that passes joins `seen`."""
+    def passes(record: dict) -> bool:
+        ok = reason_of(record) is None and not (dedupe and (record["prompt"], record["completion"]) in seen)
+        if ok:
+            seen.add((record["prompt"], record["completion"]))
+        return ok
+    return passes
+
+
 def filter_records(records: list[dict], reason_of: Callable[[dict], str | None],
                    dedupe: bool = True) -> tuple[list[dict], Counter]:
     """The records that pass every check, in order, and the counts: "kept" and one per drop reason."""
     reasons = sort_out(records, reason_of, dedupe)
-    kept = [r for r, why in zip(records, reasons) if why is None]
-    counts = Counter({"input": len(records), "kept": len(kept), **{why: 0 for why in DROP_REASONS}})
+    return [r for r, why in zip(records, reasons) if why is None], drop_counts(reasons)
+
+
+def drop_counts(reasons: list[str | None]) -> Counter:
+    """sort_out's reasons counted: "input", "kept" (None) and one count per drop reason (0 when none)."""
+    counts = Counter({"input": len(reasons), "kept": reasons.count(None), **{why: 0 for why in DROP_REASONS}})
     counts.update(why for why in reasons if why is not None)
-    return kept, counts
+    return counts
 
 
 def rejection_sample(teacher, tok, records: list[dict], passes: Callable[[dict], bool], tries: int,
@@ -155,7 +171,7 @@ def edit_distance(a, b) -> int:
 
 def answer_distance(task: str, candidate: str, reference: str) -> float:
     """The character edit distance between the FINAL ANSWERS of a candidate and of the reference, as
-    tasks.extract_answer reads them: 0 when the answers agree, whatever the surface forms.
+    world.extract_answer reads them: 0 when the answers agree, whatever the surface forms.
 
     Why not the whole text: the surface form ("1 2 3" or "Sorted: 1 2 3.") is a free choice that the
     reference made at random; the answer is what the reference knows. A candidate with no readable
@@ -183,11 +199,16 @@ def seq_inter_choice(task: str, candidates: list[tuple[str, bool]], reference: s
     return min(range(len(candidates)), key=lambda k: (not candidates[k][1], dist[k], k))
 
 
+def record_task(record: dict) -> str:
+    """A record's task family: its "task" field, else read from its prompt."""
+    return record.get("task") or task_of(record["prompt"])
+
+
 def seq_inter_record(record: dict, tok, pool: list) -> dict:
     """The seq-inter target of one prompt record, from the teacher's beam `pool` (best first). The record
     says which rank was kept ("inter_rank", 0 = the beam's best), its answer distance, and the beam's own
     best answer ("beam_completion"): plain seq-KD on beam output needs no second search."""
-    task = record.get("task") or task_of(record["prompt"])
+    task = record_task(record)
     candidates = [(tok.decode(g.tokens), bool(g.ended)) for g in pool]
     k = seq_inter_choice(task, candidates, record["completion"])
     dist = answer_distance(task, candidates[k][0], record["completion"])

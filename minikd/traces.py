@@ -5,7 +5,7 @@ its reasoning AND its final answer — kept only when a checker accepted them (r
 target is the worked solution, not only the answer. This module builds, from ONE teacher's worked
 solutions, the two training sets that test why, and the checks that grade them:
 
-    sum_sets           fresh add_steps prompts for training, testing and held-out testing (tasks.make_split)
+    sum_sets           fresh add_steps prompts for training, testing and held-out testing (world.make_split)
     sum_prompts        the sum a + b asked two ways: "What is a + b?" (add) and "Add a + b step by step."
     answers_only       a teacher's worked solution cut down to its final answer, as an `add` record
     trace_passes       the verifier AND the trace checker: a right answer after a wrong step fails
@@ -19,11 +19,10 @@ Drawing K samples per prompt and keeping the first that passes is minikd.seqkd.r
 
 from __future__ import annotations
 
-import re
 
 from minikd.data import SFTData
 from minikd.evaluate import decode_records, score
-from minikd.world import WorldConfig, add_columns, check_trace, extract_answer, format_step, make_split, parse_prompt
+from minikd.world import WorldConfig, check_trace, extract_answer, make_split, parse_prompt, trace_mistakes
 
 
 def operands(prompt: str) -> tuple[int, int]:
@@ -36,7 +35,7 @@ def operands(prompt: str) -> tuple[int, int]:
 
 def sum_sets(sizes: dict[str, int], digits: int = 2, exclude=(), seed: int = 2025) -> dict[str, list[dict]]:
     """Clean add_steps records per split (name -> how many; "train", "test", "heldout", ...) from a world of
-    that one family (tasks.make_split), drawn in order: no prompt repeats across the sets or is in `exclude`."""
+    that one family (world.make_split), drawn in order: no prompt repeats across the sets or is in `exclude`."""
     world = WorldConfig(seed=seed, families=("add_steps",), digits=digits, noise=0.0)
     seen, sets = set(exclude), {}
     for name, n in sizes.items():
@@ -65,24 +64,17 @@ def answers_only(trace_record: dict) -> dict | None:
 
 def trace_passes(prompt: str, text: str, ended: bool = True) -> bool:
     """Keep a worked solution only if it ended, the verifier accepts its final answer AND every step is
-    right (tasks.check_trace): a right answer reached through a wrong step is not a right solution."""
+    right (world.check_trace): a right answer reached through a wrong step is not a right solution."""
     return score(prompt, text, ended) and check_trace(prompt, text)
 
 
 def first_wrong_step(prompt: str, response: str) -> int | None:
     """Where a worked solution first goes wrong: k for its k-th column step (1 = the units column; a
     missing step counts as wrong), n + 1 when its n column steps are right but what follows is not one
-    closing sentence with the right sum ("The answer is N." or "Sum: N."); None when all of it is right."""
-    a, b = operands(prompt)
-    steps, total = add_columns(a, b)
-    said = [s for s in re.split(r"(?<=\.)\s+", response.strip()) if s]
-    for k, step in enumerate(steps, start=1):
-        if k > len(said) or said[k - 1] != format_step(*step):
-            return k
-    closing = said[len(steps):]
-    if closing not in ([f"The answer is {total}."], [f"Sum: {total}."]):
-        return len(steps) + 1
-    return None
+    closing sentence with the right sum ("The answer is N." or "Sum: N."); None when all of it is right.
+    The check itself is the task world's one trace checker (world.trace_mistakes): here only its first step."""
+    steps = [k for k, _ in trace_mistakes(prompt, response)]
+    return min(steps) if steps else None
 
 
 def grade(model, tok, records: list[dict], max_new_tokens: int) -> dict:
@@ -96,7 +88,7 @@ def grade(model, tok, records: list[dict], max_new_tokens: int) -> dict:
 
 
 def tokens_seen(examples: list[dict], batch_size: int, steps: int, seed: int) -> dict[str, int]:
-    """Tokens a student trained by profiles.train_model reads: its batches are drawn by SFTData, seeded
+    """Tokens a student trained by stages.train_model (or train_student) reads: its batches are drawn by SFTData, seeded
     by (seed, step) alone, so replaying the draws counts them exactly (padding not counted).
     "tokens": every rendered token; "answer_tokens": those the loss is computed on."""
     data = SFTData(examples, pad_id=0, batch_size=batch_size, seed=seed)

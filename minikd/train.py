@@ -34,7 +34,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from minikd import ranks
 from minikd.device import DevicePolicy, device_policy, get_device
-from minikd.runtime import atomic_write_bytes
+from minikd.runtime import atomic_write_bytes, what_differs
 from minikd.data import IGNORE_INDEX
 from minikd.losses import masked_nll
 from minikd.model import GPT, GPTConfig
@@ -425,11 +425,8 @@ def check_same_run(path, ckpt: dict, cfg: TrainConfig, meta: dict | None) -> Non
     if "train_config" not in saved:
         raise CheckpointError(f"{path}: holds no training settings (not saved by train()), cannot resume it")
     saved_cfg, now_cfg = saved.pop("train_config"), asdict(cfg)
-    diff = [f"{k}: checkpoint {saved_cfg.get(k)!r} vs now {v!r}" for k, v in now_cfg.items()
-            if k not in FREE_ON_RESUME and saved_cfg.get(k) != v]
-    now = meta or {}
-    diff += [f"{k}: checkpoint {saved.get(k)!r} vs now {now.get(k)!r}" for k in sorted(set(saved) | set(now))
-             if saved.get(k) != now.get(k)]
+    diff = what_differs(saved_cfg, now_cfg, ignore=FREE_ON_RESUME, was="checkpoint")
+    diff += what_differs(saved, meta or {}, was="checkpoint")
     if diff:
         raise CheckpointError(f"{path}: made by a run with other settings ({'; '.join(diff)})")
 

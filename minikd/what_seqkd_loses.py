@@ -10,6 +10,7 @@ the single answer throws away, in numbers:
     valid_forms             every accepted surface form of a prompt's true answer ("1 2 3", "1, 2, 3", ...)
     alternative_share       of the probability a model gives to the valid forms, the share off its top form
     form_shares             alternative_share for every prompt, from sequence_logprobs
+    form_entropy_bits       the entropy of the surface forms a data set uses: 0 bits when phrasing is locked in
     first_divergence        the first position where two token lists differ (where a student leaves the teacher)
     continue_from           greedy continuation after a given answer prefix (teacher forcing up to there)
     prefix_correct          is the finished answer right, continuing from the first part of a reference answer?
@@ -20,6 +21,8 @@ prefix it was never trained to continue from.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -150,3 +153,13 @@ def prefix_correct(model, tok, records: list[dict], answers: list[list[int]], fr
     prefixes = [a[:round(fraction * len(a))] for a in answers]
     done = continue_from(model, tok, records, prefixes, max_new_tokens)
     return [score(r["prompt"], tok.decode(ids), ended) for r, (ids, ended) in zip(records, done)]
+
+
+def form_entropy_bits(forms: list[str | None]) -> float:
+    """Shannon entropy (bits) of the surface forms used: 0 = one form always; log2(k) = k forms evenly.
+    An unreadable answer counts as a form of its own ("none")."""
+    counts: dict = {}
+    for f in forms:
+        counts[f] = counts.get(f, 0) + 1
+    n = len(forms)
+    return -sum(c / n * math.log2(c / n) for c in counts.values()) if n else 0.0

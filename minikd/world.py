@@ -255,39 +255,57 @@ def format_step(x: int, y: int, carry_in: int, written: int) -> str:
 _STEP_RE = re.compile(r"(\d)\+(\d)(?:\+(\d))?=(\d+)( carry 1)?\.")
 
 
-def trace_errors(prompt, response: str) -> list[str]:
-    """Every mistake in a worked add_steps response, in words; [] means the solution is right step by step."""
-    if isinstance(prompt, dict):
-        prompt = prompt["prompt"]
-    family, (a, b) = parse_prompt(prompt)
+_CLOSER_RE = re.compile(r"(?:The answer is|Sum:) (\d+)\.")
+
+
+def trace_mistakes(prompt, response: str) -> list[tuple[int, str]]:
+    """THE trace check: (step, what is wrong) for every mistake in a worked add_steps response; [] when it is
+    right step by step. Step k is the k-th column step (1 = the units column; a missing one is a mistake, and
+    every step is written exactly as format_step writes it); n + 1 is what follows the n column steps, which
+    must be one closing sentence with the right sum, "The answer is N." or "Sum: N."."""
+    family, (a, b) = parse_prompt(prompt["prompt"] if isinstance(prompt, dict) else prompt)
     if family != "add_steps":
         raise ValueError(f"check_trace: prompt {prompt!r} is a {family!r} task, not 'add_steps'")
-    read = _read(family, response)
-    if read is None:
-        return ["no final answer: the response must end with 'The answer is N.' or 'Sum: N.'"]
-    _, answer, body = read
     want, total = add_columns(a, b)
-    sentences = [s for s in re.split(r"(?<=\.)\s+", body.strip()) if s]
+    said = [s for s in re.split(r"(?<=\.)\s+", response.strip()) if s]
+    closer = _CLOSER_RE.fullmatch(said[-1]) if said else None
+    body = said[:-1] if closer else said
+    found = [(k, m) for k, (sentence, step) in enumerate(zip(body, want), start=1)
+             for m in _step_mistakes(k, sentence, step)]
+    if len(body) != len(want):
+        found.append((min(len(body), len(want)) + 1,
+                      f"expected {len(want)} column steps for {a} + {b}, found {len(body)}"))
+    if closer is None:
+        found.append((len(want) + 1, "no final answer: the response must end with 'The answer is N.' or 'Sum: N.'"))
+    elif closer.group(1) != str(total):
+        found.append((len(want) + 1, f"final answer {closer.group(1)} is wrong: {a} + {b} = {total}"))
+    return found
+
+
+def _step_mistakes(k: int, sentence: str, step: tuple[int, int, int, int]) -> list[str]:
+    """What is wrong with the k-th column step, in words ([] when it is exactly format_step's)."""
+    x, y, carry, _ = step
+    if sentence == format_step(*step):
+        return []
+    m = _STEP_RE.fullmatch(sentence)
+    if not m:
+        return [f"step {k}: {sentence!r} is not a step like '7+6+1=14 carry 1.'"]
+    gx, gy, gc, gs = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0), int(m.group(4))
     errors = []
-    if len(sentences) != len(want):
-        errors.append(f"expected {len(want)} column steps for {a} + {b}, found {len(sentences)}")
-    for k, (sentence, (x, y, carry, _)) in enumerate(zip(sentences, want), start=1):
-        m = _STEP_RE.fullmatch(sentence)
-        if not m:
-            errors.append(f"step {k}: {sentence!r} is not a step like '7+6+1=14 carry 1.'")
-            continue
-        gx, gy, gc, gs = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0), int(m.group(4))
-        if (gx, gy) != (x, y):
-            errors.append(f"step {k}: adds {gx}+{gy}, but column {k} from the right holds {x}+{y}")
-        if gc != carry:
-            errors.append(f"step {k}: carry-in is {carry}, the step uses {gc}")
-        if gx + gy + gc != gs:
-            errors.append(f"step {k}: {m.group(0)[:-1].split('=')[0]} is {gx + gy + gc}, not {gs}")
-        if bool(m.group(5)) != (gs >= 10):
-            errors.append(f"step {k}: write 'carry 1' exactly when the column sum is 10 or more")
-    if answer != str(total):
-        errors.append(f"final answer {answer} is wrong: {a} + {b} = {total}")
-    return errors
+    if (gx, gy) != (x, y):
+        errors.append(f"step {k}: adds {gx}+{gy}, but column {k} from the right holds {x}+{y}")
+    if gc != carry:
+        errors.append(f"step {k}: carry-in is {carry}, the step uses {gc}")
+    if gx + gy + gc != gs:
+        errors.append(f"step {k}: {m.group(0)[:-1].split('=')[0]} is {gx + gy + gc}, not {gs}")
+    if bool(m.group(5)) != (gs >= 10):
+        errors.append(f"step {k}: write 'carry 1' exactly when the column sum is 10 or more")
+    return errors or [f"step {k}: write it as {format_step(*step)!r}"]
+
+
+def trace_errors(prompt, response: str) -> list[str]:
+    """Every mistake in a worked add_steps response, in words (trace_mistakes without the step numbers)."""
+    return [message for _, message in trace_mistakes(prompt, response)]
 
 
 def check_trace(prompt, response: str) -> bool:
@@ -328,16 +346,41 @@ def _misorder(items: list[int], rng: random.Random) -> list[int]:
     return items
 
 
-def make_record(
-    family: str,
-    rng: random.Random,
-    digits: int,
-    noise: float,
-    idx: int,
-    *,
-    split: str = "rec",
-    single_form: bool = False,
-) -> dict:
+def _sort_record(rng: random.Random, digits: int, noisy: bool, form: str) -> tuple[str, str, str]:
+    """(prompt, true answer, completion) of a sort record; a noisy one has two neighbours swapped."""
+    items = [rng.randrange(10) for _ in range(digits + 2)]
+    shown = " ".join(map(str, _misorder(sorted(items), rng) if noisy else sorted(items)))
+    completion = {"bare": shown, "sentence": f"Sorted: {shown}.", "commas": shown.replace(" ", ", ")}[form]
+    return "Sort " + " ".join(map(str, items)) + ".", _truth("sort", tuple(items)), completion
+
+
+def _add_record(rng: random.Random, digits: int, noisy: bool, form: str) -> tuple[str, str, str]:
+    """(prompt, true answer, completion) of an add record; a noisy one has one digit of the sum changed."""
+    a, b = _operands(rng, digits)
+    shown = _change_one_digit(a + b, rng) if noisy else a + b
+    completion = {"bare": f"{shown}", "sentence": f"The answer is {shown}.", "equation": f"{a} + {b} = {shown}"}[form]
+    return f"What is {a} + {b}?", str(a + b), completion
+
+
+def _add_steps_record(rng: random.Random, digits: int, noisy: bool, form: str) -> tuple[str, str, str]:
+    """(prompt, true answer, completion) of a worked addition; a noisy one slips in one column and carries
+    the slip honestly to a wrong answer."""
+    a, b = _operands(rng, digits)
+    slip = None
+    if noisy:
+        column = rng.randrange(max(len(str(a)), len(str(b))))
+        written = add_columns(a, b)[0][column][3]
+        slip = (column, -1 if written == 19 else 1 if written == 0 else rng.choice((-1, 1)))
+    steps, shown = add_columns(a, b, slip)
+    closer = {"sentence": f"The answer is {shown}.", "sum": f"Sum: {shown}."}[form]
+    return f"Add {a} + {b} step by step.", str(a + b), " ".join([format_step(*s) for s in steps] + [closer])
+
+
+RECORD_WRITERS = {"sort": _sort_record, "add": _add_record, "add_steps": _add_steps_record}
+
+
+def make_record(family: str, rng: random.Random, digits: int, noise: float, idx: int, *, split: str = "rec",
+                single_form: bool = False) -> dict:
     """One labelled record. With probability `noise` the completion's answer is wrong ("label_noisy").
 
     "answer" is always the truth; "completion" is what the data set teaches,
@@ -346,51 +389,9 @@ def make_record(
         raise ValueError(f"unknown family {family!r}; known: {FAMILIES}")
     noisy = rng.random() < noise
     form = FORMS[family][0] if single_form else rng.choice(FORMS[family])
-
-    if family == "sort":
-        items = [rng.randrange(10) for _ in range(digits + 2)]
-        prompt = "Sort " + " ".join(map(str, items)) + "."
-        answer = _truth(family, tuple(items))
-        shown = " ".join(map(str, _misorder(sorted(items), rng) if noisy else sorted(items)))
-        completion = {
-            "bare": shown,
-            "sentence": f"Sorted: {shown}.",
-            "commas": shown.replace(" ", ", "),
-        }[form]
-    else:
-        a, b = _operands(rng, digits)
-        answer = str(a + b)
-        if family == "add":
-            prompt = f"What is {a} + {b}?"
-            shown = _change_one_digit(a + b, rng) if noisy else a + b
-            completion = {
-                "bare": f"{shown}",
-                "sentence": f"The answer is {shown}.",
-                "equation": f"{a} + {b} = {shown}",
-            }[form]
-        else:  # add_steps: a slip in one column, carried honestly to a wrong answer
-            prompt = f"Add {a} + {b} step by step."
-            slip = None
-            if noisy:
-                column = rng.randrange(max(len(str(a)), len(str(b))))
-                steps, _ = add_columns(a, b)
-                written = steps[column][3]
-                delta = -1 if written == 19 else 1 if written == 0 else rng.choice((-1, 1))
-                slip = (column, delta)
-            steps, shown = add_columns(a, b, slip)
-            closer = {"sentence": f"The answer is {shown}.", "sum": f"Sum: {shown}."}[form]
-            completion = " ".join([format_step(*s) for s in steps] + [closer])
-
-    return {
-        "id": f"{split}-{idx:05d}",
-        "task": family,
-        "prompt": prompt,
-        "completion": completion,
-        "answer": answer,
-        "source": "ground_truth",
-        "label_noisy": noisy,
-        "form": form,
-    }
+    prompt, answer, completion = RECORD_WRITERS[family](rng, digits, noisy, form)
+    return {"id": f"{split}-{idx:05d}", "task": family, "prompt": prompt, "completion": completion, "answer": answer,
+            "source": "ground_truth", "label_noisy": noisy, "form": form}
 
 
 # ---------------------------------------------------------------------------
@@ -454,20 +455,23 @@ def make_split(
     records = []
     for i in range(n):
         family = world.families[i % len(world.families)]
-        for _ in range(5000):  # held-out sort lists are ~4 % of all lists: rejection needs room
-            rec = make_record(
-                family, rng, world.digits, 1.0 if i in noisy_idx else 0.0, i, split=name, single_form=world.single_form
-            )
-            if rec["prompt"] not in seen and is_heldout(*parse_prompt(rec["prompt"])) == heldout:
-                break
-        else:
-            raise ValueError(
-                f"split {name!r}: ran out of new {family!r} prompts at digits={world.digits} after {i} records; "
-                "ask for fewer records or more digits"
-            )
+        noise = 1.0 if i in noisy_idx else 0.0
+        rec = _fresh_record(lambda: make_record(family, rng, world.digits, noise, i, split=name,
+                                                single_form=world.single_form), seen, heldout,
+                            f"split {name!r}: ran out of new {family!r} prompts at digits={world.digits} "
+                            f"after {i} records")
         seen.add(rec["prompt"])
         records.append(rec if labelled else {k: rec[k] for k in UNLABELLED_FIELDS})
     return records
+
+
+def _fresh_record(draw, seen: set, heldout: bool, what: str) -> dict:
+    """draw() until a record whose prompt is not in `seen` and that the held-out rule puts on the wanted side."""
+    for _ in range(5000):  # held-out sort lists are ~4 % of all lists: rejection needs room
+        rec = draw()
+        if rec["prompt"] not in seen and is_heldout(*parse_prompt(rec["prompt"])) == heldout:
+            return rec
+    raise ValueError(f"{what}; ask for fewer records or more digits")
 
 
 def _jsonl(records: list[dict]) -> str:

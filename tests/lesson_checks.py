@@ -1,6 +1,6 @@
 """What every lesson test of lessons 11-15 checks about the conclusions a --fast run printed."""
 
-from minikd.machinery import lesson_rendering
+from minikd.machinery import rendering
 
 FAST_VERDICTS = ("holds", "consistent (not separable)", "needs the default run")
 
@@ -12,5 +12,5 @@ def check_claims(claims: list, text: str) -> None:
     for c in claims:
         assert c.sentence() in text
         assert c.fast and c.verdict in FAST_VERDICTS
-    saved = lesson_rendering.render("quick")
+    saved = rendering.render_lessons("quick")
     assert all(c.sentence() in saved for c in claims)

@@ -23,7 +23,7 @@ PAIRS = [("Sort 3 1 2.", "1 2 3"), ("What is 2 + 2?", "4"), ("Add 12 + 30 step b
 
 
 def examples():
-    return [dict(zip(("ids", "mask"), TOK.render(p, c)), id=i) for i, (p, c) in enumerate(PAIRS)]
+    return [dict(zip(("ids", "mask"), TOK.render(p, c)), id=i, prompt=p, completion=c) for i, (p, c) in enumerate(PAIRS)]
 
 
 def tiny(seed, **kw):
@@ -211,9 +211,9 @@ def test_a_topk_store_from_another_device_is_rebuilt(tmp_path, monkeypatch):
 
 
 def test_student_results_are_keyed_by_device():
-    from minikd.machinery.pipeline import Context, student_settings
     from minikd.machinery.stages import get_profile
-    keys = [student_settings(Context(profile=get_profile("quick"), sizes={"ground truth": 6}, teacher_id="t",
+    from minikd.machinery.students import Context, student_settings
+    keys = [student_settings(Context(profile=get_profile("quick"), pools={"ground truth": "p"}, teacher_id="t",
                                      device=d), "gt", 0, 10, None, False)["device"] for d in ("cpu/fp32", "cuda/bf16")]
     assert keys == ["cpu/fp32", "cuda/bf16"]
 

@@ -80,7 +80,7 @@ def resolve(results: dict, attrs: dict, lessons: dict) -> float:
     if "data-claim" in attrs:
         where, i = attrs["data-claim"].rsplit("/", 1)
         claims = rendering.claims(results) if where == "main" else \
-            [report_page.lesson_rendering.claim_from_record(r) for r in lessons[where]["claims"]]
+            [report_page.rendering.claim_from_record(r) for r in lessons[where]["claims"]]
         return getattr(claims[int(i)].diff, attrs["data-field"])
     paths = attrs["data-paths"].split(";") if "data-paths" in attrs else [attrs["data-path"]]
     values = []
@@ -141,7 +141,7 @@ def test_lessons_results_are_shown_with_their_verdicts_decided_anew(tmp_path):
     record = {"lesson": "l15_text_is_enough", "title": "Lesson 15 — text is enough", "command": "python -m x",
               "seeds": [0, 1, 2], "device": "cpu", "seconds": 60.0, "notes": "",
               "table": {"header": ["arm", "acc %"], "rows": [["uld", "60.0"]]},
-              "claims": [report_page.lesson_rendering.claim_record(c) | {"verdict": "does not hold (typed)"}]}
+              "claims": [report_page.rendering.claim_record(c) | {"verdict": "does not hold (typed)"}]}
     (tmp_path / "l15_text_is_enough.json").write_text(json.dumps(record))
     html = report_page.build(results, report_page.load_lessons(tmp_path))
     assert "Lesson 15 — text is enough" in html and "[holds]</b> ULD beats seq-KD" in html  # re-decided

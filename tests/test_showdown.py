@@ -9,9 +9,9 @@ import pytest
 
 from lessons import l10_showdown
 from minikd.machinery import rendering
-from minikd.machinery import lesson_rendering
 from minikd.machinery import stages
 from minikd.machinery import pipeline
+from minikd.machinery import students
 from minikd.runtime import ROOT
 from minikd.machinery.stages import Profile, get_profile
 
@@ -26,8 +26,8 @@ def test_showdown_quick_runs_end_to_end_caches_and_leaves_the_repo_alone(runs_tm
     assert "[" in out and "95 % CI" in out  # the verdict sentences were printed with their intervals
     results = json.loads((runs_tmp / "quick" / "results.json").read_text())
     assert results["seeds"] == [0, 1, 2]  # three seeds by default
-    assert results["methods"] == pipeline.CORE  # the default run: no beam-based methods
-    for method in pipeline.CORE:
+    assert results["methods"] == pipeline.DEFAULT_METHODS  # the default run: no beam-based methods
+    for method in pipeline.DEFAULT_METHODS:
         for seed in results["seeds"]:
             m = results["students"][f"{method}-seed{seed}"]["metrics"]
             assert set(m["acc_by_task"]) == set(results["teacher"]["acc_by_task"])  # per family
@@ -35,7 +35,7 @@ def test_showdown_quick_runs_end_to_end_caches_and_leaves_the_repo_alone(runs_tm
             assert steps[-1] == results["steps"] and len(steps) == get_profile("quick").curve_points
             assert m["curve"][-1]["acc"] == m["greedy_acc"]  # the last curve point is the final accuracy
     table = (runs_tmp / "quick" / "results.md").read_text()
-    for method in pipeline.CORE + ["teacher (reference)"]:
+    for method in pipeline.DEFAULT_METHODS + ["teacher (reference)"]:
         assert f"| {method} |" in table
     assert "| ground truth labels (train) |" in table and "95 % CI" in table
 
@@ -60,12 +60,12 @@ def test_minikd_readme_writes_the_last_runs_results(runs_tmp, tmp_path, capsys):
     l10_showdown.main(["--fast"])  # the quick run, or its cache
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{rendering.README_START}\nOLD BLOCK\n{rendering.README_END}\n"
-                      f"{lesson_rendering.START}\nOLD LESSONS\n{lesson_rendering.END}\n")
+                      f"{rendering.LESSONS_START}\nOLD LESSONS\n{rendering.LESSONS_END}\n")
     rendering.main(["--profile", "quick", "--readme", str(readme)])
     text = readme.read_text()
     results = rendering.load_results("quick")
     assert rendering.render(results) in text and "OLD BLOCK" not in text
-    assert lesson_rendering.render("quick") in text and "OLD LESSONS" not in text
+    assert rendering.render_lessons("quick") in text and "OLD LESSONS" not in text
     (tmp_path / "none.md").write_text("no markers here")
     with pytest.raises(ValueError, match="markers"):
         rendering.main(["--profile", "quick", "--readme", str(tmp_path / "none.md")])
@@ -123,18 +123,18 @@ def test_a_cached_student_is_retrained_when_the_teacher_changes(runs_tmp, monkey
     teacher, _ = get_teacher(profile)
     kept = pipeline.teacher_data(profile, teacher, tok, {})
     teacher_id = pipeline.teacher_fingerprint(teacher)
-    ctx = pipeline.Context(profile=profile, kept=kept, sizes=pipeline.pool_sizes(kept, len(load_split("train", profile, tok))),
-                           teacher_id=teacher_id, device="cpu/fp32",
-                           stores=pipeline.build_stores(profile, teacher, tok, kept, teacher_id, {}))
+    pools = students.pool_fingerprints(kept, load_split("train", profile, tok))
+    ctx = students.Context(profile=profile, kept=kept, pools=pools, teacher_id=teacher_id, device="cpu/fp32",
+                           stores=students.build_stores(profile, teacher, tok, kept, teacher_id, {}))
     results = json.loads((runs_tmp / "quick" / "results.json").read_text())
     trained = []
-    monkeypatch.setattr(pipeline, "train_student", lambda profile, job, device="cpu": trained.append(job["name"])
+    monkeypatch.setattr(students, "student_job", lambda profile, job, device="cpu": trained.append(job["name"])
                         or {"settings": job["settings"], "metrics": {"val_acc": 0.0}})
-    core = pipeline.CORE
+    core = pipeline.DEFAULT_METHODS
     same, _, word_kd, _ = pipeline.run_students(ctx, [0], "cpu", {}, methods=core)
     assert trained == [] and len(same) == len(core) and word_kd == results["word_kd"]
-    pipeline.run_students(pipeline.Context(ctx, teacher_id="another teacher"), [0], "cpu", {}, methods=core)
-    sweep = [f"word_kd-seed0-{profile.student_steps}steps-T{w['temperature']}-a{w['alpha']}" for w in pipeline.WORD_KD_GRID]
+    pipeline.run_students(students.Context(ctx, teacher_id="another teacher"), [0], "cpu", {}, methods=core)
+    sweep = [f"word_kd-seed0-{profile.student_steps}steps-T{w['temperature']}-a{w['alpha']}" for w in students.WORD_KD_GRID]
     assert sorted(trained) == sorted([f"{m}-seed0-{profile.student_steps}steps" for m in core] + sweep)
 
 

@@ -9,8 +9,8 @@ trained on other data or for fewer steps.
                                        (the device type and dtype join the settings: device_settings)
     result JSON  its "settings" key    cached_json(path, settings, compute, label)
                                        (or load_cached_json + save_cached_json when the work runs elsewhere)
-    top-k store  tokenizer + examples  cached_topk_store(teacher, examples, tok, k, path)
-                 + the teacher's device
+    top-k store  <store>.settings.json cached_topk_store(teacher, examples, tok, k, path)
+                 (tokenizer, k, the examples' fingerprint, the teacher's device type)
 
 Settings are compared after a JSON round trip (settings_key): a tuple in memory equals the list read back.
 """
@@ -21,8 +21,9 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from minikd.data import DatasetError, examples_fingerprint, read_json_object
 from minikd.device import device_policy
-from minikd.runtime import atomic_write_text, get_device
+from minikd.runtime import atomic_write_text, get_device, what_differs
 from minikd.train import CheckpointError, load_model, save_checkpoint
 
 
@@ -40,8 +41,9 @@ def device_settings(settings: dict, device: str = "auto") -> dict:
 
 
 def matches(meta: dict | None, settings: Any) -> bool:
-    """Was the artefact whose metadata is `meta` made with `settings`? No metadata means no."""
-    return isinstance(meta, dict) and meta.get("settings") == settings_key(settings)
+    """Was the artefact whose metadata is `meta` made with `settings`? (runtime.what_differs, the one
+    comparison.) No metadata means no."""
+    return isinstance(meta, dict) and not what_differs(meta.get("settings"), settings_key(settings))
 
 
 def cached_model(path, settings: Any, build: Callable, tok, device: str = "auto", label: str = "model",
@@ -79,10 +81,10 @@ def load_cached_json(path, settings: Any, label: str | None = None) -> dict | No
     if not path.exists():
         return None
     try:
-        result = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        result = read_json_object(path)
+    except DatasetError as e:
         if label:
-            print(f"{label}: cannot reuse {path} (not valid JSON: {e}); rebuilding")
+            print(f"{label}: cannot reuse it ({e}); rebuilding")
         return None
     if matches(result, settings):
         if label:
@@ -110,14 +112,22 @@ def cached_json(path, settings: Any, compute: Callable[[], dict], label: str | N
 
 
 def cached_topk_store(teacher, examples: list[dict], tok, k: int, path) -> tuple[dict, bool]:
-    """The teacher's top-k store (word_kd, T = 1) of `examples` at `path`: read back when it was made by this
-    tokenizer from exactly these examples on the teacher's device type, else built (the teacher's forward
-    pass) and saved.
-    Returns (store, built)."""
+    """The teacher's top-k store (word_kd, T = 1) of `examples` at `path`: read back when its settings sidecar
+    (`<path>.settings.json`) says it was made by this tokenizer, at this k, from exactly these examples
+    (data.examples_fingerprint: the same prompts and answers, not merely as many) on the teacher's device type;
+    else built (the teacher's forward pass) and saved, the sidecar written after the store. Returns (store, built)."""
     from minikd.word_kd import TopkStoreError, build_topk_store, load_topk_store, store_device
-    try:
-        return load_topk_store(path, expect_fingerprint=tok.fingerprint, expect_examples=examples,
-                               expect_device=store_device(teacher)), False
-    except TopkStoreError:  # missing, unreadable, or made from other data: (re)build it
-        return build_topk_store(teacher, examples, tok.pad_id, k=k, temperature=1.0, path=path,
-                                fingerprint=tok.fingerprint), True
+    settings = {"tokenizer": tok.fingerprint, "k": k, "temperature": 1.0, "examples": examples_fingerprint(examples),
+                "n_examples": len(examples), "device": store_device(teacher)}
+    sidecar = Path(str(path) + ".settings.json")
+    if load_cached_json(sidecar, settings) is not None:
+        try:
+            return load_topk_store(path, expect_fingerprint=tok.fingerprint, expect_examples=examples,
+                                   expect_device=store_device(teacher)), False
+        except TopkStoreError:  # missing, unreadable, or made from other data: (re)build it
+            pass
+    sidecar.unlink(missing_ok=True)  # a store being rebuilt has no settings until it is complete
+    store = build_topk_store(teacher, examples, tok.pad_id, k=k, temperature=1.0, path=path,
+                             fingerprint=tok.fingerprint)
+    save_cached_json(sidecar, settings, {"store": Path(path).name})
+    return store, True

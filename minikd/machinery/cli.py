@@ -263,7 +263,7 @@ def cmd_train(args) -> int:
     from minikd.model import get_config
     from minikd.machinery.stages import get_profile
     from minikd.tokenizer import Tokenizer
-    from minikd.train import CheckpointError, sft_objective
+    from minikd.train import CheckpointError
 
     from minikd import ranks
     from minikd.machinery import launch
@@ -277,7 +277,32 @@ def cmd_train(args) -> int:
     if args.objective != "wordkd" and args.teacher:
         raise ValueError(f"--teacher is only used by --objective wordkd; {args.objective} never loads a teacher")
 
-    # Step 1: the data — a file, nothing else. For seqkd a cut-off (ended=false) record is an error.
+    examples = _train_examples(args, data, tok, profile)  # Step 1: the data — a file, nothing else
+
+    # Step 2: the objective. Only word-level KD needs the teacher, in memory, at every step.
+    # meta: every setting outside the TrainConfig that shapes the weights (a resumed run must share them).
+    meta = {"objective": args.objective, "data": str(data), "profile": args.profile, "limit": args.limit,
+            "data_sha256": hashlib.sha256(Path(data).read_bytes()).hexdigest()}
+    objective = _train_objective(args, tok, meta)
+
+    # Step 3: train (the loop prints its progress line and checkpoints to --out) and save.
+    config = get_config(args.preset, vocab_size=tok.vocab_size, block_size=profile.block_size)
+    steps = args.steps or profile.student_steps
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    print(f"train: {args.objective} ({OBJECTIVES[args.objective]})\n  {len(examples)} examples from {data}; "
+          f"{args.preset} preset; {steps} steps x {profile.batch_size} sequences; -> {out}", flush=True)
+    lr = profile.teacher_lr if args.preset == profile.teacher_preset else profile.student_lr
+    try:
+        model, history = _train_resumable(config, examples, steps, profile, lr, objective, meta, tok, out, args)
+    except CheckpointError as e:  # --out holds a checkpoint of another run, or something else
+        raise CheckpointError(f"{e}; pass --overwrite to start over, or choose another --out") from None
+    print(f"saved {out} ({model.num_params():,} parameters, final loss {history[-1]['loss']:.4f})")
+    return 0
+
+
+def _train_examples(args, data, tok, profile) -> list[dict]:
+    """`minikd train`'s examples: for seqkd a cut-off (ended=false) record is an error; --limit applies."""
     if args.objective == "seqkd":
         from minikd.machinery.labelling import load_teacher_data
         examples = load_teacher_data(data, tok, profile.block_size)
@@ -291,40 +316,26 @@ def cmd_train(args) -> int:
         examples = examples[:args.limit]
     if not examples:
         raise DatasetError(data, None, "holds no records", reason="empty_file")
-
-    # Step 2: the objective. Only word-level KD needs the teacher, in memory, at every step.
-    # meta: every setting outside the TrainConfig that shapes the weights (a resumed run must share them).
-    meta = {"objective": args.objective, "data": str(data), "profile": args.profile, "limit": args.limit,
-            "data_sha256": hashlib.sha256(Path(data).read_bytes()).hexdigest()}
-    objective = sft_objective
-    if args.objective == "wordkd":
-        from minikd.train import load_checkpoint
-        from minikd.word_kd import check_same_tokenizer, word_kd_objective
-        teacher_path = args.teacher or str(default_teacher())
-        if Path(teacher_path).exists():  # a teacher of another tokenizer: word-level KD is refused, naming both
-            check_same_tokenizer(load_checkpoint(teacher_path)["tokenizer"], tok)
-        teacher = _load_teacher(teacher_path, tok, "cpu")
-        objective = word_kd_objective(teacher, temperature=args.temperature, alpha=args.alpha)
-        meta.update(teacher=teacher_path, temperature=args.temperature, alpha=args.alpha)
-
-    # Step 3: train (the loop prints its progress line and checkpoints to --out) and save.
-    config = get_config(args.preset, vocab_size=tok.vocab_size, block_size=profile.block_size)
-    steps = args.steps or profile.student_steps
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    print(f"train: {args.objective} ({OBJECTIVES[args.objective]})\n  {len(examples)} examples from {data}; "
-          f"{args.preset} preset; {steps} steps x {profile.batch_size} sequences; -> {out}", flush=True)
-    lr = profile.teacher_lr if args.preset == profile.teacher_preset else profile.student_lr
-    try:
-        model, history = _train_student(config, examples, steps, profile, lr, objective, meta, tok, out, args)
-    except CheckpointError as e:  # --out holds a checkpoint of another run, or something else
-        raise CheckpointError(f"{e}; pass --overwrite to start over, or choose another --out") from None
-    print(f"saved {out} ({model.num_params():,} parameters, final loss {history[-1]['loss']:.4f})")
-    return 0
+    return examples
 
 
-def _train_student(config, examples, steps, profile, lr, objective, meta, tok, out: Path, args):
-    """profiles.train_model with a checkpoint every tenth of the run, resumed when --out holds one: a killed
+def _train_objective(args, tok, meta: dict):
+    """SFT, or word-level KD against a teacher of the same tokenizer (its settings added to `meta`)."""
+    from minikd.train import sft_objective
+    if args.objective != "wordkd":
+        return sft_objective
+    from minikd.train import load_checkpoint
+    from minikd.word_kd import check_same_tokenizer, word_kd_objective
+    teacher_path = args.teacher or str(default_teacher())
+    if Path(teacher_path).exists():  # a teacher of another tokenizer: word-level KD is refused, naming both
+        check_same_tokenizer(load_checkpoint(teacher_path)["tokenizer"], tok)
+    teacher = _load_teacher(teacher_path, tok, "cpu")
+    meta.update(teacher=teacher_path, temperature=args.temperature, alpha=args.alpha)
+    return word_kd_objective(teacher, temperature=args.temperature, alpha=args.alpha)
+
+
+def _train_resumable(config, examples, steps, profile, lr, objective, meta, tok, out: Path, args):
+    """stages.train_model with a checkpoint every tenth of the run, resumed when --out holds one: a killed
     `minikd train` started again with the same arguments continues where it stopped and ends with the
     weights of a run that never stopped; a checkpoint of other settings is refused by train()
     (check_same_run), never silently continued."""

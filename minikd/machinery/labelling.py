@@ -1,4 +1,4 @@
-"""The offline pipeline's jobs (the shell around minikd.seqkd): resumable, shardable, cached on disk.
+"""Teacher labelling as jobs over files (the shell around minikd.seqkd): resumable, shardable, cached on disk.
 
 minikd.seqkd holds the ideas — label_prompts, filter_records, rejection_sample, seq_inter_labels — as short
 functions on records in memory. This module runs them as jobs over files, the way a real distillation
@@ -8,7 +8,7 @@ records how every file was made. A learner need not read it.
     1. generate the teacher's answers in advance     generate_dataset    u = teacher(s), stored as JSONL
     2. filter out low-quality answers, or regenerate filter_dataset      verifier, truncation, length, duplicates;
                                                                          rejection sampling for the dropped prompts
-    3. train the student on the stored dataset       load_teacher_data   + profiles.train_model / `minikd train`
+    3. train the student on the stored dataset       load_teacher_data   + stages.train_student / `minikd train`
     4. never run the teacher again while the student trains (step 3 reads a file, nothing else)
 
 plus Kim & Rush's seq-inter (seq_inter_dataset, the choice itself is seqkd.seq_inter_choice).
@@ -53,13 +53,13 @@ from typing import Callable
 
 import torch
 
-from minikd.runtime import Progress, atomic_write_text, mix_seed
+from minikd.runtime import Progress, atomic_write_text, mix_seed, what_differs
 from minikd.data import DatasetError, append_jsonl, load_sft, read_jsonl, read_meta, write_jsonl, write_meta
 from minikd.evaluate import max_new_tokens_for
 from minikd.model import check_vocab
-from minikd.seqkd import (DROP_REASONS, decoding_settings, drop_reason, label_prompts, rejection_sample,
-                          seq_inter_labels, sort_out)
-from minikd.world import extract_answer, task_of
+from minikd.seqkd import (DROP_REASONS, decoding_settings, drop_counts, drop_reason, label_prompts, new_answer_passes,
+                          record_task, rejection_sample, seq_inter_labels, sort_out)
+from minikd.world import extract_answer
 from minikd.world import verify as verify_answer
 
 # Dropped prompts that regeneration may retry (a duplicate's prompt already has an answer in the output).
@@ -174,42 +174,18 @@ def _labelling_run(teacher, tok, records, out_path, settings: dict, label_chunk:
     _local_teacher returns; teacher, tok and teacher_ckpt are then unused.
     """
     about = about or _local_teacher(teacher, tok, teacher_ckpt)
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
-    if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
-    if stale not in ("error", "restart"):
-        raise ValueError(f"stale must be 'error' or 'restart', got {stale!r}")
+    _check_run(rank, world_size, chunk, stale)
     settings = {**settings, **about["settings"], "prompts": _digest(records), "n_prompts": len(records),
                 "chunk": chunk}
     shard = {"rank": rank, "world_size": world_size} if world_size > 1 else None
     path = shard_path(out_path, rank, world_size)
-    provenance = {"decoding": {k: settings[k] for k in DECODING_KEYS if k in settings}, "teacher": settings.get("teacher")}
 
     # Step 1a: this process's prompts — every world_size-th one, starting at rank.
     mine = [(i, r) for i, r in enumerate(records) if i % world_size == rank]
-
-    # Step 1b: what an earlier run with the SAME settings already wrote (resume). A file made with other
-    # settings is never mixed with this run: an error, or (stale="restart", for caches) started over.
-    done: dict = {}
-    if path.exists() and not overwrite:
-        old = read_meta(path)
-        if old is None or old.get("settings") != settings or old.get("shard") != shard:
-            why = _what_differs(old, settings, shard)
-            if stale == "error":
-                raise ValueError(f"{path} already exists and was not made with these settings ({why}); pass "
-                                 "overwrite=True (--overwrite) to start over, or write somewhere else")
-            print(f"{label}: {path} was made with other settings ({why}): starting over", flush=True)
-            path.unlink()
-        else:
-            done = {r["id"]: r for r in _recover(path)}
-            if old.get("complete") and all(r["id"] in done for _, r in mine):
-                print(f"{label}: {path} is complete ({len(done)} records, same settings): nothing to do", flush=True)
-                return path
-            print(f"{label}: resuming {path}: {sum(r['id'] in done for _, r in mine)}/{len(mine)} prompts "
-                  "already done", flush=True)
-    elif path.exists():
-        path.unlink()
+    # Step 1b: what an earlier run with the SAME settings already wrote (resume).
+    done = _resume(path, settings, shard, mine, overwrite=overwrite, stale=stale, label=label)
+    if done is None:
+        return path  # complete already
     earlier = (read_meta(path) or {}).get("seconds", 0.0) if done else 0.0  # time spent by the killed run(s)
     meta = {"created_by": f"minikd.machinery.labelling ({label})", "settings": settings, "shard": shard, **about["meta"],
             "n_prompts": len(mine), "complete": False}
@@ -221,40 +197,90 @@ def _labelling_run(teacher, tok, records, out_path, settings: dict, label_chunk:
     todo = sum(r["id"] not in done for _, r in mine)
     bar = Progress(label, todo, unit="prompts")
     t0, written = time.perf_counter(), 0
+    provenance = {"decoding": {k: settings[k] for k in DECODING_KEYS if k in settings}, "teacher": settings.get("teacher")}
     for c, part in enumerate(chunks):
         if all(r["id"] in done for _, r in part):
             continue
         new_fields = label_chunk([r for _, r in part], mix_seed(settings.get("seed") or 0, rank, world_size, c))
-        for (i, r), rec in zip(part, new_fields):
-            if r["id"] in done:
-                continue  # written by the killed run: this chunk was decoded again only to get the rest
-            rec["prompt_index"] = i
-            rec.update(provenance)  # how the answer was made: every record carries it, the file stands alone
-            append_jsonl(path, rec)  # one line, flushed: a kill loses at most this line
-            done[r["id"]] = rec
-            written += 1
+        written += _append_new(path, part, new_fields, done, provenance)
         bar.update(written, extra=f"chunk {c + 1}/{len(chunks)}")
         meta["seconds"] = round(earlier + time.perf_counter() - t0, 3)  # so a resumed run can add to it
         write_meta(path, meta)
         if stop_after is not None and written >= stop_after:
             raise KeyboardInterrupt(f"stop_after={stop_after} (test hook)")
     seconds = bar.close() if todo else time.perf_counter() - t0
+    _complete(path, done, mine, meta, round(earlier + seconds, 3), label)
+    return path
 
-    # Step 1d: complete — rewrite in prompt order, count the flagged (cut-off) answers.
-    wanted = {r["id"] for _, r in mine}
-    extra = set(done) - wanted
+
+def _check_run(rank: int, world_size: int, chunk: int, stale: str) -> None:
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    if stale not in ("error", "restart"):
+        raise ValueError(f"stale must be 'error' or 'restart', got {stale!r}")
+
+
+def _resume(path: Path, settings: dict, shard, mine: list, *, overwrite: bool, stale: str, label: str) -> dict | None:
+    """The records (by id) an earlier run with the SAME settings wrote to `path`, or None when it finished
+    every prompt of `mine`. A file made with other settings is never mixed with this run: an error, or
+    (stale="restart", for caches) started over; overwrite=True always starts over."""
+    if not path.exists():
+        return {}
+    if overwrite:
+        path.unlink()
+        return {}
+    old = read_meta(path)
+    why = what_differs({**old["settings"], "shard": old.get("shard")}, {**settings, "shard": shard}, was="file") \
+        if old and "settings" in old else ["it has no .meta.json sidecar"]
+    if why:
+        why = "; ".join(why)
+        if stale == "error":
+            raise ValueError(f"{path} already exists and was not made with these settings ({why}); pass "
+                             "overwrite=True (--overwrite) to start over, or write somewhere else")
+        print(f"{label}: {path} was made with other settings ({why}): starting over", flush=True)
+        path.unlink()
+        return {}
+    done = {r["id"]: r for r in _recover(path)}
+    if old.get("complete") and all(r["id"] in done for _, r in mine):
+        print(f"{label}: {path} is complete ({len(done)} records, same settings): nothing to do", flush=True)
+        return None
+    print(f"{label}: resuming {path}: {sum(r['id'] in done for _, r in mine)}/{len(mine)} prompts already done",
+          flush=True)
+    return done
+
+
+def _append_new(path: Path, part: list, new_fields: list[dict], done: dict, provenance: dict) -> int:
+    """Append the records of one chunk that are not written yet (one flushed line each: a kill loses at most
+    that line); returns how many."""
+    written = 0
+    for (i, r), rec in zip(part, new_fields):
+        if r["id"] in done:
+            continue  # written by the killed run: this chunk was decoded again only to get the rest
+        rec["prompt_index"] = i
+        rec.update(provenance)  # how the answer was made: every record carries it, the file stands alone
+        append_jsonl(path, rec)
+        done[r["id"]] = rec
+        written += 1
+    return written
+
+
+def _complete(path: Path, done: dict, mine: list, meta: dict, seconds: float, label: str) -> None:
+    """Step 1d: every prompt is done — rewrite the file in prompt order, count the flagged (cut-off) answers."""
+    extra = set(done) - {r["id"] for _, r in mine}
     if extra:
         raise DatasetError(path, None, f"holds {len(extra)} records whose ids are not in the prompt set "
                            f"(e.g. {sorted(extra)[:3]})", reason="unknown_ids")
     final = sorted(done.values(), key=lambda r: r["prompt_index"])
     write_jsonl(path, final)
     cut = sum(not r["ended"] for r in final)
-    meta.update(complete=True, n_records=len(final), n_truncated=cut, seconds=round(earlier + seconds, 3))
+    meta.update(complete=True, n_records=len(final), n_truncated=cut, seconds=seconds)
     write_meta(path, meta)
     if cut:
-        print(f"{label}: {cut} of {len(final)} answers were cut off at max_new_tokens={settings['max_new_tokens']} "
+        print(f"{label}: {cut} of {len(final)} answers were cut off at "
+              f"max_new_tokens={meta['settings']['max_new_tokens']} "
               "(kept in the raw file with ended=false; filter_dataset drops them)", flush=True)
-    return path
 
 
 def _checkpoint_info(teacher_ckpt) -> dict | None:
@@ -266,16 +292,6 @@ def _checkpoint_info(teacher_ckpt) -> dict | None:
         from minikd.train import load_checkpoint  # reading the step: the checkpoint is small
         info["step"] = load_checkpoint(teacher_ckpt)["step"]
     return info
-
-
-def _what_differs(old: dict | None, settings: dict, shard) -> str:
-    if old is None:
-        return "it has no .meta.json sidecar"
-    diffs = [f"{k}: file {old.get('settings', {}).get(k)!r} vs now {v!r}" for k, v in settings.items()
-             if old.get("settings", {}).get(k) != v]
-    if old.get("shard") != shard:
-        diffs.append(f"shard: file {old.get('shard')!r} vs now {shard!r}")
-    return "; ".join(diffs) or "unknown difference"
 
 
 def generate_dataset(teacher, tok, records, out_path, *, method: str = "greedy", beam_size: int = 1,
@@ -321,7 +337,7 @@ def merge_shards(paths, out_path) -> Path:
         if meta is None or not meta.get("complete"):
             raise ValueError(f"{p}: shard is not complete (rerun its rank to finish it)")
         metas.append(meta)
-    if any(m["settings"] != metas[0]["settings"] for m in metas):
+    if any(what_differs(m["settings"], metas[0]["settings"]) for m in metas):
         raise ValueError("the shards were made with different settings: " + ", ".join(map(str, paths)))
     world = {m["shard"]["world_size"] if m.get("shard") else 1 for m in metas}
     ranks = sorted(m["shard"]["rank"] if m.get("shard") else 0 for m in metas)
@@ -343,11 +359,6 @@ def merge_shards(paths, out_path) -> Path:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _task(record: dict) -> str:
-    """A record's task family: its "task" field, else read from its prompt."""
-    return record.get("task") or task_of(record["prompt"])
-
-
 def seq_inter_dataset(teacher, tok, labelled_records, out_path, beam_size: int = 5, *, length_penalty: float = 0.0,
                       batch_size: int = 256, max_new_tokens: int | None = None, rank: int = 0, world_size: int = 1,
                       teacher_ckpt=None, chunk: int = 256, overwrite: bool = False, stale: str = "error") -> Path:
@@ -356,7 +367,7 @@ def seq_inter_dataset(teacher, tok, labelled_records, out_path, beam_size: int =
     the reference.
 
     Closeness, explicitly (seqkd.seq_inter_choice): candidates that ended come first; then the smallest
-    answer_distance to the ground truth — the edit distance between the FINAL ANSWERS (tasks.extract_answer),
+    answer_distance to the ground truth — the edit distance between the FINAL ANSWERS (world.extract_answer),
     not between the whole texts; a tie goes to the better beam rank (the higher teacher score).
     Kim & Rush used sentence BLEU, a similarity in what matters for translation; here what matters is the
     answer. The surface form is the teacher's own choice, and the reference's form was drawn at random:
@@ -366,19 +377,19 @@ def seq_inter_dataset(teacher, tok, labelled_records, out_path, beam_size: int =
     ("inter_distance"; null when no candidate's answer could be read). Note: a wrong ground truth (the
     training set's label noise) still pulls the choice towards a candidate with its wrong answer — the
     reference's answer is trusted here.
-    Each record needs a readable ground-truth answer; its "task" field (or tasks.task_of(prompt)) says
+    Each record needs a readable ground-truth answer; its "task" field (or world.task_of(prompt)) says
     how to read it.
     """
     records = _prompt_set(labelled_records)
     for i, r in enumerate(records):
         if not isinstance(r.get("completion"), str):
             raise ValueError(f"seq-inter needs ground-truth completions: record {i} (id {r['id']!r}) has none")
-        if extract_answer(_task(r), r["completion"]) is None:
+        if extract_answer(record_task(r), r["completion"]) is None:
             raise ValueError(f"seq-inter: no final answer can be read from the ground truth of record {i} "
                              f"(id {r['id']!r}): {r['completion']!r}")
     decoding = decoding_settings("beam", beam_size, length_penalty=length_penalty)
     mnt = max_new_tokens or default_max_new_tokens(teacher, tok, records)
-    settings = {**decoding, "select": "ended, then answer distance to the ground truth (tasks.extract_answer), "
+    settings = {**decoding, "select": "ended, then answer distance to the ground truth (world.extract_answer), "
                 "then beam rank", "format": 2, "seed": None, "max_new_tokens": mnt, "batch_size": batch_size}
 
     def label_chunk(part: list[dict], chunk_seed: int) -> list[dict]:
@@ -436,10 +447,9 @@ def filter_dataset(in_path, out_path, tok, block_size: int, *, verify: bool = Tr
         raise ValueError(f"tries must be >= 0, got {tries}")
     records = _read_for_filter(in_path, verify)
 
-    # Step 2a: check every record (seqkd.drop_reason); remember why each dropped one went.
+    # Step 2a: check every record (seqkd.sort_out + drop_reason); remember why each dropped one went.
     reasons = sort_out(records, lambda r: drop_reason(r, tok, block_size, verify, drop_truncated), dedupe)
-    report = Counter({"input": len(records), "kept": reasons.count(None), **{r: 0 for r in DROP_REASONS}})
-    report.update(why for why in reasons if why is not None)
+    report = drop_counts(reasons)
     by_task: dict = defaultdict(Counter)
     for r, why in zip(records, reasons):
         by_task[r.get("task", "?")][why or "kept"] += 1
@@ -448,28 +458,9 @@ def filter_dataset(in_path, out_path, tok, block_size: int, *, verify: bool = Tr
     # Step 2b: rejection sampling (seqkd.rejection_sample) for every dropped prompt, duplicates aside.
     mnt = None
     if regenerate is not None:
-        check_vocab(tok, regenerate)
-        retry = [p for p, why in enumerate(reasons) if why in RETRY_REASONS]
-        mnt = max_new_tokens or default_max_new_tokens(regenerate, tok, [records[p] for p in retry] or records)
-        seen = {(r["prompt"], r["completion"]) for r in output if r is not None}
-
-        def passes(new: dict) -> bool:
-            ok = drop_reason(new, tok, block_size, verify, True) is None and \
-                not (dedupe and (new["prompt"], new["completion"]) in seen)
-            if ok:
-                seen.add((new["prompt"], new["completion"]))
-            return ok
-
-        print(f"regenerate: sampling up to {tries} answers for each of {len(retry)} dropped prompts", flush=True)
-        found = rejection_sample(regenerate, tok, [records[p] for p in retry], passes, tries,
-                                 decoding_settings("sample", temperature=temperature, top_k=top_k), seed, mnt)
-        for p, new in zip(retry, found):
-            task = records[p].get("task", "?")
-            by_task[task]["regenerated_ok" if new else "regenerate_failed"] += 1
-            if new is not None:
-                output[p] = {**new, "verified": True} if verify else new
-        report["regenerated_ok"] = sum(new is not None for new in found)
-        report["regenerate_failed"] = len(retry) - report["regenerated_ok"]
+        mnt = _regenerate(regenerate, tok, records, reasons, output, report, by_task, block_size=block_size,
+                          verify=verify, dedupe=dedupe, tries=tries, temperature=temperature, top_k=top_k, seed=seed,
+                          max_new_tokens=max_new_tokens)
 
     # Step 2c: write the output, the report, the sidecar.
     kept = [r for r in output if r is not None]
@@ -486,6 +477,28 @@ def filter_dataset(in_path, out_path, tok, block_size: int, *, verify: bool = Tr
     write_meta(out_path, {**meta, "filter": {"from": str(in_path), **settings, "counts": dict(report)}})
     print(format_report(report, title=f"filter {in_path.name} -> {out_path.name}"), flush=True)
     return report
+
+
+def _regenerate(teacher, tok, records, reasons, output, report, by_task, *, block_size, verify, dedupe, tries,
+                temperature, top_k, seed, max_new_tokens) -> int:
+    """filter_dataset's step 2b: every prompt dropped for a reason worth retrying is sampled again
+    (seqkd.rejection_sample) until an answer passes every check; it fills `output`, `report` and `by_task`.
+    Returns the max_new_tokens used."""
+    check_vocab(tok, teacher)
+    retry = [p for p, why in enumerate(reasons) if why in RETRY_REASONS]
+    mnt = max_new_tokens or default_max_new_tokens(teacher, tok, [records[p] for p in retry] or records)
+    seen = {(r["prompt"], r["completion"]) for r in output if r is not None}
+    passes = new_answer_passes(lambda r: drop_reason(r, tok, block_size, verify, True), seen, dedupe)
+    print(f"regenerate: sampling up to {tries} answers for each of {len(retry)} dropped prompts", flush=True)
+    found = rejection_sample(teacher, tok, [records[p] for p in retry], passes, tries,
+                             decoding_settings("sample", temperature=temperature, top_k=top_k), seed, mnt)
+    for p, new in zip(retry, found):
+        by_task[records[p].get("task", "?")]["regenerated_ok" if new else "regenerate_failed"] += 1
+        if new is not None:
+            output[p] = {**new, "verified": True} if verify else new
+    report["regenerated_ok"] = sum(new is not None for new in found)
+    report["regenerate_failed"] = len(retry) - report["regenerated_ok"]
+    return mnt
 
 
 def report_path(out_path) -> Path:

@@ -40,7 +40,7 @@ process; 1 for --quick, and on a GPU). Who does what:
 
   teacher    rank 0 trains it (or loads it); the other ranks wait, then load its checkpoint
   generate   rank r of W labels prompts r, r + W, ... with its own copy of the teacher; rank 0 merges
-             the shards (jobs.merge_shards) and filters
+             the shards (labelling.merge_shards) and filters
   logits     the pools' stored distributions, one pool per rank in turn
   students   assigned to ranks before they start, the same on every rank (longest first, each to the
              least-loaded rank); each is trained alone on its rank and seeded from its own settings, so its
@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -63,49 +62,26 @@ from pathlib import Path
 import torch
 
 from minikd import ranks
-from minikd.machinery import launch
-from minikd.machinery.cache import cached_topk_store, load_cached_json, save_cached_json
-from minikd.device import device_policy
-from minikd.runtime import atomic_write_text, get_device, seed_all
 from minikd.data import load_sft, read_jsonl, read_meta, write_jsonl
-from minikd.machinery.labelling import (filter_dataset, generate_dataset, merge_shards, seq_inter_dataset, shard_path,
-                            teacher_fingerprint)
-from minikd.evaluate import accuracy, answer_nll, decode_records, score
+from minikd.device import device_policy
+from minikd.evaluate import accuracy, answer_limit, answer_nll, decode_records, score
+from minikd.machinery import launch
+from minikd.machinery.labelling import filter_dataset, merge_shards, seq_inter_dataset, shard_path, teacher_fingerprint
+from minikd.machinery.stages import (CHUNK, PROFILES, data_paths, get_profile, get_teacher, load_split, note,
+                                     profile_dir, prompt_records, stage, teacher_greedy)
+from minikd.machinery.students import (BEAM, BEAM_EVAL, SHOWCASE, TOKEN_KD, WORD_KD_GRID, Context, build_stores,
+                                       describe_answers, make_job, pick_word_kd, pool_fingerprints, run_student_jobs,
+                                       showcase, sweep_jobs)
+from minikd.runtime import atomic_write_text, get_device, seed_all
 from minikd.seqkd import beam_best_record
-from minikd.machinery.stages import PROFILES, data_fingerprint, get_profile, get_teacher, load_split, profile_dir, train_model
-from minikd.world import surface_form
 from minikd.tokenizer import Tokenizer
-from minikd.train import load_model, sft_objective
+from minikd.train import load_model
 
 METHODS = ["gt", "word_kd", "seq_kd", "seq_kd_beam", "seq_kd+word", "seq_inter", "seq_kd_unlabelled"]
 # The default run (about 10 minutes on 2 cores): Kim & Rush's core four. --full adds the methods that need
 # more of the teacher: its beam search over every training prompt, and its answers to the unlabelled prompts.
-CORE = ["gt", "word_kd", "seq_kd", "seq_kd+word"]
-BEAM_EVAL = ("gt", "seq_kd")  # students also decoded with beam search: greedy vs beam, Kim & Rush's contrast
-# What each student trains on: the labelled training set, or one of the teacher's filtered files.
-POOLS = {"gt": "ground truth", "word_kd": "ground truth", "seq_kd": "greedy", "seq_kd_beam": "beam",
-         "seq_kd+word": "greedy", "seq_inter": "inter", "seq_kd_unlabelled": "unlabelled"}
-TOKEN_KD = ("word_kd", "seq_kd+word")  # the methods that train on the teacher's stored distributions (logits)
-BEAM = {"beam_size": 5, "length_penalty": 1.0}  # rank beams by log-prob per token: else short answers win
-# (T, alpha) settings tried for word-level KD: Hinton's softening (T > 1), plain (T = 1), sharpening (T < 1);
-# alpha = 1 is pure KL to the teacher, 0.5 mixes in cross-entropy on the (noisy) labels.
-WORD_KD_GRID = [{"temperature": t, "alpha": a} for t, a in ((0.5, 1.0), (1.0, 0.5), (1.0, 1.0), (2.0, 1.0))]
+DEFAULT_METHODS = ["gt", "word_kd", "seq_kd", "seq_kd+word"]
 PLATEAU_SEEDS = 3  # seeds of the long (plateau) runs
-SHOWCASE = 6  # the first test prompts whose answers results.json keeps (the report page shows them side by side)
-CHUNK = 2048  # prompts generated (and appended to disk) at a time
-SLACK = 8  # an answer may run this many tokens past the longest training answer; longer is a runaway
-
-
-def answer_limit(train_set: list[dict]) -> int:
-    """max_new_tokens for every generation of the job: the longest training answer (end token included)
-    plus SLACK. A teacher answer cut off there is dropped by the filter, a student's counts as wrong;
-    without a limit a beam search or an untrained student runs on to the end of the context."""
-    return max(sum(e["mask"]) for e in train_set) + SLACK
-
-
-def stage(n: int, title: str) -> float:
-    print(f"\n== stage {n}: {title} ==", flush=True)
-    return time.perf_counter()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -121,23 +97,6 @@ def default_jobs(device, profile) -> int:
     if profile.name == "quick":
         return 1
     return 2 if torch.device(device).type == "cpu" and (os.cpu_count() or 1) >= 2 else 1
-
-
-def assign(jobs_list: list[dict], world: int) -> list[list[dict]]:
-    """Jobs to ranks, decided before any starts and the same on every rank: the longest (most steps)
-    first, each to the least-loaded rank (a tie goes to the lower rank)."""
-    load, out = [0] * world, [[] for _ in range(world)]
-    for job in sorted(jobs_list, key=lambda j: -j["steps"]):  # stable: equal lengths keep their order
-        r = load.index(min(load))
-        out[r].append(job)
-        load[r] += job["steps"]
-    return out
-
-
-def note(did: list | None, what: str) -> None:
-    """Record what this rank did (results.json's "ranks")."""
-    if did is not None:
-        did.append(what)
 
 
 def teacher_on_ranks(profile, device: str, retrain: bool, did: list | None = None):
@@ -156,18 +115,6 @@ def teacher_on_ranks(profile, device: str, retrain: bool, did: list | None = Non
 
 # ---------------------------------------------------------------------------------------------------
 # Stage 3-4: the teacher's data
-
-def data_paths(profile) -> dict[str, Path]:
-    out = profile_dir(profile)
-    return {"greedy": out / "teacher_greedy.jsonl", "beam": out / "teacher_beam.jsonl",
-            "inter": out / "teacher_seq_inter.jsonl", "unlabelled": out / "teacher_unlabelled.jsonl",
-            "test": out / "teacher_test.jsonl"}
-
-
-def prompt_records(records: list[dict]) -> list[dict]:
-    """Prompts as the teacher sees them (with the ground truth, which seq-inter needs, when there is one)."""
-    keep = ("id", "task", "prompt", "completion", "answer")
-    return [{k: r[k] for k in keep if k in r} for r in records]
 
 
 def label_shard(profile, rank: int, world_size: int, device="cpu", teacher=None, full: bool = True) -> None:
@@ -190,17 +137,6 @@ def label_shard(profile, rank: int, world_size: int, device="cpu", teacher=None,
                           **BEAM, **common)
         teacher_greedy(profile, teacher, tok, "unlabelled", rank, world_size)
     teacher_greedy(profile, teacher, tok, "test", rank, world_size)
-
-
-def teacher_greedy(profile, teacher, tok, split: str, rank: int = 0, world_size: int = 1) -> Path:
-    """The teacher's greedy answers to a split's prompts ("train", "unlabelled", "test"), stored once under
-    runs/<profile>/ (resumable; reused while teacher and settings are the same). The main job and the lessons
-    that need them (11, 12) read the same file. Returns its path (this rank's shard when world_size > 1)."""
-    path = data_paths(profile)["greedy" if split == "train" else split]
-    generate_dataset(teacher, tok, prompt_records(load_split(split, profile, tok)), path, method="greedy",
-                     teacher_ckpt=str(profile_dir(profile) / "teacher.pt"), chunk=CHUNK, stale="restart", rank=rank,
-                     world_size=world_size, max_new_tokens=answer_limit(load_split("train", profile, tok)))
-    return shard_path(path, rank, world_size)
 
 
 def _complete_for(path: Path, teacher) -> bool:
@@ -253,27 +189,6 @@ def teacher_data(profile, teacher, tok, times: dict, device="cpu", full: bool = 
 # ---------------------------------------------------------------------------------------------------
 # What a data set teaches: answer accuracy and the spread of surface forms, per family
 
-def form_entropy_bits(forms: list[str | None]) -> float:
-    """Shannon entropy (bits) of the surface forms used: 0 = one form always; log2(k) = k forms evenly.
-    An unreadable answer counts as a form of its own ("none")."""
-    counts: dict = {}
-    for f in forms:
-        counts[f] = counts.get(f, 0) + 1
-    n = len(forms)
-    return -sum(c / n * math.log2(c / n) for c in counts.values()) if n else 0.0
-
-
-def describe_answers(records: list[dict], texts: list[str] | None = None) -> dict:
-    """Per family: verified accuracy of the answers and the entropy of their surface forms."""
-    texts = texts if texts is not None else [r["completion"] for r in records]
-    by_task: dict = {}
-    for r, text in zip(records, texts):
-        by_task.setdefault(r["task"], []).append((score(r["prompt"], text), surface_form(r["task"], text)))
-    return {"n": len(records),
-            "acc": sum(ok for v in by_task.values() for ok, _ in v) / max(1, len(records)),
-            "acc_by_task": {t: sum(ok for ok, _ in v) / len(v) for t, v in sorted(by_task.items())},
-            "form_entropy_bits": {t: form_entropy_bits([f for _, f in v]) for t, v in sorted(by_task.items())}}
-
 
 def describe_data(train_set: list[dict], kept: dict[str, Path]) -> dict:
     """The data table: what each training pool teaches (the raw teacher files, before the length filter)."""
@@ -306,225 +221,11 @@ def label_vs_teacher(train_set: list[dict], kept: dict[str, Path]) -> dict:
 # ---------------------------------------------------------------------------------------------------
 # Stages 5-6: students
 
-def _objective(method: str, store: dict | None, word_kd: dict | None):
-    """SFT, or word-level KD from the teacher's stored distributions (re-tempered to word_kd's T)."""
-    if method in TOKEN_KD:
-        from minikd.word_kd import topk_objective
-        return topk_objective(store, temperature=word_kd["temperature"], alpha=word_kd["alpha"])
-    return sft_objective
-
-
-def _examples(profile, tok, kept, pool: str, train_set: list[dict] | None = None) -> list[dict]:
-    if pool == "ground truth":
-        return train_set if train_set is not None else load_split("train", profile, tok)
-    return load_sft(kept[pool], tok, profile.block_size)[0]
-
-
-def build_stores(profile, teacher, tok, kept, teacher_id: str, times: dict,
-                 pools=tuple(sorted({POOLS[m] for m in TOKEN_KD})), did: list | None = None) -> dict[str, str]:
-    """Stage 4b: the teacher's full next-token distribution (top-k with k = V, at T = 1) at every answer
-    position of the pools token-level KD trains on, computed once and stored (minikd.word_kd). Training
-    from the store gives exactly the online loss (up to fp16 rounding) without a teacher forward pass per
-    step; re-tempering the stored log-probs to another T is exact too (word_kd.topk_objective).
-    On W ranks, pool i is rank i mod W's."""
-    t0 = stage(5, "word-KD: the teacher's distributions at every answer position, stored once (k = V)")
-    stores = {}
-    for i, pool in enumerate(pools):
-        path = profile_dir(profile) / f"teacher_logits_{pool.replace(' ', '_')}_{teacher_id}.pt"
-        stores[pool] = str(path)
-        if i % ranks.world_size() != ranks.rank():
-            continue  # another rank's pool
-        note(did, f"logits: {pool}")
-        examples = _examples(profile, tok, kept, pool)
-        _, built = cached_topk_store(teacher, examples, tok, teacher.config.vocab_size, path)
-        print(f"  {pool}: {len(examples)} examples -> {path.stat().st_size / 1e6:.0f} MB ({path.name})" if built
-              else f"  {pool}: cached ({path.name})")
-    ranks.barrier()  # every pool's store is on disk
-    times["logits"] = time.perf_counter() - t0
-    return stores
-
-
-def curve_point(acc: dict) -> dict:
-    """One point of a learning curve, from evaluate.accuracy on the test set: overall and per family."""
-    return {"acc": acc["acc"], **{f"acc/{t}": v for t, v in acc["acc_by_task"].items()}}
-
-
-def train_student(profile, job: dict, device="cpu") -> dict:
-    """Train and measure one student; cache the result (with its settings) at job["cache"].
-
-    job: method, seed, steps, word_kd (T, alpha or None), settings (the cache key), cache (a path), and
-    "val" (validation-only run for the word-KD choice: train without the last profile.n_val records, score on
-    them). Reads everything from disk and seeds itself from the job, so it runs the same on any rank."""
-    tok = Tokenizer.default()
-    method, seed, steps = job["method"], job["seed"], job["steps"]
-    kept = {k: Path(v) for k, v in job["kept"].items()}
-    val = job.get("val", False)
-    train_set = load_split("train", profile, tok)
-    examples = _examples(profile, tok, kept, POOLS[method], train_set)
-    store = None
-    if method in TOKEN_KD:  # the teacher's distributions, read from disk: the teacher itself is not loaded
-        from minikd.word_kd import load_topk_store
-        store = load_topk_store(job["store"], expect_fingerprint=tok.fingerprint, expect_examples=examples)
-    if val:
-        examples = examples[:-profile.n_val]  # a prefix: store rows still belong to the same indices
-
-    test_set = load_split("test", profile, tok)
-    limit = answer_limit(train_set)
-    eval_s, last = [0.0], {}  # time spent measuring the curve (not training time); the last measurement
-
-    def eval_fn(m):
-        e0 = time.perf_counter()
-        last["greedy"] = accuracy(m, tok, test_set, max_new_tokens=limit, batch_size=len(test_set))
-        eval_s[0] += time.perf_counter() - e0
-        return curve_point(last["greedy"])
-
-    s0 = time.perf_counter()
-    model, history = train_model(profile.student_config(tok.vocab_size), examples, steps, profile,
-                                 lr=profile.student_lr, seed=seed, objective=_objective(method, store, job["word_kd"]),
-                                 device=str(device), tok=tok, log_every=0, eval_fn=None if val else eval_fn,
-                                 eval_every=-(-steps // profile.curve_points))  # ceil: curve_points points, the last at the end
-    train_s = time.perf_counter() - s0 - eval_s[0]
-    if val:
-        held = train_set[-profile.n_val:]  # the labels are never read: verify uses the prompt
-        metrics = {"val_acc": accuracy(model, tok, held, max_new_tokens=limit)["acc"], "train_seconds": train_s}
-    else:
-        metrics = measure_student(model, tok, profile, kept, history, last["greedy"], limit,
-                                  beam=method in BEAM_EVAL)
-        metrics.update(train_seconds=train_s, params=model.num_params(), n_examples=len(examples),
-                       text_bytes=sum(len(e["completion"].encode("utf-8")) for e in examples),
-                       logit_bytes=Path(job["store"]).stat().st_size if store is not None else 0)
-    record = save_cached_json(job["cache"], job["settings"], {"metrics": metrics})
-    shown = metrics.get("val_acc", metrics.get("greedy_acc"))
-    print(f"  {job['name']}: {'validation' if val else 'test'} accuracy {100 * shown:.1f}%  "
-          f"({train_s:.0f} s, {steps} steps)", flush=True)
-    return record
-
-
-def measure_student(model, tok, profile, kept, history, greedy: dict, limit: int, beam: bool) -> dict:
-    """Everything the tables need from one trained student; `greedy` is its last curve measurement
-    (evaluate.accuracy on the test set after the last step)."""
-    test_set, heldout = load_split("test", profile, tok), load_split("heldout", profile, tok)
-    teacher_test = load_sft(kept["test"], tok, profile.block_size)[0]
-    curve = [{"step": r["step"], "acc": r["acc"],
-              "acc_by_task": {k.split("/", 1)[1]: v for k, v in r.items() if k.startswith("acc/")}}
-             for r in history if "acc" in r]
-    beam = accuracy(model, tok, test_set, method="beam", max_new_tokens=limit, **BEAM) if beam else None
-    held = accuracy(model, tok, heldout, max_new_tokens=limit)
-    return {
-        "greedy_acc": greedy["acc"], "acc_by_task": greedy["acc_by_task"],
-        "beam_acc": beam and beam["acc"], "beam_acc_by_task": beam and beam["acc_by_task"],
-        "heldout_acc": held["acc"], "heldout_by_task": held["acc_by_task"],
-        "own_logprob": greedy["mean_logprob"],
-        "nll_gt": answer_nll(model, test_set, tok.pad_id),
-        "nll_teacher_data": answer_nll(model, teacher_test, tok.pad_id),
-        "outputs": describe_answers(test_set, greedy["outputs"]),
-        "showcase": {"texts": greedy["outputs"][:SHOWCASE], "correct": greedy["correct"][:SHOWCASE]},
-        "curve": curve,
-    }
-
-
-class Context(dict):
-    """What every student job of one run shares: profile, the filtered teacher files (kept), their sizes,
-    the teacher's fingerprint and its stored distributions (stores)."""
-
-    @property
-    def folder(self) -> Path:
-        return profile_dir(self["profile"]) / "students"
-
-
-def student_settings(ctx: Context, method: str, seed: int, steps: int, word_kd: dict | None, val: bool) -> dict:
-    """Everything a cached student result depends on: a change to any of these retrains it."""
-    profile = ctx["profile"]
-    return {"profile": profile.name, "preset": profile.student_preset, "method": method, "steps": steps,
-            "batch_size": profile.batch_size, "lr": profile.student_lr, "seed": seed,
-            "word_kd": word_kd if method in TOKEN_KD else None,
-            "beam": BEAM if POOLS[method] in ("beam", "inter") else None,
-            "pool_size": ctx["sizes"][POOLS[method]], "teacher": ctx["teacher_id"], "data": data_fingerprint(),
-            "curve_points": profile.curve_points, "validation": profile.n_val if val else None,
-            "beam_eval": BEAM if method in BEAM_EVAL and not val else None, "limit": SLACK,
-            "device": ctx.get("device")}
-
-
-def make_job(ctx: Context, method: str, seed: int, steps: int, word_kd: dict | None, val: bool = False) -> dict:
-    name = f"{method}-seed{seed}-{steps}steps" + ("-T{temperature}-a{alpha}".format(**word_kd) if val else "")
-    return {"name": name, "method": method, "seed": seed, "steps": steps, "word_kd": word_kd, "val": val,
-            "kept": {k: str(v) for k, v in ctx["kept"].items()}, "cache": str(ctx.folder / f"{name}.json"),
-            "store": ctx["stores"].get(POOLS[method]) if method in TOKEN_KD else None,
-            "settings": student_settings(ctx, method, seed, steps, word_kd, val)}
-
-
-def run_jobs(profile, jobs_list: list[dict], device="cpu", did: list | None = None) -> dict[str, dict]:
-    """Every job's result (train_student's record), by name: read from its cache when that holds the same
-    settings, else trained. The jobs to train are spread over the ranks (assign; rank 0 decides which are
-    cached, so every rank sees the same list), each trained alone on its rank; the results of other ranks'
-    jobs come back through their cache files once every rank is done."""
-    todo = ranks.broadcast_object([j["name"] for j in jobs_list
-                                         if load_cached_json(j["cache"], j["settings"]) is None])
-    world = ranks.world_size()
-    print(f"  {len(jobs_list) - len(todo)} cached, training {len(todo)} student(s)"
-          + (f" on {world} ranks" if todo and world > 1 else ""), flush=True)
-    mine = assign([j for j in jobs_list if j["name"] in todo], world)[ranks.rank()]
-    done = {}
-    with ranks.alone():  # a student trains on one rank, not spread over them
-        for job in mine:
-            done[job["name"]] = train_student(profile, job, device)
-    if mine:
-        note(did, "students: " + ", ".join(job["name"] for job in mine))
-    ranks.barrier()  # every rank's students are trained and cached
-    for job in jobs_list:
-        if job["name"] not in done:
-            done[job["name"]] = load_cached_json(job["cache"], job["settings"])
-            if done[job["name"]] is None:
-                raise RuntimeError(f"{job['cache']}: the result of {job['name']} is missing after every rank finished")
-    return done
-
-
-def pool_sizes(kept: dict[str, Path], n_train: int) -> dict[str, int]:
-    sizes = {name: sum(1 for _ in read_jsonl(path)) for name, path in kept.items()}
-    sizes["ground truth"] = n_train
-    return sizes
-
-
-def sweep_jobs(ctx: Context) -> list[dict]:
-    """T and alpha for word-level KD are chosen by accuracy on a validation slice of the training set (its
-    last n_val records, held out of these runs; the test set is never used to choose): one job per setting."""
-    return [make_job(ctx, "word_kd", 0, ctx["profile"].student_steps, wk, val=True) for wk in WORD_KD_GRID]
-
-
-def pick_word_kd(grid: list[dict], done: dict) -> tuple[dict, list[dict]]:
-    """The setting with the best validation accuracy (a tie goes to the first of the grid), and the sweep."""
-    sweep = [{**job["word_kd"], "val_acc": done[job["name"]]["metrics"]["val_acc"]} for job in grid]
-    best = max(sweep, key=lambda s: s["val_acc"])
-    for s in sweep:
-        print(f"  word-KD T = {s['temperature']:<4} α = {s['alpha']:<4} validation accuracy "
-              f"{100 * s['val_acc']:5.1f}%" + ("   <- chosen" if s is best else ""))
-    return {"temperature": best["temperature"], "alpha": best["alpha"]}, sweep
-
-
-def word_kd_choice(profile, device="auto", jobs: int | None = None) -> tuple[dict, list[dict]]:
-    """The main job's word-KD choice on its own (for lesson 6): the cached teacher, its distributions on
-    the training set, the validation sweep — the same cached files the main job reads and writes. A sweep
-    not cached yet runs on `jobs` ranks of this machine (default_jobs), the main job's own way."""
-    device = get_device(device)
-    jobs = jobs if jobs is not None else default_jobs(device, profile)
-    tok = Tokenizer.default()
-    teacher, _ = get_teacher(profile, device=str(device))
-    teacher_id = teacher_fingerprint(teacher)
-    ctx = Context(profile=profile, kept={}, sizes={"ground truth": len(load_split("train", profile, tok))},
-                  teacher_id=teacher_id, device=device_policy(device).key,
-                  stores=build_stores(profile, teacher, tok, {}, teacher_id, {}, pools=("ground truth",)))
-    ctx.folder.mkdir(parents=True, exist_ok=True)
-    grid = sweep_jobs(ctx)
-    todo = [j for j in grid if load_cached_json(j["cache"], j["settings"]) is None]
-    if jobs > 1 and len(todo) > 1 and ranks.world_size() == 1:
-        launch.launch(run_jobs, jobs, profile, todo, str(device))  # the sweep on `jobs` ranks of this machine
-    return pick_word_kd(grid, run_jobs(profile, grid, str(device)))
-
 
 def run_students(ctx: Context, seeds: list[int], device, times: dict, plateau: int = 0,
                  methods=METHODS, did: list | None = None) -> tuple[dict, dict, dict, list[dict]]:
     """Stage 6: every method with every seed at the budget, and (plateau > 0) at plateau x the budget,
-    plus word-KD's validation sweep. Two rounds over the ranks (run_jobs): the sweep and every student that
+    plus word-KD's validation sweep. Two rounds over the ranks (run_student_jobs): the sweep and every student that
     needs no T and alpha; then, with the chosen setting, the token-level KD students.
     Returns (budget runs, plateau runs, the chosen word-KD setting, the sweep)."""
     profile = ctx["profile"]
@@ -544,10 +245,10 @@ def run_students(ctx: Context, seeds: list[int], device, times: dict, plateau: i
 
     grid = sweep_jobs(ctx)
     budget, long = jobs_for([m for m in methods if m not in TOKEN_KD], None)
-    done = run_jobs(profile, grid + list(long.values()) + list(budget.values()), str(device), did)
+    done = run_student_jobs(profile, grid + list(long.values()) + list(budget.values()), str(device), did)
     word_kd, sweep = pick_word_kd(grid, done)
     kd_budget, kd_long = jobs_for([m for m in methods if m in TOKEN_KD], word_kd)
-    done.update(run_jobs(profile, list(kd_long.values()) + list(kd_budget.values()), str(device), did))
+    done.update(run_student_jobs(profile, list(kd_long.values()) + list(kd_budget.values()), str(device), did))
     budget, long = {**budget, **kd_budget}, {**long, **kd_long}
     order = {m: i for i, m in enumerate(methods)}  # results in the order of the methods, seed by seed
     budget_runs = {k: done[budget[k]["name"]] for k in sorted(budget, key=lambda k: (order[k[0]], k[1]))}
@@ -580,7 +281,7 @@ def measure_teacher(teacher, tok, profile, kept, seed: int = 0) -> dict:
         "nll_gt": answer_nll(teacher, test_set, tok.pad_id),
         "nll_teacher_data": answer_nll(teacher, load_sft(kept["test"], tok, profile.block_size)[0], tok.pad_id),
         "outputs": describe_answers(test_set, greedy["outputs"]),
-        "showcase": {"texts": greedy["outputs"][:SHOWCASE], "correct": greedy["correct"][:SHOWCASE]},
+        "showcase": showcase(greedy),
         "params": teacher.num_params(),
     }
 
@@ -601,7 +302,7 @@ def main(argv=None):
     parser.add_argument("--full", action="store_true",
                         help="also the teacher's beam search and its answers to the unlabelled prompts, the three "
                         "methods trained on them (seq_kd_beam, seq_inter, seq_kd_unlabelled), and the plateau check; "
-                        "without it: " + ", ".join(CORE))
+                        "without it: " + ", ".join(DEFAULT_METHODS))
     parser.add_argument("--plateau", type=int, default=None,
                         help=f"also train every method to this many times the budget ({PLATEAU_SEEDS} seeds) to "
                         "see where it ends up (default: 4 with --full, else 0 = off)")
@@ -621,7 +322,7 @@ def main(argv=None):
         parser.error(f"--plateau must be 0 (off) or a factor >= 2, got {plateau}")
     if args.jobs is not None and args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
-    plan = {"seeds": list(range(n_seeds)), "full": full, "plateau": plateau, "methods": METHODS if full else CORE,
+    plan = {"seeds": list(range(n_seeds)), "full": full, "plateau": plateau, "methods": METHODS if full else DEFAULT_METHODS,
             "retrain": args.retrain_teacher, "command": " ".join(["minikd", *(sys.argv[1:] if argv is None else argv)])}
     device = get_device(args.device)
     ranks = launch.init()  # under torchrun: join its group
@@ -636,7 +337,7 @@ def main(argv=None):
 
 def run_job(profile, plan: dict, device: str) -> dict | None:
     """Stages 1-8 on this rank (the whole job in one process). Returns the results on rank 0, None on others."""
-    from minikd.machinery import rendering, report_page  # tables, curves, verdicts, the page: from results.json
+    from minikd.machinery import report_page
 
     start, times, did = time.perf_counter(), {}, []
     t0 = stage(1, "tokenizer")
@@ -651,9 +352,8 @@ def run_job(profile, plan: dict, device: str) -> dict | None:
     teacher_id = teacher_fingerprint(teacher)
 
     kept = teacher_data(profile, teacher, tok, times, device=device, full=plan["full"], did=did)
-    ctx = Context(profile=profile, kept=kept, sizes=pool_sizes(kept, len(train_set)), teacher_id=teacher_id,
-                  device=device_policy(device).key,
-                  stores=build_stores(profile, teacher, tok, kept, teacher_id, times, did=did))
+    ctx = Context(profile=profile, kept=kept, pools=pool_fingerprints(kept, train_set), teacher_id=teacher_id,
+                  device=device_policy(device).key, stores=build_stores(profile, teacher, tok, kept, teacher_id, times, did=did))
     students, long, word_kd, sweep = run_students(ctx, plan["seeds"], device, times, plan["plateau"],
                                                   plan["methods"], did)
     world, ranks_did = ranks.world_size(), ranks.gather_objects(did)  # the last collective
@@ -685,18 +385,23 @@ def run_job(profile, plan: dict, device: str) -> dict | None:
         "showcase": [{k: r[k] for k in ("task", "prompt", "completion")} for r in load_split("test", profile, tok)[:SHOWCASE]],
         "command": plan.get("command", "minikd"), "commit": report_page.git_commit(),
     }
-    out = profile_dir(profile)
+    write_results(results, profile_dir(profile))
+    print(f"\ntotal wall time {times['total']:.0f} s")
+    return results
+
+
+def write_results(results: dict, out: Path) -> None:
+    """Stage 8: results.json, then everything rendered from it: results.md, the curves' PNG, the report page."""
+    from minikd.machinery import rendering, report_page  # tables, curves, verdicts, the page: from results.json
     atomic_write_text(out / "results.json", json.dumps(results, indent=1))
     report = rendering.render(results)
     atomic_write_text(out / "results.md", report + "\n")
-    print("\n" + rendering.render(results))
+    print("\n" + report)
     png = rendering.save_curve_plot(results, out / "curves.png")
     page = report_page.write_page(results, out / "report.html", out / "lessons")
     print(f"\nwritten: {out / 'results.json'}, {out / 'results.md'}, {page}" + (f", {png}" if png else ""))
-    if profile.name == "default":
+    if results["profile"] == "default":
         print("`minikd readme` copies these results and verdicts into README.md")
-    print(f"\ntotal wall time {times['total']:.0f} s")
-    return results
 
 
 if __name__ == "__main__":

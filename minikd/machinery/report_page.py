@@ -5,7 +5,7 @@
 runs/<profile>/lessons/*.json, when they exist) alone. Inline SVG (minikd.svg_charts) and CSS only: no script,
 no font, no image fetched, so it opens from disk offline, prints on A4 and reads on a projector.
 
-Every verdict is decided anew from the numbers (minikd.machinery.rendering.claims, lesson_rendering), never
+Every verdict is decided anew from the numbers (minikd.machinery.rendering: claims, claim_from_record), never
 read from saved sentences. Every number on the page sits in a `<span class="num">` that names where it
 comes from in results.json (data-path, or data-paths + data-op for a mean over seeds, or data-claim for a
 verdict's interval), so the browser test can parse each one back and compare it with the file.
@@ -20,7 +20,7 @@ from html import escape
 from pathlib import Path
 
 from minikd import svg_charts
-from minikd.machinery import lesson_rendering, rendering
+from minikd.machinery import rendering
 from minikd.runtime import DATA_DIR, ROOT, atomic_write_text, runs_dir
 from minikd.verdict import mean_interval
 
@@ -64,7 +64,7 @@ def load(path: Path) -> dict:
 def load_lessons(folder: Path) -> list[dict]:
     """Lessons 11-15's saved results in reading order (those that exist)."""
     out = []
-    for lesson in lesson_rendering.LESSONS:
+    for lesson in rendering.LESSONS:
         path = folder / f"{lesson}.json"
         if path.exists():
             try:
@@ -313,7 +313,7 @@ def word_kd_section(results: dict) -> str:
 
 def lesson_block(i: int, record: dict) -> str:
     """One lesson's saved results: how it ran, its table, its claims decided anew, their forest plot."""
-    claims = [lesson_rendering.claim_from_record(c) for c in record["claims"]]
+    claims = [rendering.claim_from_record(c) for c in record["claims"]]
     took = f", {record['seconds'] / 60:.1f} min" if record.get("seconds") else ""
     parts = [f"<h3>{escape(record['title'])}</h3><p><code>{escape(record['command'])}</code>, seeds "
              f"{escape(str(record.get('seeds')))}{took}, device {escape(str(record.get('device')))}</p>"]

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
 
+from minikd.evaluate import answer_limit
 from minikd.machinery.cache import cached_model
+from minikd.machinery.labelling import generate_dataset, shard_path
+from minikd.seqkd import drop_reason, filter_records
 from minikd.runtime import DATA_DIR, runs_dir, seed_all
-from minikd.data import SFTData, load_sft, read_jsonl
+from minikd.data import SFTData, examples_fingerprint, load_sft, read_jsonl
 from minikd.model import GPT, get_config
 from minikd.tokenizer import Tokenizer
 from minikd.train import TrainConfig, sft_objective, train
@@ -140,14 +143,16 @@ def get_teacher(profile: Profile | str = "default", device: str = "auto", retrai
                 seed: int = 0) -> tuple[GPT, dict]:
     """The profile's teacher: loaded from runs/<profile>/teacher.pt, or trained (masked SFT on the
     labelled training set) and saved there. Returns (model in eval mode, info dict).
-    The cache key holds the profile, the seed and a hash of data/world.json: new data, new teacher."""
+    The cache key holds the profile, the seed, a hash of data/world.json and of the examples themselves:
+    new data, new teacher."""
     profile = get_profile(profile)
     tok = Tokenizer.default()
     path = profile_dir(profile) / "teacher.pt"
-    settings = {"profile": profile.teacher_key(), "seed": seed, "data": data_fingerprint()}
+    train_set = load_split("train", profile, tok)
+    settings = {"profile": profile.teacher_key(), "seed": seed, "data": data_fingerprint(),
+                "examples": examples_fingerprint(train_set)}  # the same examples, not merely as many
 
     def build():
-        train_set = load_split("train", profile, tok)
         print(f"teacher: training the {profile.teacher_preset} preset on {len(train_set)} labelled examples "
               f"for {profile.teacher_steps} steps (cached at {path})")
         t0 = time.perf_counter()
@@ -158,14 +163,76 @@ def get_teacher(profile: Profile | str = "default", device: str = "auto", retrai
     return cached_model(path, settings, build, tok, device=device, label="teacher", rebuild=retrain)
 
 
+def train_student(profile: Profile, examples: list[dict], tok: Tokenizer, seed: int, *, objective=sft_objective,
+                  steps: int | None = None, device: str = "auto", eval_fn=None, eval_every: int = 0):
+    """A student of the profile's preset trained on `examples` at the students' learning rate and batch, for
+    the profile's budget unless `steps` says otherwise. The one way a student is made: the lesson kit
+    (student_on) and the main job (students.student_job) both call it. Returns (model, history)."""
+    return train_model(profile.student_config(tok.vocab_size), examples, steps or profile.student_steps, profile,
+                       lr=profile.student_lr, seed=seed, objective=objective, device=device, tok=tok, log_every=0,
+                       eval_fn=eval_fn, eval_every=eval_every)
+
+
 def student_on(name: str, examples: list[dict], profile: Profile, tok: Tokenizer, seed: int, device: str = "auto"):
-    """A student of the profile's preset trained on `examples` with the profile's budget (lessons 9 and 12);
-    an untrained one, said so, when no example is left (a filter can drop them all)."""
+    """train_student, said aloud (lessons 9 and 12); an untrained student, said so, when no example is left
+    (a filter can drop them all)."""
     if not examples:
         print(f"  {name}: no examples left, so this student stays untrained")
         seed_all(seed)
         return GPT(profile.student_config(tok.vocab_size)).eval()
     print(f"  {name}: {len(examples)} examples, {profile.student_steps} steps x {profile.batch_size}")
-    model, _ = train_model(profile.student_config(tok.vocab_size), examples, profile.student_steps, profile,
-                           lr=profile.student_lr, seed=seed, device=device, tok=tok, log_every=0)
-    return model
+    return train_student(profile, examples, tok, seed, device=device)[0]
+
+
+def usable_answers(raw: list[dict], tok: Tokenizer, block_size: int) -> tuple[list[dict], Counter]:
+    """The teacher's answers a student may train on (seqkd.filter_records, no verifier) and the counts. The
+    --fast teacher (a few steps) may end no answer at all: then, so that the same path still runs, the
+    cut-off ones are kept too, said aloud — never do this for real. The one rule every lesson follows."""
+    kept, counts = filter_records(raw, lambda r: drop_reason(r, tok, block_size, verify=False))
+    if raw and not kept:
+        print("  (no answer ended: the --fast teacher is barely trained. To run the same path anyway the student "
+              "trains on the cut-off answers — never do this for real.)")
+        kept, _ = filter_records(raw, lambda r: drop_reason(r, tok, block_size, verify=False, drop_truncated=False))
+    return kept, counts
+
+
+# ---------------------------------------------------------------------------------------------------
+# The teacher's stored answers, and the progress lines of the main job
+
+def stage(n: int, title: str) -> float:
+    """Print the main job's stage header; returns the start time."""
+    print(f"\n== stage {n}: {title} ==", flush=True)
+    return time.perf_counter()
+
+
+def note(did: list | None, what: str) -> None:
+    """Record what this rank did (results.json's "ranks")."""
+    if did is not None:
+        did.append(what)
+
+
+CHUNK = 2048  # prompts generated (and appended to disk) at a time
+
+
+def data_paths(profile) -> dict[str, Path]:
+    out = profile_dir(profile)
+    return {"greedy": out / "teacher_greedy.jsonl", "beam": out / "teacher_beam.jsonl",
+            "inter": out / "teacher_seq_inter.jsonl", "unlabelled": out / "teacher_unlabelled.jsonl",
+            "test": out / "teacher_test.jsonl"}
+
+
+def prompt_records(records: list[dict]) -> list[dict]:
+    """Prompts as the teacher sees them (with the ground truth, which seq-inter needs, when there is one)."""
+    keep = ("id", "task", "prompt", "completion", "answer")
+    return [{k: r[k] for k in keep if k in r} for r in records]
+
+
+def teacher_greedy(profile, teacher, tok, split: str, rank: int = 0, world_size: int = 1) -> Path:
+    """The teacher's greedy answers to a split's prompts ("train", "unlabelled", "test"), stored once under
+    runs/<profile>/ (resumable; reused while teacher and settings are the same). The main job and the lessons
+    that need them (11, 12) read the same file. Returns its path (this rank's shard when world_size > 1)."""
+    path = data_paths(profile)["greedy" if split == "train" else split]
+    generate_dataset(teacher, tok, prompt_records(load_split(split, profile, tok)), path, method="greedy",
+                     teacher_ckpt=str(profile_dir(profile) / "teacher.pt"), chunk=CHUNK, stale="restart", rank=rank,
+                     world_size=world_size, max_new_tokens=answer_limit(load_split("train", profile, tok)))
+    return shard_path(path, rank, world_size)
