@@ -1,0 +1,36 @@
+"""Every lesson runs as a notebook: jupytext reads lessons/<name>.py, nbclient executes every cell in fast mode
+(MINIKD_FAST=1, MINIKD_RUNS = the session's tmp folder); a cell that raises fails the test. Lesson-specific
+checks of the same run live in tests/test_lessons_*.py and tests/test_lesson_l*.py."""
+
+import ast
+from pathlib import Path
+
+import jupytext
+import pytest
+
+from lesson_checks import LESSONS, ROOT, run_lesson
+
+NOT_YET = {"l13_on_policy"}  # converted to notebook cells by its owner (issue 20): drop from here on merge
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_every_lesson_is_percent_format_with_its_docstring_first(name):
+    """The docstring is the first (markdown) cell, each numbered step a `# %%` cell at module level,
+    and no main() holding the flow."""
+    if name in NOT_YET:
+        pytest.skip(f"{name} is converted by its owner")
+    path = ROOT / "lessons" / f"{name}.py"
+    nb = jupytext.read(path)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("Lesson")
+    assert sum(c.cell_type == "code" for c in nb.cells) >= 3
+    tree = ast.parse(path.read_text())
+    assert ast.get_docstring(tree), "the module docstring is what --help and the notebook show first"
+    assert not any(isinstance(n, ast.FunctionDef) and n.name == "main" for n in tree.body), "steps run at top level"
+    assert len(path.read_text().splitlines()) <= 220, f"{name} is over 220 lines"
+
+
+@pytest.mark.parametrize("name", sorted(set(LESSONS) - NOT_YET))
+def test_every_lesson_executes_as_a_notebook_in_fast_mode(name, tmp_path):
+    run = run_lesson(name, tmp_path)
+    assert "Check yourself" in run.text
+    assert run["args"].fast, "MINIKD_FAST=1 must do what --fast does"
