@@ -65,7 +65,7 @@ def test_lesson4_masked_verdict_follows_its_interval(tmp_path):
     """A tiny run where both students score ~0 % must not print that masking won: the masked-beats-naive
     verdict reads [holds] exactly when its interval lies above 0."""
     run = run_lesson("l04_response_masking", tmp_path)
-    c = by_text(run, "masking the prompt")
+    c = by_text(run, "the masked student answers more test prompts")
     assert c.diff.n == len(run["test_set"])  # paired by test prompt
     supported = c.diff.lo > 0
     assert (f"[holds] {c.text}" in run.text) == supported
