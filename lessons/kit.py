@@ -1,12 +1,64 @@
 """The lesson kit: the few calls a lesson makes to get its data, a trained teacher and its students.
 
 Each call trains what it needs the first time and caches it under runs/<profile>/ (keyed by its settings),
-so later lessons and the main job reuse it. What happens inside (caches, the profile's settings) is the
-machinery's business (minikd/machinery/stages.py); a lesson reads only these names.
+so later lessons and the main job reuse it. What happens inside (caches, the profile's settings, labelling
+jobs, the main job) is the machinery's business (minikd/machinery/); a lesson reads only these names.
 """
 
+from pathlib import Path
+
+from minikd.charts import ascii_chart, save_line_plot
+from minikd.evaluate import accuracy, answer_nll
+from minikd.machinery import pipeline
+from minikd.machinery.labelling import generate_dataset
 from minikd.machinery.pipeline import SLACK, answer_limit, form_entropy_bits, prompt_records, teacher_greedy, word_kd_choice
 from minikd.machinery.stages import Profile, get_profile, get_teacher, load_split, profile_dir, student_on, train_model
+from minikd.train import sft_objective
+from minikd.word_kd import kl_by_example
 
 __all__ = ["Profile", "get_profile", "get_teacher", "load_split", "profile_dir", "student_on", "train_model",
-           "SLACK", "answer_limit", "form_entropy_bits", "prompt_records", "teacher_greedy", "word_kd_choice"]
+           "SLACK", "answer_limit", "form_entropy_bits", "prompt_records", "teacher_greedy", "word_kd_choice",
+           "train_student", "label_to_file", "run_main_job", "draw", "score_against_teacher"]
+
+
+def train_student(profile: Profile, tok, examples: list[dict], seed: int = 0, device: str = "auto",
+                  objective=sft_objective, steps: int | None = None, **train_kw):
+    """The one way a lesson trains a student: the profile's student preset, learning rate and budget (or
+    `steps`), seeded, with `objective`. Returns (model in eval mode, training history)."""
+    return train_model(profile.student_config(tok.vocab_size), examples, steps or profile.student_steps, profile,
+                       lr=profile.student_lr, seed=seed, objective=objective, device=device, tok=tok, **train_kw)
+
+
+def label_to_file(teacher, tok, prompts: list[dict], path: Path, teacher_ckpt, limit: int | None) -> Path:
+    """u = teacher(s), greedy, for every prompt, stored as JSONL at `path` with its sidecar (the settings it was
+    made with); a finished file made the same way is reused, one made otherwise is started over."""
+    return generate_dataset(teacher, tok, prompts, path, teacher_ckpt=teacher_ckpt, stale="restart",
+                            max_new_tokens=limit)
+
+
+def run_main_job(fast: bool, device: str = "auto", seeds: int | None = None, full: bool = False) -> dict:
+    """The main job (`minikd`, lesson 10): every cached stage reused; returns its results (results.json)."""
+    argv = ["--device", device] + (["--seeds", str(seeds)] if seeds else [])
+    return pipeline.main(argv + (["--full"] if full else []) + (["--quick"] if fast else []))
+
+
+def draw(path: Path, series: dict, xlabel: str, ylabel: str, title: str, height: int = 10, hline=None) -> None:
+    """A chart in the terminal (always), and as a PNG at `path` when matplotlib is installed."""
+    print(ascii_chart(series, width=60, height=height, xlabel=xlabel, ylabel=ylabel, hline=hline))
+    png = save_line_plot(path, series, xlabel, ylabel, title)
+    if png:
+        print(f"  (also drawn to {png})")
+
+
+def score_against_teacher(models: dict, teacher, tok, test_set: list[dict]) -> dict:
+    """Per model: test accuracy (per prompt and per family), KL(teacher || model) per answer token (per prompt
+    and overall) and the NLL of the test answers."""
+    results = {}
+    for name, model in models.items():
+        acc = accuracy(model, tok, test_set)
+        kl_rows = kl_by_example(teacher, model, test_set, tok.pad_id)  # (KL sum, positions) per prompt
+        results[name] = {"acc": acc["acc"], "acc_by_task": acc["acc_by_task"], "correct": acc["correct"],
+                         "kl_by_prompt": [kl / max(n, 1) for kl, n in kl_rows],
+                         "kl_to_teacher": sum(kl for kl, _ in kl_rows) / max(sum(n for _, n in kl_rows), 1),
+                         "nll_gt": answer_nll(model, test_set, tok.pad_id)}
+    return results
