@@ -10,7 +10,7 @@ from pathlib import Path
 from minikd.charts import ascii_chart, save_line_plot
 from minikd.evaluate import accuracy, answer_nll
 from minikd.machinery import pipeline
-from minikd.machinery.labelling import generate_dataset
+from minikd.machinery.labelling import generate_dataset, teacher_fingerprint
 from minikd.machinery.pipeline import SLACK, answer_limit, form_entropy_bits, prompt_records, teacher_greedy, word_kd_choice
 from minikd.machinery.stages import Profile, get_profile, get_teacher, load_split, profile_dir, student_on, train_model
 from minikd.train import sft_objective
@@ -18,7 +18,7 @@ from minikd.word_kd import kl_by_example
 
 __all__ = ["Profile", "get_profile", "get_teacher", "load_split", "profile_dir", "student_on", "train_model",
            "SLACK", "answer_limit", "form_entropy_bits", "prompt_records", "teacher_greedy", "word_kd_choice",
-           "train_student", "label_to_file", "run_main_job", "draw", "score_against_teacher"]
+           "teacher_fingerprint", "train_student", "label_to_file", "run_main_job", "draw", "score_against_teacher"]
 
 
 def train_student(profile: Profile, tok, examples: list[dict], seed: int = 0, device: str = "auto",

@@ -4,7 +4,7 @@ Kim & Rush (2016), "Sequence-Level Knowledge Distillation", in four steps:
 
     1. a prompt set s
     2. the teacher writes a complete answer u = teacher(s)             minikd.seqkd.label_prompts
-    3. the pairs (s, u) are stored: offline training data             minikd.machinery.labelling.generate_dataset
+    3. the pairs (s, u) are stored: offline training data             lessons.kit.label_to_file
     4. the student learns -log p(u | s), on the answer tokens only    minikd.seqkd.as_examples + train_model
 
 The student never sees the teacher's distribution over next tokens (that was word-level KD, lesson 6): it
@@ -33,8 +33,7 @@ from lessons import lesson_parser
 from minikd.runtime import runs_dir
 from minikd.data import read_jsonl, read_meta
 from minikd.evaluate import accuracy, score
-from minikd.machinery.labelling import generate_dataset
-from lessons.kit import form_entropy_bits, get_profile, get_teacher, load_split, profile_dir, train_model
+from lessons.kit import form_entropy_bits, label_to_file, get_profile, get_teacher, load_split, profile_dir, train_model
 from minikd.charts import ascii_bars, ascii_chart, save_line_plot
 from minikd.seqkd import as_examples, decoding_settings, drop_reason, filter_records, label_prompts, sequence_logprobs
 from minikd.world import surface_form
@@ -63,8 +62,7 @@ def store_and_filter(teacher, tok, prompts: list[dict], profile, limit: int | No
     out_dir = profile_dir(profile)
     raw_path = out_dir / "seqkd_unlabelled_greedy.jsonl"
     print(f"\nStep 3: the teacher labels all {len(prompts)} prompts -> {raw_path}")
-    generate_dataset(teacher, tok, prompts, raw_path, teacher_ckpt=out_dir / "teacher.pt", stale="restart",
-                     max_new_tokens=limit)
+    label_to_file(teacher, tok, prompts, raw_path, out_dir / "teacher.pt", limit)
     meta = read_meta(raw_path)
     print(f"  {raw_path.stat().st_size:,} bytes of text, {meta['n_records']} lines ({meta['seconds']:.1f} s of "
           f"teacher generation); sidecar: decoding {meta['settings']['method']}, max_new_tokens "

@@ -33,8 +33,7 @@ from lessons import lesson_parser
 from minikd.machinery.cache import cached_model
 from minikd.data import read_jsonl
 from minikd.evaluate import accuracy
-from minikd.machinery.labelling import generate_dataset
-from lessons.kit import get_profile, load_split, profile_dir, student_on, train_model
+from lessons.kit import label_to_file, get_profile, load_split, profile_dir, student_on, train_model
 from minikd.charts import ascii_bars
 from minikd.seqkd import (DROP_REASONS, as_examples, decoding_settings, drop_reason, filter_records,
                           rejection_sample)
@@ -128,8 +127,7 @@ def main(argv=None):
     prompts = load_split("unlabelled", profile, tok)[:args.prompts or (48 if args.fast else 2000)]
     raw_path = profile_dir(profile) / f"weak_teacher_unlabelled{len(prompts)}.jsonl"
     print(f"\nStep 2: the weak teacher answers {len(prompts)} unlabelled prompts -> {raw_path}")
-    generate_dataset(teacher, tok, prompts, raw_path, teacher_ckpt=teacher_path, stale="restart",
-                     max_new_tokens=limit)
+    label_to_file(teacher, tok, prompts, raw_path, teacher_path, limit)
     raw = list(read_jsonl(raw_path))
 
     print(f"\nSteps 3-4: filter (verifier, truncation, length, duplicates), then sample again for the dropped "

@@ -26,8 +26,9 @@ LESSONS = {  # module -> what its results are called in the README, in reading o
     "l12_distilled_errors": "Lesson 12 — the teacher's errors are distilled too",
     "l13_on_policy": "Lesson 13 — on-policy distillation from the seq-KD student, at equal compute",
     "l14_reasoning_traces": "Lesson 14 — reasoning traces vs final answers (DeepSeek-R1's recipe in miniature)",
-    "l15_text_is_enough": "Lesson 15 — a student with its own tokenizer, from the stored teacher text: ground truth vs "
-                          "seq-KD vs ULD (Boizard et al. 2024)",
+    "l15_teacher_over_http": "Lesson 15 — the teacher over HTTP: labelling through minikd serve gives the stored answers",
+    "l16_another_tokenizer": "Lesson 16 — a student with its own tokenizer, from the stored teacher text: ground truth "
+                             "vs seq-KD vs ULD (Boizard et al. 2024)",
 }
 START, END = "<!-- lessons:start -->", "<!-- lessons:end -->"
 
