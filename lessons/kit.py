@@ -10,6 +10,7 @@ from pathlib import Path
 from minikd.charts import ascii_chart, save_line_plot
 from minikd.evaluate import accuracy, answer_nll
 from minikd.machinery import pipeline
+from minikd.machinery.cache import cached_model
 from minikd.machinery.labelling import generate_dataset, teacher_fingerprint
 from minikd.machinery.pipeline import SLACK, answer_limit, form_entropy_bits, prompt_records, teacher_greedy, word_kd_choice
 from minikd.machinery.stages import Profile, get_profile, get_teacher, load_split, profile_dir, student_on, train_model
@@ -18,7 +19,7 @@ from minikd.word_kd import kl_by_example
 
 __all__ = ["Profile", "get_profile", "get_teacher", "load_split", "profile_dir", "student_on", "train_model",
            "SLACK", "answer_limit", "form_entropy_bits", "prompt_records", "teacher_greedy", "word_kd_choice",
-           "teacher_fingerprint", "train_student", "label_to_file", "run_main_job", "draw", "score_against_teacher"]
+           "teacher_fingerprint", "train_student", "label_to_file", "run_main_job", "draw", "score_against_teacher", "weak_teacher"]
 
 
 def train_student(profile: Profile, tok, examples: list[dict], seed: int = 0, device: str = "auto",
@@ -42,9 +43,10 @@ def run_main_job(fast: bool, device: str = "auto", seeds: int | None = None, ful
     return pipeline.main(argv + (["--full"] if full else []) + (["--quick"] if fast else []))
 
 
-def draw(path: Path, series: dict, xlabel: str, ylabel: str, title: str, height: int = 10, hline=None) -> None:
+def draw(path: Path, series: dict, xlabel: str, ylabel: str, title: str, height: int = 10, hline=None,
+         width: int = 60) -> None:
     """A chart in the terminal (always), and as a PNG at `path` when matplotlib is installed."""
-    print(ascii_chart(series, width=60, height=height, xlabel=xlabel, ylabel=ylabel, hline=hline))
+    print(ascii_chart(series, width=width, height=height, xlabel=xlabel, ylabel=ylabel, hline=hline))
     png = save_line_plot(path, series, xlabel, ylabel, title)
     if png:
         print(f"  (also drawn to {png})")
@@ -62,3 +64,20 @@ def score_against_teacher(models: dict, teacher, tok, test_set: list[dict]) -> d
                          "kl_to_teacher": sum(kl for kl, _ in kl_rows) / max(sum(n for _, n in kl_rows), 1),
                          "nll_gt": answer_nll(model, test_set, tok.pad_id)}
     return results
+
+
+def weak_teacher(profile, tok, device: str, seed: int):
+    """The teacher preset after half of the real teacher's steps (lesson 9: a teacher worth curating), cached at
+    runs/<profile>/teacher_weak.pt. Returns (model, its checkpoint path, its steps)."""
+    steps = max(1, profile.teacher_steps // 2)
+    settings = {"profile": profile.teacher_key(), "steps": steps, "seed": seed}
+
+    def build():
+        print(f"weak teacher: the {profile.teacher_preset} preset, {steps} of {profile.teacher_steps} steps")
+        model, history = train_model(profile.teacher_config(tok.vocab_size), load_split("train", profile, tok),
+                                     steps, profile, lr=profile.teacher_lr, seed=seed, device=device, tok=tok)
+        return model, {}, history
+
+    path = profile_dir(profile) / "teacher_weak.pt"
+    model, _ = cached_model(path, settings, build, tok, device=device, label="weak teacher")
+    return model, path, steps

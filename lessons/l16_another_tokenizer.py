@@ -249,7 +249,7 @@ for m in METHODS:
 print(ascii_bars({m: round(100 * table[m]["all"], 1) for m in METHODS}, width=30, unit="% test"))
 draw(runs_dir() / "plots" / "l16_another_tokenizer_losses.png",
      {m: ([h["step"] for h in results[0][m]["history"]], [h["loss"] for h in results[0][m]["history"]]) for m in METHODS},
-     "step", "loss per answer token (ULD: CE + distance)", "Students of another tokenizer (seed 0)")
+     "step", "loss per answer token (ULD: CE + distance)", "Students of another tokenizer (seed 0)", width=64)
 verdicts(results, args.fast)
 
 
