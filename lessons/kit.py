@@ -5,21 +5,24 @@ so later lessons and the main job reuse it. What happens inside (caches, the pro
 jobs, the main job) is the machinery's business (minikd/machinery/); a lesson reads only these names.
 """
 
+import hashlib
+import time
 from pathlib import Path
 
 from minikd.charts import ascii_chart, save_line_plot
 from minikd.evaluate import accuracy, answer_nll
 from minikd.machinery import pipeline
-from minikd.machinery.cache import cached_model
+from minikd.machinery.cache import cached_model, cached_topk_store
 from minikd.machinery.labelling import generate_dataset, teacher_fingerprint
 from minikd.machinery.pipeline import SLACK, answer_limit, form_entropy_bits, prompt_records, teacher_greedy, word_kd_choice
 from minikd.machinery.stages import Profile, get_profile, get_teacher, load_split, profile_dir, student_on, train_model
 from minikd.train import sft_objective
-from minikd.word_kd import kl_by_example
+from minikd.seqkd import as_examples
+from minikd.word_kd import kl_by_example, topk_mass
 
 __all__ = ["Profile", "get_profile", "get_teacher", "load_split", "profile_dir", "student_on", "train_model",
            "SLACK", "answer_limit", "form_entropy_bits", "prompt_records", "teacher_greedy", "word_kd_choice",
-           "teacher_fingerprint", "train_student", "label_to_file", "run_main_job", "draw", "score_against_teacher", "weak_teacher"]
+           "teacher_fingerprint", "train_student", "label_to_file", "run_main_job", "draw", "score_against_teacher", "weak_teacher", "teacher_sorted_topk"]
 
 
 def train_student(profile: Profile, tok, examples: list[dict], seed: int = 0, device: str = "auto",
@@ -81,3 +84,20 @@ def weak_teacher(profile, tok, device: str, seed: int):
     path = profile_dir(profile) / "teacher_weak.pt"
     model, _ = cached_model(path, settings, build, tok, device=device, label="weak teacher")
     return model, path, steps
+
+
+def teacher_sorted_topk(teacher, tok, records: list[dict], name: str, profile: Profile, k: int) -> dict:
+    """ULD's teacher side (lesson 16): the teacher reads the answers in ITS tokens, once; its top-k probabilities
+    at every answer position are stored (runs/<profile>/, reused while teacher, k and answers are the same).
+    The students never load the teacher."""
+    examples = as_examples(records, tok)
+    answers = hashlib.sha256("\n".join(r["prompt"] + "\t" + r["completion"] for r in records).encode()).hexdigest()
+    path = profile_dir(profile) / f"l16_uld_{name}_top{k}_{teacher_fingerprint(teacher)}_{answers[:12]}.pt"
+    t0 = time.perf_counter()
+    store, built = cached_topk_store(teacher, examples, tok, k, path)  # the teacher's forward pass, once
+    how = f"computed and stored in {path.name}" if built else f"read back from {path.name}"
+    n = store["ids"].shape[0]
+    print(f"  {name}: {n:,} teacher answer positions, {how} ({time.perf_counter() - t0:.1f} s); top {k} kept "
+          f"(mass {100 * topk_mass(store):.2f} %), {n * k * 2 / 1e6:.2f} MB of fp16 (all {teacher.config.vocab_size}: "
+          f"{n * teacher.config.vocab_size * 2 / 1e6:.1f} MB); ULD reads the probabilities, never the ids")
+    return store

@@ -9,39 +9,30 @@ Boizard et al. 2024) is a token-level loss that needs no shared vocabulary: it c
 distributions sorted by probability, so it keeps how sure the teacher is and drops which token it is
 sure of (minikd/uld.py).
 
-What to look at:
-  1. two tokenizers of our own: the shipped one (the teacher's) and a second one trained by the same BPE
-     code with another split rule and 16 merges (data/tokenizer2.tiktoken); one stored answer drawn under
-     each; word-level KD between them refused by fingerprint, even for two tokenizers of the same size;
-  2. the teacher's stored answers (the main job's file; lesson 15 labelled some of them over HTTP),
-     re-tokenized for the student, nothing regenerated;
-  3. ULD's teacher side, computed ONCE, offline: the teacher reads the same answers in its own tokens and
-     its sorted top-k probabilities are stored (no ids: sorting has thrown them away). Offline, because the
-     students then train from files only, like seq-KD, and the teacher's forward pass is paid once, not
-     once per student and step. Positions are paired by answer-token index, cut to the shorter answer;
-  4. three students of the second tokenizer, same preset, steps and seeds: the ground-truth labels,
-     seq-KD (the teacher's stored text), ULD (the same text + the sorted-probability distance);
-  5. accuracy per family, verdicts paired by seed and by prompt; what ULD can and cannot carry.
+What to look at, one cell each: (1) the shipped tokenizer (the teacher's) and a second one trained by the same
+BPE code with another split rule and 16 merges (data/tokenizer2.tiktoken), one stored answer under each, and
+word-level KD between them refused by fingerprint, even at the same size; (2) the teacher's stored answers
+re-tokenized for the student, nothing regenerated; (3) ULD's teacher side, computed ONCE, offline: its sorted
+top-k probabilities (no ids), positions paired by answer-token index; (4) three students of the second
+tokenizer (ground truth, seq-KD, ULD), same preset, steps and seeds; (5) accuracy and verdicts paired by seed
+and by prompt; (6) what ULD can and cannot carry.
 
 Run:  python -m lessons.l16_another_tokenizer     (--fast: tiny models, seconds; the default run reuses the
       teacher of lesson 5 and the main job's stored answers to the training prompts, under runs/default/)
 """
 
 # %%
-import hashlib
 import time
 
 import torch
 
 from lessons import lesson_parser
-from lessons.kit import (SLACK, draw, get_profile, get_teacher, load_split, profile_dir, teacher_fingerprint, teacher_greedy,
-                         train_student)
+from lessons.kit import SLACK, draw, get_profile, get_teacher, load_split, teacher_greedy, teacher_sorted_topk, train_student
 from minikd.charts import ascii_bars
 from minikd.data import collate, read_jsonl, read_meta
 from minikd.evaluate import accuracy
 from minikd.losses import masked_nll
 from minikd.machinery import lesson_rendering
-from minikd.machinery.cache import cached_topk_store
 from minikd.runtime import DATA_DIR, runs_dir
 from minikd.seqkd import as_examples, drop_reason, filter_records
 from minikd.tokenizer import Tokenizer
@@ -61,145 +52,93 @@ path = teacher_greedy(profile, teacher, tok, "train")  # the main job's stored a
 METHODS = ("ground truth", "seq-KD", "ULD")
 K = 16  # the teacher's sorted probabilities kept per answer position (ULD's store)
 WEIGHT = 1.0  # ULD's weight on the distance (lambda; not tuned here)
-STEPS = 300  # every student's steps in the default run (the profile's budget is 400: 3 methods x 3 seeds must
+STEPS = 300  # every student's steps in the default run (not the profile's 400: 3 x 3 students fit 5 min on 2 cores)
 
 
 # %% Step 1: one stored answer under each tokenizer; word-level KD between them is refused, by fingerprint.
 def stored_data_preview(records, tok, tok2) -> dict:
-    """The first stored answer whose tokens differ in the two tokenizations (steps 1 and 4 draw it)."""
-    for r in records:
-        if [tok.token_label(i) for i in tok.encode(r["completion"])] != \
-                [tok2.token_label(i) for i in tok2.encode(r["completion"])]:
-            return r
-    return records[0]
+    """The first stored answer whose tokens differ in the two tokenizations (steps 1 and 3 draw it)."""
+    return next((r for r in records if [tok.token_label(i) for i in tok.encode(r["completion"])]
+                 != [tok2.token_label(i) for i in tok2.encode(r["completion"])]), records[0])
 
 
-def two_tokenizers(teacher, tok, tok2, record: dict, fast: bool) -> None:
-    """One stored answer under each tokenizer; word-level KD between them is refused, by fingerprint."""
-    print(f"Step 1: the teacher's tokenizer {tok!r}\n        the student's tokenizer {tok2!r}")
-    for name, t in (("teacher", tok), ("student", tok2)):
-        print(f"\n  {record['prompt']!r} -> {record['completion']!r} in the {name}'s tokens:")
-        print("  " + t.draw_mask(*t.render(record["prompt"], record["completion"])).replace("\n", "\n  "))
-    print(f"\n  the student's <|end|> is id {tok2.end_id}; to the teacher, id {tok2.end_id} is "
-          f"{tok.token_label(tok2.end_id)}: ids mean nothing without their tokenizer")
-    try:
-        word_kd_objective(teacher, tokenizers=(tok, tok2))
-        refused = ""
-    except TokenizerMismatch as e:
-        refused = str(e)
-    print(f"  word-level KD asked for between them: {refused or 'accepted'}")
-    check("word-level KD between the two tokenizers is refused, naming both", bool(refused) and
-          tok.fingerprint in refused and tok2.fingerprint in refused, f"the error names {tok.fingerprint} and "
-          f"{tok2.fingerprint}" if refused else "no error was raised", fast=fast)
-    same_size_refused(fast)
+record = stored_data_preview(list(read_jsonl(path)), tok, tok2)
+print(f"Step 1: the teacher's tokenizer {tok!r}\n        the student's tokenizer {tok2!r}")
+for name, t in (("teacher", tok), ("student", tok2)):
+    print(f"\n  {record['prompt']!r} -> {record['completion']!r} in the {name}'s tokens:")
+    print("  " + t.draw_mask(*t.render(record["prompt"], record["completion"])).replace("\n", "\n  "))
+print(f"\n  the student's <|end|> is id {tok2.end_id}; to the teacher, id {tok2.end_id} is "
+      f"{tok.token_label(tok2.end_id)}: ids mean nothing without their tokenizer")
+try:
+    word_kd_objective(teacher, tokenizers=(tok, tok2))
+    refused = ""
+except TokenizerMismatch as e:
+    refused = str(e)
+print(f"  word-level KD asked for between them: {refused or 'accepted'}")
+check("word-level KD between the two tokenizers is refused, naming both", bool(refused) and
+      tok.fingerprint in refused and tok2.fingerprint in refused, f"the error names {tok.fingerprint} and "
+      f"{tok2.fingerprint}" if refused else "no error was raised", fast=args.fast)
+# two tokenizers of the SAME size, trained on the sort prompts and on the addition prompts: refused too
+train_records = list(read_jsonl(DATA_DIR / "train.jsonl"))
+by_task = {t: "\n".join(r["prompt"] + "\n" + r["completion"] for r in train_records if r["task"] == t)
+           for t in ("sort", "add_steps")}
+a, b = (Tokenizer.train(by_task[t], 256 + 4) for t in ("sort", "add_steps"))  # 4 merges each
+try:
+    check_same_tokenizer(a, b)
+    refused = False
+except TokenizerMismatch:
+    refused = True
+print(f"  two tokenizers of {a.vocab_size} tokens, trained on the sort and on the addition prompts: 'Sorted' "
+      f"takes {len(a.encode('Sorted'))} and {len(b.encode('Sorted'))} tokens, ' step' {len(a.encode(' step'))} "
+      f"and {len(b.encode(' step'))}")
+check("two tokenizers of the same size with different merges are refused too (fingerprints, not sizes)",
+      refused and a.vocab_size == b.vocab_size, f"both {a.vocab_size} tokens, fingerprints {a.fingerprint} "
+      f"and {b.fingerprint}", fast=args.fast)
 
-
-def same_size_refused(fast: bool) -> None:
-    """Two tokenizers of the SAME size, trained on the sort prompts and on the addition prompts: refused too."""
-    records = list(read_jsonl(DATA_DIR / "train.jsonl"))
-    by_task = {t: "\n".join(r["prompt"] + "\n" + r["completion"] for r in records if r["task"] == t)
-               for t in ("sort", "add_steps")}
-    a, b = (Tokenizer.train(by_task[t], 256 + 4) for t in ("sort", "add_steps"))  # 4 merges each
-    try:
-        check_same_tokenizer(a, b)
-        refused = False
-    except TokenizerMismatch:
-        refused = True
-    print(f"  two tokenizers of {a.vocab_size} tokens, trained on the sort and on the addition prompts: 'Sorted' "
-          f"takes {len(a.encode('Sorted'))} and {len(b.encode('Sorted'))} tokens, ' step' {len(a.encode(' step'))} "
-          f"and {len(b.encode(' step'))}")
-    check("two tokenizers of the same size with different merges are refused too (fingerprints, not sizes)",
-          refused and a.vocab_size == b.vocab_size, f"both {a.vocab_size} tokens, fingerprints {a.fingerprint} "
-          f"and {b.fingerprint}", fast=fast)
-
-
-two_tokenizers(teacher, tok, tok2, stored_data_preview(list(read_jsonl(path)), tok, tok2), args.fast)
-
-
-# %% Step 2: the stored (s, u) file, re-tokenized for the student (nothing regenerated).
-def stored_data(path, tok, tok2, profile) -> list[dict]:
-    """The stored (s, u) file and its sidecar; the answers re-tokenized for the student (nothing
-    regenerated). Cut-off answers and answers too long for the student's context are dropped; wrong ones
-    stay (plain seq-KD copies the teacher's errors too)."""
-    raw, meta = list(read_jsonl(path)), read_meta(path)
-    kept, counts = filter_records(raw, lambda r: drop_reason(r, tok2, profile.block_size, verify=False))
-    note = ""
-    if not kept:  # only the --fast teacher (a few steps) never stops
-        note = " (no answer ended: the --fast teacher is barely trained; its cut-off answers are kept to run the path)"
-        kept = raw
-    settings = meta["settings"]
-    print(f"\nStep 2: the stored file {path.name}: {len(raw)} records; a record's fields: {sorted(raw[0])}")
-    print(f"  its sidecar: decoding {settings['method']}, max_new_tokens {settings['max_new_tokens']}, teacher "
-          f"weights {settings['teacher']}, teacher tokenizer {meta['teacher_tokenizer']}")
-    t_len = mean(len(tok.encode(r["completion"])) for r in kept)
-    s_len = mean(len(tok2.encode(r["completion"])) for r in kept)
-    print(f"  re-tokenized for the student: {t_len:.1f} answer tokens on average for the teacher, {s_len:.1f} for "
-          f"the student; kept {len(kept)}, dropped {counts['truncated']} cut off, {counts['too_long']} too long, "
-          f"{counts['duplicate']} duplicates{note}")
-    return kept
-
-
-kept = stored_data(path, tok, tok2, profile)
+# %% Step 2: the stored (s, u) file, re-tokenized for the student (nothing regenerated). Cut-off answers and
+# answers too long for the student's context are dropped; wrong ones stay (plain seq-KD copies the teacher's errors)
+raw, meta = list(read_jsonl(path)), read_meta(path)
+kept, counts = filter_records(raw, lambda r: drop_reason(r, tok2, profile.block_size, verify=False))
+note = "" if kept else " (no answer ended: the --fast teacher is barely trained; its cut-off answers are kept to run the path)"
+kept = kept or raw  # only the --fast teacher (a few steps) never stops
+settings = meta["settings"]
+print(f"\nStep 2: the stored file {path.name}: {len(raw)} records; a record's fields: {sorted(raw[0])}")
+print(f"  its sidecar: decoding {settings['method']}, max_new_tokens {settings['max_new_tokens']}, teacher "
+      f"weights {settings['teacher']}, teacher tokenizer {meta['teacher_tokenizer']}")
+t_len = mean(len(tok.encode(r["completion"])) for r in kept)
+s_len = mean(len(tok2.encode(r["completion"])) for r in kept)
+print(f"  re-tokenized for the student: {t_len:.1f} answer tokens on average for the teacher, {s_len:.1f} for "
+      f"the student; kept {len(kept)}, dropped {counts['truncated']} cut off, {counts['too_long']} too long, "
+      f"{counts['duplicate']} duplicates{note}")
 
 
 # %% Step 3: ULD's teacher side, once, offline: the teacher reads the answers in its own tokens.
-def same_text_share(tok, tok2, records: list[dict]) -> float:
-    """Of the answer positions ULD pairs (i-th with i-th, cut to the shorter answer), the share where the
-    two tokens are the same text: where the pairing compares like with like."""
-    same = total = 0
-    for r in records:
-        a, b = tok.encode(r["completion"]) + [tok.end_id], tok2.encode(r["completion"]) + [tok2.end_id]
-        for x, y in zip(a, b):
-            same += tok.token_label(x) == tok2.token_label(y)
-            total += 1
-    return same / max(1, total)
+def paired(r: dict) -> list[tuple[int, int]]:
+    """ULD's pairing of one answer: the teacher's i-th token with the student's i-th, cut to the shorter answer."""
+    return list(zip(tok.encode(r["completion"]) + [tok.end_id], tok2.encode(r["completion"]) + [tok2.end_id]))
 
 
-def teacher_side(teacher, tok, records: list[dict], name: str, profile) -> dict:
-    """The teacher reads the same answers in ITS tokens, once; its sorted top-K probabilities at every
-    answer position are stored (runs/<profile>/, reused while teacher, K and answers are the same).
-    The students never load the teacher."""
-    examples = as_examples(records, tok)
-    answers = hashlib.sha256("\n".join(r["prompt"] + "\t" + r["completion"] for r in records).encode()).hexdigest()
-    path = profile_dir(profile) / f"l16_uld_{name}_top{K}_{teacher_fingerprint(teacher)}_{answers[:12]}.pt"
-    t0 = time.perf_counter()
-    store, built = cached_topk_store(teacher, examples, tok, K, path)  # the teacher's forward pass, once
-    how = f"computed and stored in {path.name}" if built else f"read back from {path.name}"
-    n = store["ids"].shape[0]
-    print(f"  {name}: {n:,} teacher answer positions, {how} ({time.perf_counter() - t0:.1f} s); top {K} kept "
-          f"(mass {100 * topk_mass(store):.2f} %), {n * K * 2 / 1e6:.2f} MB of fp16 (all {teacher.config.vocab_size}: "
-          f"{n * teacher.config.vocab_size * 2 / 1e6:.1f} MB); ULD reads the probabilities, never the ids")
-    return store
-
-
-def show_alignment(tok, tok2, record: dict, rows: torch.Tensor) -> None:
-    """One answer as ULD pairs it: the teacher's i-th token, the student's i-th token, the teacher's sorted
-    top probabilities there (what the student's sorted probabilities are pulled towards)."""
-    a = tok.encode(record["completion"]) + [tok.end_id]
-    b = tok2.encode(record["completion"]) + [tok2.end_id]
-    print(f"  {record['completion']!r}: {len(a)} teacher positions, {len(b)} student positions, {min(len(a), len(b))} "
-          "paired; * = the paired tokens are different text")
-    for i, (x, y) in enumerate(zip(a, b)):
-        mark = " " if tok.token_label(x) == tok2.token_label(y) else "*"
-        top = ", ".join(f"{p:.2f}" for p in rows[i, :3].tolist())
-        print(f"    {i:2d} {mark} teacher {tok.token_label(x):>14s}   student {tok2.token_label(y):>14s}   "
-              f"teacher's sorted top 3: {top}")
-
-
-train_gt = load_split("train", profile, tok2)  # the ground-truth labels in the student's tokens
-test = load_split("test", profile, tok2)[:24 if args.fast else None]
+train_gt, test = load_split("train", profile, tok2), load_split("test", profile, tok2)[:24 if args.fast else None]
 print("\nStep 3: ULD's teacher side, once, offline: the teacher reads the answers in its own tokens")
-store, test_store = teacher_side(teacher, tok, kept, "train", profile), teacher_side(teacher, tok, test, "test", profile)
-print(f"  of the positions ULD pairs, {100 * same_text_share(tok, tok2, kept):.1f} % hold the same text in "
+store, test_store = (teacher_sorted_topk(teacher, tok, recs, name, profile, K)
+                      for recs, name in ((kept, "train"), (test, "test")))
+same = [float(tok.token_label(x) == tok2.token_label(y)) for r in kept for x, y in paired(r)]
+print(f"  of the positions ULD pairs, {100 * mean(same):.1f} % hold the same text in "
       "both tokenizations (the rest compare a teacher token with another piece of text)")
 shown = next((i for i, r in enumerate(kept) if r["id"] == stored_data_preview(kept, tok, tok2)["id"]), 0)
-show_alignment(tok, tok2, kept[shown], teacher_rows(store, torch.tensor([shown]))[0])
+record, rows = kept[shown], teacher_rows(store, torch.tensor([shown]))[0]  # the sorted top probabilities (n, k)
+n_t, n_s = len(tok.encode(record["completion"])) + 1, len(tok2.encode(record["completion"])) + 1
+print(f"  {record['completion']!r}: {n_t} teacher positions, {n_s} student positions, {min(n_t, n_s)} "
+      "paired; * = the paired tokens are different text")
+for i, (x, y) in enumerate(paired(record)):
+    print(f"    {i:2d} {' ' if tok.token_label(x) == tok2.token_label(y) else '*'} teacher {tok.token_label(x):>14s}   "
+          f"student {tok2.token_label(y):>14s}   teacher's sorted top 3: {', '.join(f'{p:.2f}' for p in rows[i, :3].tolist())}")
 seq, test_examples = as_examples(kept, tok2), as_examples(test, tok2)
 data = {"ground truth": train_gt, "seq-KD": seq, "ULD": seq}
 limit = 16 if args.fast else max(sum(e["mask"]) for e in train_gt + seq) + SLACK
 steps = profile.student_steps if args.fast else STEPS
 
-# %% Step 4: three students of the second tokenizer per seed; greedy test accuracy and ULD distance to the teacher.
+# %% Step 4: three students of the second tokenizer per seed; greedy test accuracy, ULD distance to the teacher.
 print(f"\nStep 4: three students ({profile.student_preset} preset, {tok2.vocab_size} tokens), "
       f"{steps} steps x {profile.batch_size}, seeds {seeds}; ULD weight {WEIGHT}, top {K}")
 results = []
@@ -216,28 +155,7 @@ for seed in seeds:
         print(f"  seed {seed} {method:13s} {time.perf_counter() - t0:5.1f} s | test {100 * acc['acc']:5.1f}% | "
               f"ULD distance to the teacher {mean(distance):.3f}")
 
-
 # %% Step 5: accuracy per family, the loss curves of seed 0; every pair of methods decided, by seed and by prompt.
-def verdicts(results: list[dict], fast: bool) -> None:
-    """Every pair of methods, paired by seed and by prompt (each prompt's correctness averaged over
-    the seeds); and the ULD distance to the teacher, paired by prompt."""
-    def per_seed(m):
-        return [mean(r[m]["correct"]) for r in results]
-
-    def per_prompt(m, key="correct"):
-        return [mean(values) for values in zip(*(r[m][key] for r in results))]
-
-    pairs = (("seq-KD", "ground truth"), ("ULD", "ground truth"), ("ULD", "seq-KD"))
-    for a, b in pairs:
-        text = f"{a} beats {b} for a student with its own tokenizer (test accuracy)"
-        claim(text, per_seed(a), per_seed(b), ">", f"{a} − {b}, per seed", scale=100, unit="points", fast=fast)
-        claim(text, per_prompt(a), per_prompt(b), ">", f"{a} − {b}, per test prompt (mean of the seeds)",
-              scale=100, unit="points", fast=fast)
-    claim("the ULD student's sorted distributions are closer to the teacher's than the seq-KD student's",
-          per_prompt("ULD", "distance"), per_prompt("seq-KD", "distance"), "<",
-          "ULD − seq-KD, ULD distance per position, teacher-forced on the test answers, per prompt", fast=fast)
-
-
 tasks = sorted(results[0]["seq-KD"]["by_task"])
 table = {m: {t: mean(r[m]["by_task"][t] for r in results) for t in tasks} for m in METHODS}
 for m in METHODS:
@@ -250,7 +168,16 @@ print(ascii_bars({m: round(100 * table[m]["all"], 1) for m in METHODS}, width=30
 draw(runs_dir() / "plots" / "l16_another_tokenizer_losses.png",
      {m: ([h["step"] for h in results[0][m]["history"]], [h["loss"] for h in results[0][m]["history"]]) for m in METHODS},
      "step", "loss per answer token (ULD: CE + distance)", "Students of another tokenizer (seed 0)", width=64)
-verdicts(results, args.fast)
+per_seed = lambda m: [mean(r[m]["correct"]) for r in results]  # noqa: E731
+per_prompt = lambda m, key="correct": [mean(v) for v in zip(*(r[m][key] for r in results))]  # noqa: E731  (mean of the seeds)
+for a, b in (("seq-KD", "ground truth"), ("ULD", "ground truth"), ("ULD", "seq-KD")):
+    text = f"{a} beats {b} for a student with its own tokenizer (test accuracy)"
+    claim(text, per_seed(a), per_seed(b), ">", f"{a} − {b}, per seed", scale=100, unit="points", fast=args.fast)
+    claim(text, per_prompt(a), per_prompt(b), ">", f"{a} − {b}, per test prompt (mean of the seeds)",
+          scale=100, unit="points", fast=args.fast)
+claim("the ULD student's sorted distributions are closer to the teacher's than the seq-KD student's",
+      per_prompt("ULD", "distance"), per_prompt("seq-KD", "distance"), "<",
+      "ULD − seq-KD, ULD distance per position, teacher-forced on the test answers, per prompt", fast=args.fast)
 
 
 # %% Step 6: what ULD cannot carry: permute the student's vocabulary; only the CE on the text sees it.
