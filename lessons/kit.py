@@ -17,12 +17,13 @@ from minikd.machinery.labelling import generate_dataset, teacher_fingerprint
 from minikd.machinery.pipeline import SLACK, answer_limit, form_entropy_bits, prompt_records, teacher_greedy, word_kd_choice
 from minikd.machinery.stages import Profile, get_profile, get_teacher, load_split, profile_dir, student_on, train_model
 from minikd.train import sft_objective
-from minikd.seqkd import as_examples
+from minikd.data import read_jsonl
+from minikd.seqkd import as_examples, drop_reason, filter_records
 from minikd.word_kd import kl_by_example, topk_mass
 
 __all__ = ["Profile", "get_profile", "get_teacher", "load_split", "profile_dir", "student_on", "train_model",
            "SLACK", "answer_limit", "form_entropy_bits", "prompt_records", "teacher_greedy", "word_kd_choice",
-           "teacher_fingerprint", "train_student", "label_to_file", "run_main_job", "draw", "score_against_teacher", "weak_teacher", "teacher_sorted_topk"]
+           "teacher_fingerprint", "train_student", "label_to_file", "run_main_job", "draw", "score_against_teacher", "weak_teacher", "teacher_sorted_topk", "teacher_answers"]
 
 
 def train_student(profile: Profile, tok, examples: list[dict], seed: int = 0, device: str = "auto",
@@ -101,3 +102,13 @@ def teacher_sorted_topk(teacher, tok, records: list[dict], name: str, profile: P
           f"(mass {100 * topk_mass(store):.2f} %), {n * k * 2 / 1e6:.2f} MB of fp16 (all {teacher.config.vocab_size}: "
           f"{n * teacher.config.vocab_size * 2 / 1e6:.1f} MB); ULD reads the probabilities, never the ids")
     return store
+
+
+def teacher_answers(profile: Profile, teacher, tok, student_tok=None) -> tuple[list[dict], list[dict], dict]:
+    """The teacher's stored greedy answers to the training prompts (the main job's file, made once) and the ones
+    a student (of `student_tok`) trains on: cut-off and too-long answers dropped, wrong ones kept (plain seq-KD
+    copies the teacher's errors too). A --fast teacher that never stops leaves none: then all are kept, so the
+    same path runs (counts["kept"] == 0 says so). Returns (all, kept, counts)."""
+    raw = list(read_jsonl(teacher_greedy(profile, teacher, tok, "train")))
+    kept, counts = filter_records(raw, lambda r: drop_reason(r, student_tok or tok, profile.block_size, verify=False))
+    return raw, kept or raw, counts

@@ -16,13 +16,6 @@ answer position. Lessons 8-10 measured what the single answer wins; this lesson 
 The measures are in minikd/what_seqkd_loses.py: answer_entropy_kl, form_shares (alternative_share),
 first_divergence, prefix_correct.
 
-What to look at, one cell each: (1) three students, the same preset, budget and seed: ground truth, word-level
-KD (T and alpha as the main job chose them), seq-KD; (2) their greedy accuracy; (3) lost alternatives, teacher-
-forced on the teacher's own answers: entropy, KL(teacher || student), probability off the top valid form;
-(4) locked phrasing: entropy (bits) of the answer forms, drawn; (5) exposure bias: continuing from 1/4, 1/2,
-3/4 of the teacher's answer against the student's own start, where its greedy answer first leaves the
-teacher's, error rate against answer length, drawn.
-
 About length: the shipped world's answers are 7-11 tokens (sort) and 19-26 tokens (2-digit add_steps, one
 carry adds a few). Longer, 3-digit additions would need a teacher trained on them: the cached teacher and the
 students learned positions only up to the shipped lengths, so they would fail there for another reason than
@@ -37,17 +30,16 @@ import time
 from collections import Counter
 
 from lessons import lesson_parser
-from lessons.kit import (answer_limit, draw, form_entropy_bits, get_profile, get_teacher, load_split, teacher_greedy,
+from lessons.kit import (answer_limit, draw, form_entropy_bits, get_profile, get_teacher, load_split, teacher_answers,
                          train_student, word_kd_choice)
 from minikd.charts import ascii_bars
-from minikd.data import read_jsonl
 from minikd.evaluate import decode_records, score
 from minikd.machinery import lesson_rendering
 from minikd.runtime import runs_dir
-from minikd.seqkd import as_examples, drop_reason, filter_records
+from minikd.seqkd import as_examples
 from minikd.tokenizer import Tokenizer
 from minikd.verdict import LOG, check, claim, mean
-from minikd.what_seqkd_loses import entropy_kl_by_example, first_divergence, form_shares, prefix_correct
+from minikd.what_seqkd_loses import entropy_kl_by_example, first_divergence, forced_examples, form_shares, prefix_correct
 from minikd.word_kd import word_kd_objective
 from minikd.world import surface_form
 
@@ -57,30 +49,23 @@ tok = Tokenizer.default()
 n_claims, start = len(LOG), time.perf_counter()
 train_set = load_split("train", profile, tok)
 test_set = load_split("test", profile, tok)[:24 if args.fast else None]
-# The longest training answer + a margin: longer is a runaway. --fast: the barely trained teacher rarely stops.
-limit = 16 if args.fast else answer_limit(train_set)
+limit = 16 if args.fast else answer_limit(train_set)  # the longest training answer + a margin: longer is a runaway
 STUDENTS = ("ground truth", "word-KD", "seq-KD")
 FRACTIONS = (0.0, 0.25, 0.5, 0.75)  # how much of the teacher's answer the student is given before it writes
 
 # %% Step 1: three students, the same preset, steps, batch and seed: ground truth, word-level KD, seq-KD.
 teacher, _ = get_teacher(profile, device=args.device, seed=args.seed)
-if args.fast:  # --fast takes T = 1, alpha = 0.5 instead of training the main job's sweep of four students
-    word, how = {"temperature": 1.0, "alpha": 0.5}, "--fast: fixed, the main job's sweep is not run"
-else:
-    word, how = word_kd_choice(profile, device=args.device)[0], "chosen on a validation slice by the main job"
+word, how = (({"temperature": 1.0, "alpha": 0.5}, "--fast: fixed, the main job's sweep is not run") if args.fast
+             else (word_kd_choice(profile, device=args.device)[0], "chosen on a validation slice by the main job"))
 print(f"\nStep 1: three students ({profile.student_preset} preset), seed {args.seed}; word-level KD with "
       f"T = {word['temperature']}, α = {word['alpha']} ({how})")
-# seq-KD's data: the teacher's greedy answers to the training prompts (the main job's cached file), cut-off and
-# too-long answers dropped (wrong ones stay: plain seq-KD distils the teacher's errors too)
-raw = list(read_jsonl(teacher_greedy(profile, teacher, tok, "train")))
-kept, counts = filter_records(raw, lambda r: drop_reason(r, tok, profile.block_size, verify=False))
+raw, kept, counts = teacher_answers(profile, teacher, tok)  # seq-KD's data: the main job's stored answers
 right = mean([float(score(r["prompt"], r["completion"], r["ended"])) for r in raw])
 print(f"  the teacher answered {len(raw)} training prompts ({100 * right:.1f}% right); kept {counts['kept']}, "
       f"dropped {counts['truncated']} cut off, {counts['too_long']} too long, {counts['duplicate']} duplicates")
-if not kept:  # only the --fast teacher (a few steps) never stops
+if not counts["kept"]:  # only the --fast teacher (a few steps) never stops
     print("  (no answer ended: the --fast teacher is barely trained; the student trains on the cut-off "
           "answers so that the same path runs — never do this for real)")
-    kept = raw
 seq_data = as_examples(kept, tok)
 data = {"ground truth": train_set, "word-KD": train_set, "seq-KD": seq_data}
 objectives = {"word-KD": word_kd_objective(teacher, temperature=word["temperature"], alpha=word["alpha"])}
@@ -91,14 +76,10 @@ for name in STUDENTS:
     kw = {"objective": objectives[name]} if name in objectives else {}
     students[name], _ = train_student(profile, tok, data[name], args.seed, args.device, log_every=0, **kw)
 
-
 # %% Step 2: every model's greedy answer to the test prompts, and each student's samples at T = 1.
 def by_family(records: list[dict], values: list[float]) -> dict[str, float]:
     """The mean of per-prompt values in each task family (every prompt weighs the same)."""
-    groups: dict[str, list[float]] = {}
-    for r, v in zip(records, values):
-        groups.setdefault(r["task"], []).append(v)
-    return {t: mean(v) for t, v in sorted(groups.items())}
+    return {t: mean([v for r, v in zip(records, values) if r["task"] == t]) for t in sorted({r["task"] for r in records})}
 
 
 gens = {"teacher": decode_records(teacher, tok, test_set, max_new_tokens=limit)}
@@ -117,17 +98,6 @@ for name, g in gens.items():
 
 # %% Step 3: teacher-forced on the teacher's own answers: how spread each student's next-token distributions
 # are, how far from the teacher's; and how much of the valid forms' probability is off its top form.
-def forced_examples(tok, records: list[dict], gens: list) -> list[dict]:
-    """The teacher's own answers, rendered for teacher forcing (the token ids it wrote, not re-encoded text):
-    mask 1 on the answer tokens and on the end token when it wrote one."""
-    out = []
-    for r, g in zip(records, gens):
-        prompt = tok.render_prompt(r["prompt"])
-        tail = g.tokens + ([tok.end_id] if g.ended else [])
-        out.append({"ids": prompt + tail, "mask": [0] * len(prompt) + [1] * len(tail)})
-    return out
-
-
 examples = forced_examples(tok, test_set, gens["teacher"])
 rows = {}
 for name, model in {"teacher (reference)": teacher, **{f"{n} student": m for n, m in students.items()}}.items():
@@ -159,10 +129,8 @@ for other, values in (("word-KD", word_s), ("ground-truth", gt)):
 # %% Step 4: locked phrasing: the spread of surface forms in each target and each student's answers, per family.
 def form_bits(records: list[dict], texts: list[str]) -> dict[str, float]:
     """Per family, the entropy (bits) of the surface forms the texts use (unreadable: a form of its own)."""
-    groups: dict[str, list] = {}
-    for r, text in zip(records, texts):
-        groups.setdefault(r["task"], []).append(surface_form(r["task"], text))
-    return {t: abs(form_entropy_bits(forms)) for t, forms in sorted(groups.items())}  # abs: no "-0.00"
+    return {t: abs(form_entropy_bits([surface_form(t, x) for r, x in zip(records, texts) if r["task"] == t]))
+            for t in sorted({r["task"] for r in records})}  # abs: no "-0.00"
 
 
 form_bits_by = {"ground truth (train labels)": form_bits(train_set, [r["completion"] for r in train_set]),
@@ -202,11 +170,9 @@ for name, by_f in prefix.items():
           "from its own start", [float(x) for x in by_f[0.5]], [float(x) for x in by_f[0.0]], ">",
           f"teacher prefix (1/2) − own start, {name} student, per prompt", scale=100, unit="points", fast=args.fast)
 prefix_acc = {n: {f: mean([float(x) for x in v]) for f, v in by_f.items()} for n, by_f in prefix.items()}
-# where each student's greedy answer first leaves the teacher's (end token included: stopping is part of the
-# answer), as a share of the teacher's answer length; 1 = it never leaves
 print("\n  where each student's greedy answer first leaves the teacher's (token position, end token included):")
 print(f"  {'':22s}{'identical %':>12s}{'leaves at (mean)':>18s}{'wrong answers leave at':>24s}")
-with_end = lambda g: g.tokens + ([tok.end_id] if g.ended else [])  # noqa: E731
+with_end = lambda g: g.tokens + ([tok.end_id] if g.ended else [])  # noqa: E731  (stopping is part of the answer)
 divergence, relative = {}, {}
 for name in STUDENTS:
     relative[name], leave, wrong_leave = [], [], []
@@ -223,7 +189,6 @@ for name in STUDENTS:
 claim("the seq-KD student stays on the teacher's answer longer than the word-KD student", relative["seq-KD"],
       relative["word-KD"], ">", "seq-KD − word-KD, first divergence as a share of the teacher's answer (1 = never "
       "leaves), per prompt", scale=100, unit="points", fast=args.fast)
-# error rate of each student's greedy answers against the length of the teacher's answer (tokens, end included)
 lengths = [len(g.tokens) + g.ended for g in gens["teacher"]]
 wrong = {name: [float(not score(r["prompt"], g.text, g.ended)) for r, g in zip(test_set, gens[name])]
          for name in STUDENTS}

@@ -150,3 +150,14 @@ def prefix_correct(model, tok, records: list[dict], answers: list[list[int]], fr
     prefixes = [a[:round(fraction * len(a))] for a in answers]
     done = continue_from(model, tok, records, prefixes, max_new_tokens)
     return [score(r["prompt"], tok.decode(ids), ended) for r, (ids, ended) in zip(records, done)]
+
+
+def forced_examples(tok, records: list[dict], gens: list) -> list[dict]:
+    """Generated answers (decode_records) rendered for teacher forcing on them: the token ids the model wrote, not
+    re-encoded text; mask 1 on the answer tokens and on the end token when it wrote one (lesson 11)."""
+    out = []
+    for r, g in zip(records, gens):
+        prompt = tok.render_prompt(r["prompt"])
+        tail = g.tokens + ([tok.end_id] if g.ended else [])
+        out.append({"ids": prompt + tail, "mask": [0] * len(prompt) + [1] * len(tail)})
+    return out
