@@ -104,11 +104,12 @@ def teacher_sorted_topk(teacher, tok, records: list[dict], name: str, profile: P
     return store
 
 
-def teacher_answers(profile: Profile, teacher, tok, student_tok=None) -> tuple[list[dict], list[dict], dict]:
+def teacher_answers(profile: Profile, teacher, tok, student_tok=None) -> tuple[Path, list[dict], list[dict], dict]:
     """The teacher's stored greedy answers to the training prompts (the main job's file, made once) and the ones
     a student (of `student_tok`) trains on: cut-off and too-long answers dropped, wrong ones kept (plain seq-KD
     copies the teacher's errors too). A --fast teacher that never stops leaves none: then all are kept, so the
-    same path runs (counts["kept"] == 0 says so). Returns (all, kept, counts)."""
-    raw = list(read_jsonl(teacher_greedy(profile, teacher, tok, "train")))
+    same path runs (counts["kept"] == 0 says so). Returns (the file's path, all, kept, counts)."""
+    path = teacher_greedy(profile, teacher, tok, "train")
+    raw = list(read_jsonl(path))
     kept, counts = filter_records(raw, lambda r: drop_reason(r, student_tok or tok, profile.block_size, verify=False))
-    return raw, kept or raw, counts
+    return path, raw, kept or raw, counts

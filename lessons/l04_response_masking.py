@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from lessons import lesson_parser
-from lessons.kit import get_profile, load_split, profile_dir, train_model
+from lessons.kit import get_profile, load_split, profile_dir, train_student
 from minikd.charts import ascii_chart, save_line_plot
 from minikd.data import IGNORE_INDEX, collate
 from minikd.evaluate import accuracy, answer_nll
@@ -85,10 +85,9 @@ print(f"Step 3: two {profile.student_preset} students, {steps} steps of {profile
 students = {}
 for name, examples in [("naive", every_token(train_set)), ("masked", train_set)]:
     print(f"  ({name}) loss on {'every token' if name == 'naive' else 'the answer only'}")
-    students[name] = train_model(profile.student_config(tok.vocab_size), examples, steps, profile,
-                                 lr=profile.student_lr, seed=args.seed, device=args.device, tok=tok,
-                                 eval_fn=lambda model: {"answer_loss": answer_nll(model, curve_set, tok.pad_id)},
-                                 eval_every=max(1, steps // 10))
+    students[name] = train_student(profile, tok, examples, args.seed, args.device, steps=steps,
+                                   eval_fn=lambda model: {"answer_loss": answer_nll(model, curve_set, tok.pad_id)},
+                                   eval_every=max(1, steps // 10))
 print()
 
 

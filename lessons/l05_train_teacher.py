@@ -24,7 +24,7 @@ With the `plot` extra (matplotlib) the curves are also saved to runs/<profile>/t
 
 # %%
 from lessons import lesson_parser
-from lessons.kit import get_profile, get_teacher, load_split, profile_dir, train_model
+from lessons.kit import get_profile, get_teacher, load_split, profile_dir, train_student
 from minikd.charts import ascii_chart, save_line_plot
 from minikd.evaluate import accuracy
 from minikd.tokenizer import Tokenizer
@@ -52,8 +52,7 @@ print(f"\nStep 2: teacher = {profile.teacher_preset} preset, {teacher.num_params
 
 # %% Step 3: a student trained exactly the same way, on its own budget; both curves on one chart.
 print(f"\nStep 3: student = {profile.student_preset} preset, the same data, {profile.student_steps} steps")
-student, student_history = train_model(profile.student_config(tok.vocab_size), train_set, profile.student_steps,
-                                       profile, lr=profile.student_lr, seed=args.seed, device=args.device, tok=tok)
+student, student_history = train_student(profile, tok, train_set, args.seed, args.device)
 series = {name: ([r["step"] for r in h], [r["loss"] for r in h])
           for name, h in [("teacher", info["history"]), ("student", student_history)]}
 print("\n  training loss per answer token (each on its own training batches)")

@@ -59,7 +59,7 @@ word, how = (({"temperature": 1.0, "alpha": 0.5}, "--fast: fixed, the main job's
              else (word_kd_choice(profile, device=args.device)[0], "chosen on a validation slice by the main job"))
 print(f"\nStep 1: three students ({profile.student_preset} preset), seed {args.seed}; word-level KD with "
       f"T = {word['temperature']}, α = {word['alpha']} ({how})")
-raw, kept, counts = teacher_answers(profile, teacher, tok)  # seq-KD's data: the main job's stored answers
+_, raw, kept, counts = teacher_answers(profile, teacher, tok)  # seq-KD's data: the main job's stored answers
 right = mean([float(score(r["prompt"], r["completion"], r["ended"])) for r in raw])
 print(f"  the teacher answered {len(raw)} training prompts ({100 * right:.1f}% right); kept {counts['kept']}, "
       f"dropped {counts['truncated']} cut off, {counts['too_long']} too long, {counts['duplicate']} duplicates")

@@ -27,14 +27,15 @@ import time
 import torch
 
 from lessons import lesson_parser
-from lessons.kit import SLACK, draw, get_profile, get_teacher, load_split, teacher_greedy, teacher_sorted_topk, train_student
+from lessons.kit import (SLACK, draw, get_profile, get_teacher, load_split, teacher_answers, teacher_sorted_topk,
+                         train_student)
 from minikd.charts import ascii_bars
 from minikd.data import collate, read_jsonl, read_meta
 from minikd.evaluate import accuracy
 from minikd.losses import masked_nll
 from minikd.machinery import lesson_rendering
 from minikd.runtime import DATA_DIR, runs_dir
-from minikd.seqkd import as_examples, drop_reason, filter_records
+from minikd.seqkd import as_examples
 from minikd.tokenizer import Tokenizer
 from minikd.uld import aligned_rows, teacher_rows, uld_by_example, uld_distance, uld_objective
 from minikd.verdict import LOG, check, claim, mean
@@ -48,7 +49,7 @@ tok, tok2 = Tokenizer.default(), Tokenizer.second()
 seeds = [args.seed + i for i in range(2 if args.fast else args.seeds)]
 n_claims, start = len(LOG), time.perf_counter()
 teacher, _ = get_teacher(profile, device=args.device, seed=0)
-path = teacher_greedy(profile, teacher, tok, "train")  # the main job's stored answers (made once, shared)
+path, raw, kept, counts = teacher_answers(profile, teacher, tok, tok2)  # the main job's stored answers, filtered
 METHODS = ("ground truth", "seq-KD", "ULD")
 K = 16  # the teacher's sorted probabilities kept per answer position (ULD's store)
 WEIGHT = 1.0  # ULD's weight on the distance (lambda; not tuned here)
@@ -62,7 +63,7 @@ def stored_data_preview(records, tok, tok2) -> dict:
                  != [tok2.token_label(i) for i in tok2.encode(r["completion"])]), records[0])
 
 
-record = stored_data_preview(list(read_jsonl(path)), tok, tok2)
+record = stored_data_preview(raw, tok, tok2)
 print(f"Step 1: the teacher's tokenizer {tok!r}\n        the student's tokenizer {tok2!r}")
 for name, t in (("teacher", tok), ("student", tok2)):
     print(f"\n  {record['prompt']!r} -> {record['completion']!r} in the {name}'s tokens:")
@@ -97,10 +98,8 @@ check("two tokenizers of the same size with different merges are refused too (fi
 
 # %% Step 2: the stored (s, u) file, re-tokenized for the student (nothing regenerated). Cut-off answers and
 # answers too long for the student's context are dropped; wrong ones stay (plain seq-KD copies the teacher's errors)
-raw, meta = list(read_jsonl(path)), read_meta(path)
-kept, counts = filter_records(raw, lambda r: drop_reason(r, tok2, profile.block_size, verify=False))
-note = "" if kept else " (no answer ended: the --fast teacher is barely trained; its cut-off answers are kept to run the path)"
-kept = kept or raw  # only the --fast teacher (a few steps) never stops
+meta = read_meta(path)
+note = "" if counts["kept"] else " (no answer ended: the --fast teacher is barely trained; its cut-off answers are kept)"
 settings = meta["settings"]
 print(f"\nStep 2: the stored file {path.name}: {len(raw)} records; a record's fields: {sorted(raw[0])}")
 print(f"  its sidecar: decoding {settings['method']}, max_new_tokens {settings['max_new_tokens']}, teacher "
@@ -209,8 +208,8 @@ def which_token(model, examples: list[dict], store: dict, pad_id: int, fast: boo
 which_token(results[0]["ULD"]["model"], test_examples, test_store, tok2.pad_id, args.fast)
 print(f"\n  ({time.perf_counter() - start:.0f} s in all)")
 rows = [[f"{m} ({tok2.vocab_size}-token student)"] + [f"{100 * table[m][c]:.1f}" for c in table[m]] for m in table]
-lesson_rendering.save("l16_another_tokenizer", args, LOG[n_claims:], table=(["student"] + [f"{c} %" for c in table[METHODS[0]]], rows),
-                      seconds=time.perf_counter() - start, seeds=seeds)
+lesson_rendering.save("l16_another_tokenizer", args, LOG[n_claims:], seconds=time.perf_counter() - start, seeds=seeds,
+                      table=(["student"] + [f"{c} %" for c in table[METHODS[0]]], rows))
 
 # %%
 print("\nCheck yourself")
