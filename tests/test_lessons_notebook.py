@@ -46,3 +46,26 @@ def test_lessons_set_up_teachers_and_students_only_through_the_kit(name):
                  for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module for a in n.names]
     bad = [m for m in imported if m.startswith(FORBIDDEN)]
     assert not bad, f"{name} imports {bad}: set teachers and students up through lessons.kit"
+
+
+def test_options_work_however_a_lesson_is_started(monkeypatch):
+    """As a script: the command line, a wrong option an error. In a kernel: its own argv (-f kernel.json) is not
+    the lesson's. Either way MINIKD_FAST=1 does what --fast does and is recorded with the results."""
+    import sys
+    import types
+
+    from lessons import lesson_parser
+    parser = lesson_parser("Lesson x — doc.", "tiny")
+    monkeypatch.delenv("MINIKD_FAST", raising=False)
+    monkeypatch.setattr(sys, "argv", ["lesson", "--fast", "--seed", "3"])
+    args = parser.parse_args()
+    assert args.fast and args.seed == 3 and args.argv == ["--fast", "--seed", "3"]
+    monkeypatch.setattr(sys, "argv", ["lesson", "--fsat"])
+    with pytest.raises(SystemExit):
+        parser.parse_args()
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setattr(sys, "argv", ["ipykernel_launcher.py", "-f", "/tmp/kernel-1.json"])
+    assert not parser.parse_args().fast
+    monkeypatch.setenv("MINIKD_FAST", "1")
+    args = parser.parse_args()
+    assert args.fast and args.argv == ["--fast"] and args.device == "auto"
