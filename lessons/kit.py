@@ -10,20 +10,22 @@ import time
 from pathlib import Path
 
 from minikd.charts import ascii_chart, save_line_plot
+from minikd.data import read_jsonl
 from minikd.evaluate import accuracy, answer_nll
 from minikd.machinery import pipeline
 from minikd.machinery.cache import cached_model, cached_topk_store
 from minikd.machinery.labelling import generate_dataset, teacher_fingerprint
 from minikd.machinery.pipeline import SLACK, answer_limit, form_entropy_bits, prompt_records, teacher_greedy, word_kd_choice
 from minikd.machinery.stages import Profile, get_profile, get_teacher, load_split, profile_dir, student_on, train_model
-from minikd.train import sft_objective
-from minikd.data import read_jsonl
 from minikd.seqkd import as_examples, drop_reason, filter_records
+from minikd.train import sft_objective
 from minikd.word_kd import kl_by_example, topk_mass
 
-__all__ = ["Profile", "get_profile", "get_teacher", "load_split", "profile_dir", "student_on", "train_model",
-           "SLACK", "answer_limit", "form_entropy_bits", "prompt_records", "teacher_greedy", "word_kd_choice",
-           "teacher_fingerprint", "train_student", "label_to_file", "run_main_job", "draw", "score_against_teacher", "weak_teacher", "teacher_sorted_topk", "teacher_answers"]
+__all__ = [  # the setup a lesson asks for, then the kit's own calls
+    "Profile", "get_profile", "get_teacher", "load_split", "profile_dir", "student_on", "train_model", "SLACK",
+    "answer_limit", "form_entropy_bits", "prompt_records", "teacher_greedy", "word_kd_choice",
+    "train_student", "weak_teacher", "teacher_answers", "teacher_sorted_topk", "label_to_file", "run_main_job",
+    "draw", "score_against_teacher"]
 
 
 def train_student(profile: Profile, tok, examples: list[dict], seed: int = 0, device: str = "auto",
