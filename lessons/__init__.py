@@ -12,8 +12,11 @@ import torch
 
 
 def in_notebook() -> bool:
-    """True inside a Jupyter kernel, whose sys.argv holds the kernel's own options, not the lesson's."""
-    return "ipykernel" in sys.modules
+    """True inside a Jupyter kernel, whose sys.argv holds the kernel's own options, not the lesson's (a process
+    that merely imported ipykernel, as a notebook runner does, is not one)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and hasattr(shell, "kernel")
 
 
 class LessonParser(argparse.ArgumentParser):

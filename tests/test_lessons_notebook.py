@@ -63,7 +63,12 @@ def test_options_work_however_a_lesson_is_started(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["lesson", "--fsat"])
     with pytest.raises(SystemExit):
         parser.parse_args()
-    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))  # imported, as nbclient does
+    monkeypatch.setattr(sys, "argv", ["lesson", "--seed", "4"])
+    assert parser.parse_args().seed == 4, "a process that imported ipykernel is not a kernel"
+    kernel = types.ModuleType("IPython")
+    kernel.get_ipython = lambda: types.SimpleNamespace(kernel=object())  # inside a Jupyter kernel
+    monkeypatch.setitem(sys.modules, "IPython", kernel)
     monkeypatch.setattr(sys, "argv", ["ipykernel_launcher.py", "-f", "/tmp/kernel-1.json"])
     assert not parser.parse_args().fast
     monkeypatch.setenv("MINIKD_FAST", "1")
