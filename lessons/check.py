@@ -172,7 +172,9 @@ def _symbols() -> tuple[str, str, str]:
         return "ok", "XX", "--"
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> tuple[argparse.Namespace, Path, str | None]:
+    """The options; returns (args, the workbook's path, shown short when under the current folder, and the test
+    name prefix of --only or None)."""
     parser = argparse.ArgumentParser(
         prog="python -m lessons.check", description=__doc__.split("\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -184,8 +186,7 @@ def main(argv=None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print the message of every failing test, not only the first")
     args = parser.parse_args(argv)
-    path = Path(args.workbook)
-    select = None
+    path, select = Path(args.workbook), None
     if args.only is not None:
         m = re.fullmatch(r"(?:ex)?(\d{1,2})(?:_\w*)?", args.only.strip())
         if not m:
@@ -193,29 +194,11 @@ def main(argv=None) -> int:
         select = f"test_ex{int(m.group(1)):02d}_"
     with contextlib.suppress(ValueError):  # show a short path when it lies under the current folder
         path = path.resolve().relative_to(Path.cwd())
+    return args, path, select
 
-    # Step 1: the workbook must exist and import, or nothing else can be said.
-    if not path.is_file():
-        print(f"{path}: no such file. Make your copy first:  cp lessons/workbook.py {path}")
-        return 2
-    try:
-        learner = load_module(path)
-    except Exception as e:  # a syntax error, a bad import: show where
-        print(f"{path} does not import: {type(e).__name__}: {e}")
-        return 1
-    try:
-        stub = load_module(STUB)
-    except Exception:
-        stub = None
 
-    # Step 2: run the tests and group them by exercise.
-    results, collect_errors = run_exercises(path, select=select)
-    if collect_errors or not results:
-        print("the exercise tests could not be collected:\n  " + "\n  ".join(collect_errors or ["no tests found"]))
-        return 2
-    exercises = group(results)
-
-    # Step 3: one line per exercise, lesson by lesson.
+def print_progress(exercises: list, path: Path, learner, stub, verbose: bool) -> None:
+    """One line per exercise, lesson by lesson: passed, not started, or how many of its tests fail."""
     ok, bad, todo = _symbols()
     print(f"minikd exercises -- grading {path}\n")
     lesson = None
@@ -232,20 +215,14 @@ def main(argv=None) -> int:
         else:
             status = f"{bad} {name:32s} {n_fail} of {len(ex.tests)} tests fail"
         print("  " + status)
-        if args.verbose and not ex.passed and not ex.not_started:
+        if verbose and not ex.passed and not ex.not_started:
             for t in ex.tests:
                 if t.outcome != "passed":
                     print(f"      {t.nodeid.split('::')[-1]}: {t.message.splitlines()[0]}")
 
-    done = sum(ex.passed for ex in exercises)
-    print(f"\n{done} of {len(exercises)} exercises pass.")
-    if done == len(exercises):
-        print("All done: every exercise passes. Well distilled!" if select is None else
-              f"{exercises[0].key} passes; run without --only to see them all.")
-        return 0
 
-    # Step 4: what to do next -- the first exercise that does not pass yet.
-    nxt = next(ex for ex in exercises if not ex.passed)
+def print_next(nxt, path: Path, learner, stub) -> None:
+    """What to do next: the first exercise that does not pass yet, its first failure, its hint."""
     name, hint = hint_of(nxt.key, learner, stub)
     failure = nxt.first_failure
     print(f"\nNext: {name}  (lesson {nxt.lesson})")
@@ -262,8 +239,40 @@ def main(argv=None) -> int:
     with contextlib.suppress(ValueError):
         tests = EXERCISES_DIR.relative_to(Path.cwd())
     print(f"\nFull output:  python -m pytest {tests} --workbook {path} -k {nxt.key}")
-    return 1
 
+
+def main(argv=None) -> int:
+    args, path, select = parse_args(argv)
+    # Step 1: the workbook must exist and import, or nothing else can be said.
+    if not path.is_file():
+        print(f"{path}: no such file. Make your copy first:  cp lessons/workbook.py {path}")
+        return 2
+    try:
+        learner = load_module(path)
+    except Exception as e:  # a syntax error, a bad import: show where
+        print(f"{path} does not import: {type(e).__name__}: {e}")
+        return 1
+    try:
+        stub = load_module(STUB)
+    except Exception:
+        stub = None
+    # Step 2: run the tests and group them by exercise.
+    results, collect_errors = run_exercises(path, select=select)
+    if collect_errors or not results:
+        print("the exercise tests could not be collected:\n  " + "\n  ".join(collect_errors or ["no tests found"]))
+        return 2
+    exercises = group(results)
+    # Step 3: one line per exercise, lesson by lesson.
+    print_progress(exercises, path, learner, stub, args.verbose)
+    done = sum(ex.passed for ex in exercises)
+    print(f"\n{done} of {len(exercises)} exercises pass.")
+    if done == len(exercises):
+        print("All done: every exercise passes. Well distilled!" if select is None else
+              f"{exercises[0].key} passes; run without --only to see them all.")
+        return 0
+    # Step 4: what to do next -- the first exercise that does not pass yet.
+    print_next(next(ex for ex in exercises if not ex.passed), path, learner, stub)
+    return 1
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,3 +1,4 @@
+# %% [markdown]
 """Lesson 5 — train the teacher (and show there is something to distil).
 
 Distillation needs a teacher that knows more than the student can learn on its own. Here both are
@@ -21,103 +22,72 @@ Run:  python -m lessons.l05_train_teacher        (--fast: tiny models, seconds; 
 With the `plot` extra (matplotlib) the curves are also saved to runs/<profile>/teacher_loss.png.
 """
 
-from __future__ import annotations
-
-
+# %%
 from lessons import lesson_parser
-from minikd import verdict
-from minikd.evaluate import accuracy
-from lessons.kit import get_profile, get_teacher, load_split, Profile, profile_dir, train_model
+from lessons.kit import get_profile, get_teacher, load_split, profile_dir, train_student
 from minikd.charts import ascii_chart, save_line_plot
-from minikd.world import verify
+from minikd.evaluate import accuracy
 from minikd.tokenizer import Tokenizer
 from minikd.verdict import claim
+from minikd.world import verify
 
+parser = lesson_parser(__doc__, "tiny models, few steps")
+parser.add_argument("--retrain", action="store_true", help="train the teacher even if one is cached")
+args = parser.parse_args()
+profile = get_profile("quick" if args.fast else "default")
+tok = Tokenizer.default()
+train_set = load_split("train", profile, tok)
+test_set, heldout = load_split("test", profile, tok), load_split("heldout", profile, tok)
 
-def step1_label_noise(train_set: list[dict]) -> float:
-    """The data the teacher learns from — and how often it is wrong. Returns the labels' accuracy."""
-    wrong = sum(not verify(r["prompt"], r["completion"]) for r in train_set)
-    print(f"Step 1: {len(train_set)} labelled training examples; the verifier rejects {wrong} of them "
-          f"({100 * wrong / len(train_set):.1f}% label noise)\n")
-    return 1 - wrong / len(train_set)
+# %% Step 1: the data the teacher learns from — and how often it is wrong.
+wrong = sum(not verify(r["prompt"], r["completion"]) for r in train_set)
+label_acc = 1 - wrong / len(train_set)
+print(f"Step 1: {len(train_set)} labelled training examples; the verifier rejects {wrong} of them "
+      f"({100 * wrong / len(train_set):.1f}% label noise)\n")
 
+# %% Step 2: the teacher (trained once, then cached).
+teacher, info = get_teacher(profile, device=args.device, retrain=args.retrain, seed=args.seed)
+print(f"\nStep 2: teacher = {profile.teacher_preset} preset, {teacher.num_params():,} parameters, "
+      f"{profile.teacher_steps} steps ({info.get('train_seconds', 0):.0f} s when it was trained)")
 
-def step3_loss_curves(teacher_history: list[dict], student_history: list[dict], profile: Profile) -> None:
-    """Both training curves on one chart (each model's masked loss per answer token, every step)."""
-    series = {"teacher": ([r["step"] for r in teacher_history], [r["loss"] for r in teacher_history]),
-              "student": ([r["step"] for r in student_history], [r["loss"] for r in student_history])}
-    print("\n  training loss per answer token (each on its own training batches)")
-    print(ascii_chart(series, width=60, height=10, xlabel="step", ylabel="nats"))
-    png = save_line_plot(profile_dir(profile) / "teacher_loss.png", series, "step", "loss per answer token",
-                         "training loss: teacher and student")
-    if png:
-        print(f"  (also drawn to {png})")
+# %% Step 3: a student trained exactly the same way, on its own budget; both curves on one chart.
+print(f"\nStep 3: student = {profile.student_preset} preset, the same data, {profile.student_steps} steps")
+student, student_history = train_student(profile, tok, train_set, args.seed, args.device)
+series = {name: ([r["step"] for r in h], [r["loss"] for r in h])
+          for name, h in [("teacher", info["history"]), ("student", student_history)]}
+print("\n  training loss per answer token (each on its own training batches)")
+print(ascii_chart(series, width=60, height=10, xlabel="step", ylabel="nats"))
+png = save_line_plot(profile_dir(profile) / "teacher_loss.png", series, "step", "loss per answer token",
+                     "training loss: teacher and student")
+if png:
+    print(f"  (also drawn to {png})")
 
+# %% Step 4: verified accuracy per task family (greedy decoding), on the test set and the held-out split.
+print("\nStep 4: verified accuracy (greedy decoding)")
+rows = {name: {"params": model.num_params(), "test": accuracy(model, tok, test_set),
+               "heldout": accuracy(model, tok, heldout)} for name, model in [("teacher", teacher), ("student", student)]}
+families = list(rows["teacher"]["test"]["acc_by_task"])
+print(f"  {'model':8s} {'params':>9s} " + " ".join(f"{f:>10s}" for f in families) + f" {'test':>7s} {'held-out':>9s}")
+for name, r in rows.items():
+    print(f"  {name:8s} {r['params']:9,d} " + " ".join(f"{100 * r['test']['acc_by_task'][f]:9.1f}%" for f in families)
+          + f" {100 * r['test']['acc']:6.1f}% {100 * r['heldout']['acc']:8.1f}%")
 
-def step4_accuracy(models: dict, tok: Tokenizer, test_set: list[dict], heldout: list[dict]) -> dict:
-    """Verified accuracy per task family (greedy decoding), on the test set and the held-out split."""
-    print("\nStep 4: verified accuracy (greedy decoding)")
-    rows = {name: {"params": model.num_params(), "test": accuracy(model, tok, test_set),
-                   "heldout": accuracy(model, tok, heldout)} for name, model in models.items()}
-    families = list(rows["teacher"]["test"]["acc_by_task"])
-    print(f"  {'model':8s} {'params':>9s} " + " ".join(f"{f:>10s}" for f in families)
-          + f" {'test':>7s} {'held-out':>9s}")
-    for name, r in rows.items():
-        print(f"  {name:8s} {r['params']:9,d} "
-              + " ".join(f"{100 * r['test']['acc_by_task'][f]:9.1f}%" for f in families)
-              + f" {100 * r['test']['acc']:6.1f}% {100 * r['heldout']['acc']:8.1f}%")
-    return rows
+# %% Step 5: what the numbers allow one to say, paired by prompt (1 = right, 0 = wrong).
+print("\nStep 5: verdicts (paired by prompt, 95 % intervals)")
+right = {split: {name: [float(ok) for ok in r[split]["correct"]] for name, r in rows.items()}
+         for split in ("test", "heldout")}
+claim("the teacher is right more often than its training labels", right["test"]["teacher"], label_acc, ">",
+      f"teacher test accuracy − label accuracy ({100 * label_acc:.1f} %)", scale=100, unit="points", fast=args.fast)
+claim("the teacher is right more often than a student trained the same way", right["test"]["teacher"],
+      right["test"]["student"], ">", "teacher − student, test accuracy", scale=100, unit="points", fast=args.fast)
+claim("the teacher is right more often than the student on held-out cases", right["heldout"]["teacher"],
+      right["heldout"]["student"], ">", "teacher − student, held-out accuracy", scale=100, unit="points",
+      fast=args.fast)
+print()
 
-
-def step5_verdicts(rows: dict, label_acc: float, fast: bool) -> None:
-    """What the numbers allow one to say, paired by prompt (1 = right, 0 = wrong)."""
-    print("\nStep 5: verdicts (paired by prompt, 95 % intervals)")
-    right = {split: {name: [float(ok) for ok in r[split]["correct"]] for name, r in rows.items()}
-             for split in ("test", "heldout")}
-    claim("the teacher is right more often than its training labels", right["test"]["teacher"], label_acc, ">",
-          f"teacher test accuracy − label accuracy ({100 * label_acc:.1f} %)", scale=100, unit="points", fast=fast)
-    claim("the teacher is right more often than a student trained the same way", right["test"]["teacher"],
-          right["test"]["student"], ">", "teacher − student, test accuracy", scale=100, unit="points", fast=fast)
-    claim("the teacher is right more often than the student on held-out cases", right["heldout"]["teacher"],
-          right["heldout"]["student"], ">", "teacher − student, held-out accuracy", scale=100, unit="points",
-          fast=fast)
-    print()
-
-
-def main(argv=None):
-    parser = lesson_parser(__doc__, "tiny models, few steps")
-    parser.add_argument("--retrain", action="store_true", help="train the teacher even if one is cached")
-    args = parser.parse_args(argv)
-    first_claim = len(verdict.LOG)
-    profile = get_profile("quick" if args.fast else "default")
-    tok = Tokenizer.default()
-    train_set = load_split("train", profile, tok)
-    test_set, heldout = load_split("test", profile, tok), load_split("heldout", profile, tok)
-    label_acc = step1_label_noise(train_set)
-
-    # Step 2: the teacher (trained once, then cached).
-    teacher, info = get_teacher(profile, device=args.device, retrain=args.retrain, seed=args.seed)
-    print(f"\nStep 2: teacher = {profile.teacher_preset} preset, {teacher.num_params():,} parameters, "
-          f"{profile.teacher_steps} steps ({info.get('train_seconds', 0):.0f} s when it was trained)")
-
-    # Step 3: a student trained exactly the same way, on its own budget; both curves.
-    print(f"\nStep 3: student = {profile.student_preset} preset, the same data, {profile.student_steps} steps")
-    student, student_history = train_model(profile.student_config(tok.vocab_size), train_set,
-                                           profile.student_steps, profile, lr=profile.student_lr,
-                                           seed=args.seed, device=args.device, tok=tok)
-    step3_loss_curves(info["history"], student_history, profile)
-
-    rows = step4_accuracy({"teacher": teacher, "student": student}, tok, test_set, heldout)
-    step5_verdicts(rows, label_acc, args.fast)
-
-    print("Check yourself")
-    print("  1. How can the teacher be right more often than the labels it was trained on?")
-    print("  2. Why must the teacher clearly beat the student before distillation is worth trying?")
-    print("  3. The held-out cases have the same size as the training cases. What does a model need to have")
-    print("     learned to get them right, when it never saw one of them?")
-    out = {name: {"test": r["test"]["acc"], "heldout": r["heldout"]["acc"]} for name, r in rows.items()}
-    return {**out, "claims": verdict.LOG[first_claim:]}
-
-
-if __name__ == "__main__":
-    main()
+# %%
+print("Check yourself")
+print("  1. How can the teacher be right more often than the labels it was trained on?")
+print("  2. Why must the teacher clearly beat the student before distillation is worth trying?")
+print("  3. The held-out cases have the same size as the training cases. What does a model need to have")
+print("     learned to get them right, when it never saw one of them?")

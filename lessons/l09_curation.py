@@ -1,3 +1,4 @@
+# %% [markdown]
 """Lesson 9 — curation: filter and regenerate the teacher's answers, and what a poor teacher passes on.
 
 The offline recipe of sequence-level KD (Kim & Rush 2016): generate the teacher's answers once, filter out
@@ -25,40 +26,45 @@ Run:  python -m lessons.l09_curation      (--fast: tiny models, seconds; the def
       teacher and its data under runs/default/)
 """
 
-from __future__ import annotations
-
+# %%
 from collections import Counter
 
 from lessons import lesson_parser
-from minikd.machinery.cache import cached_model
+from lessons.kit import get_profile, label_to_file, load_split, profile_dir, student_on, weak_teacher
+from minikd.charts import ascii_bars
 from minikd.data import read_jsonl
 from minikd.evaluate import accuracy
-from minikd.machinery.labelling import generate_dataset
-from lessons.kit import get_profile, load_split, profile_dir, student_on, train_model
-from minikd.charts import ascii_bars
-from minikd.seqkd import (DROP_REASONS, as_examples, decoding_settings, drop_reason, filter_records,
-                          rejection_sample)
-from minikd.world import extract_answer
+from minikd.seqkd import DROP_REASONS, as_examples, decoding_settings, drop_reason, filter_records, rejection_sample
 from minikd.tokenizer import Tokenizer
-from minikd.verdict import LOG, check, claim
+from minikd.verdict import check, claim
+from minikd.world import extract_answer
+
+parser = lesson_parser(__doc__, "tiny models, a slice of the data")
+parser.add_argument("--prompts", type=int, default=None,
+                    help="how many unlabelled prompts the weak teacher labels (default 2000, --fast 48)")
+parser.add_argument("--tries", type=int, default=None, help="regeneration samples per dropped prompt (default 3)")
+args = parser.parse_args()
+profile = get_profile("quick" if args.fast else "default")
+tok = Tokenizer.default()
+tries = args.tries or (2 if args.fast else 3)
+limit = 16 if args.fast else 48  # --fast: the barely trained teacher rarely stops; keep its answers short
+
+# %% Step 1: a weak teacher: the teacher preset after half of the real teacher's steps.
+teacher, teacher_path, steps = weak_teacher(profile, tok, args.device, args.seed)
+test_set = load_split("test", profile, tok)[:16 if args.fast else None]
+t_acc = accuracy(teacher, tok, test_set, max_new_tokens=limit)
+print(f"\nStep 1: weak teacher ({teacher.num_params():,} parameters, {steps} steps): "
+      f"{100 * t_acc['acc']:.1f}% right on the {len(test_set)} test prompts")
+
+# %% Step 2: the weak teacher answers unlabelled prompts, stored as a file with its sidecar.
+prompts = load_split("unlabelled", profile, tok)[:args.prompts or (48 if args.fast else 2000)]
+raw_path = profile_dir(profile) / f"weak_teacher_unlabelled{len(prompts)}.jsonl"
+print(f"\nStep 2: the weak teacher answers {len(prompts)} unlabelled prompts -> {raw_path}")
+label_to_file(teacher, tok, prompts, raw_path, teacher_path, limit)
+raw = list(read_jsonl(raw_path))
 
 
-def weak_teacher(profile, tok, device: str, seed: int):
-    """The teacher preset after half of the real teacher's steps (cached at runs/<profile>/teacher_weak.pt)."""
-    steps = max(1, profile.teacher_steps // 2)
-    settings = {"profile": profile.teacher_key(), "steps": steps, "seed": seed}
-
-    def build():
-        print(f"weak teacher: the {profile.teacher_preset} preset, {steps} of {profile.teacher_steps} steps")
-        model, history = train_model(profile.teacher_config(tok.vocab_size), load_split("train", profile, tok),
-                                     steps, profile, lr=profile.teacher_lr, seed=seed, device=device, tok=tok)
-        return model, {}, history
-
-    path = profile_dir(profile) / "teacher_weak.pt"
-    model, _ = cached_model(path, settings, build, tok, device=device, label="weak teacher")
-    return model, path, steps
-
-
+# %% Steps 3-4: three curations of the same stored answers: unfiltered, verifier-filtered, regenerated.
 def curate(raw: list[dict], tok, profile, teacher, tries: int, limit: int, seed: int) -> dict:
     """Three curations of the same stored answers: name -> (records to train on, counts)."""
     def reason(r, verify=True):
@@ -97,6 +103,28 @@ def show_counts(curated: dict, raw: list[dict]) -> dict[str, tuple[float, float]
     return rates
 
 
+print(f"\nSteps 3-4: filter (verifier, truncation, length, duplicates), then sample again for the dropped "
+      f"prompts (up to {tries} samples each at temperature 1)")
+curated = curate(raw, tok, profile, teacher, tries, limit, args.seed)
+rates = show_counts(curated, raw)
+worst = min(rates, key=lambda t: rates[t][0])
+check(f"rejection sampling rescues the fewest answers in the family the teacher is worst at ({worst})",
+      all(rates[worst][1] < r for t, (_, r) in rates.items() if t != worst),
+      "; ".join(f"{t}: {100 * a:.0f}% accepted, {100 * r:.0f}% of the rest rescued" for t, (a, r) in rates.items()),
+      fast=args.fast)
+counts = {name: {**c, "output": len(r)} for name, (r, c) in curated.items()}
+
+# %% Step 5: one student per curation (and one on the ground truth), the same budget each.
+print(f"\nStep 5: students ({profile.student_preset} preset), the same budget each")
+data = {name: as_examples(records, tok) for name, (records, _) in curated.items()}
+data["ground truth (control)"] = load_split("train", profile, tok)
+evals = {}
+for name, examples in data.items():
+    model = student_on(name, examples, profile, tok, args.seed, args.device)
+    evals[name] = accuracy(model, tok, test_set, max_new_tokens=limit)
+
+
+# %% Step 6: accuracy, and how many of the teacher's own wrong answers each student repeats word for word.
 def repeats(test_set: list[dict], mine: dict, teacher: dict) -> list[float]:
     """Per test prompt the teacher gets wrong: 1 when the student writes the very same wrong answer."""
     out = []
@@ -107,78 +135,27 @@ def repeats(test_set: list[dict], mine: dict, teacher: dict) -> list[float]:
         a, b = extract_answer(r["task"], my_text), extract_answer(r["task"], t_text)
         out.append(float(not my_ok and a is not None and a == b))
     return out
-def main(argv=None):
-    parser = lesson_parser(__doc__, "tiny models, a slice of the data")
-    parser.add_argument("--prompts", type=int, default=None,
-                        help="how many unlabelled prompts the weak teacher labels (default 2000, --fast 48)")
-    parser.add_argument("--tries", type=int, default=None, help="regeneration samples per dropped prompt (default 3)")
-    args = parser.parse_args(argv)
-    profile = get_profile("quick" if args.fast else "default")
-    tok = Tokenizer.default()
-    n_claims = len(LOG)
-    tries = args.tries or (2 if args.fast else 3)
-    limit = 16 if args.fast else 48  # --fast: the barely trained teacher rarely stops; keep its answers short
-
-    teacher, teacher_path, steps = weak_teacher(profile, tok, args.device, args.seed)
-    test_set = load_split("test", profile, tok)[:16 if args.fast else None]
-    t_acc = accuracy(teacher, tok, test_set, max_new_tokens=limit)
-    print(f"\nStep 1: weak teacher ({teacher.num_params():,} parameters, {steps} steps): "
-          f"{100 * t_acc['acc']:.1f}% right on the {len(test_set)} test prompts")
-
-    prompts = load_split("unlabelled", profile, tok)[:args.prompts or (48 if args.fast else 2000)]
-    raw_path = profile_dir(profile) / f"weak_teacher_unlabelled{len(prompts)}.jsonl"
-    print(f"\nStep 2: the weak teacher answers {len(prompts)} unlabelled prompts -> {raw_path}")
-    generate_dataset(teacher, tok, prompts, raw_path, teacher_ckpt=teacher_path, stale="restart",
-                     max_new_tokens=limit)
-    raw = list(read_jsonl(raw_path))
-
-    print(f"\nSteps 3-4: filter (verifier, truncation, length, duplicates), then sample again for the dropped "
-          f"prompts (up to {tries} samples each at temperature 1)")
-    curated = curate(raw, tok, profile, teacher, tries, limit, args.seed)
-    rates = show_counts(curated, raw)
-    worst = min(rates, key=lambda t: rates[t][0])
-    check(f"rejection sampling rescues the fewest answers in the family the teacher is worst at ({worst})",
-          all(rates[worst][1] < r for t, (_, r) in rates.items() if t != worst),
-          "; ".join(f"{t}: {100 * a:.0f}% accepted, {100 * r:.0f}% of the rest rescued" for t, (a, r) in rates.items()),
-          fast=args.fast)
-
-    print(f"\nStep 5: students ({profile.student_preset} preset), the same budget each")
-    data = {name: as_examples(records, tok) for name, (records, _) in curated.items()}
-    data["ground truth (control)"] = load_split("train", profile, tok)
-    evals = {}
-    for name, examples in data.items():
-        model = student_on(name, examples, profile, tok, args.seed, args.device)
-        evals[name] = accuracy(model, tok, test_set, max_new_tokens=limit)
-    return step6(test_set, t_acc, evals, data, curated, args.fast, n_claims)
 
 
-def step6(test_set, t_acc, evals, data, curated, fast: bool, n_claims: int) -> dict:
-    """Accuracy, and how many of the teacher's own wrong answers each student repeats word for word."""
-    rep = {name: repeats(test_set, e, t_acc) for name, e in evals.items()}
-    print(f"\nStep 6: on {len(test_set)} test prompts (greedy). 'teacher errors repeated' = of the "
-          f"{len(rep['unfiltered'])} prompts the teacher gets wrong, how often the student writes the same wrong answer")
-    print(f"  {'model':24s} {'train examples':>14s} {'accuracy':>9s} {'teacher errors repeated':>24s}")
-    print(f"  {'weak teacher':24s} {'':>14s} {100 * t_acc['acc']:8.1f}%")
-    results = {"teacher_acc": t_acc["acc"], "students": {},
-               "counts": {name: {**c, "output": len(r)} for name, (r, c) in curated.items()}}
-    for name, e in evals.items():
-        share = sum(rep[name]) / max(1, len(rep[name]))
-        results["students"][name] = {"acc": e["acc"], "n_train": len(data[name]), "teacher_errors_repeated": share}
-        print(f"  {name:24s} {len(data[name]):14d} {100 * e['acc']:8.1f}% {100 * share:23.1f}%")
-    if rep["unfiltered"]:
-        claim("the verifier stops the student from copying the teacher's errors", rep["filtered"], rep["unfiltered"],
-              "<", "filtered − unfiltered, teacher errors repeated per prompt", scale=100, unit="points", fast=fast)
-    claim("the student on verified data is right more often than the one on unfiltered data",
-          [float(x) for x in evals["filtered"]["correct"]], [float(x) for x in evals["unfiltered"]["correct"]],
-          ">", "filtered − unfiltered, per test prompt", scale=100, unit="points", fast=fast)
-    results["claims"] = LOG[n_claims:]
+rep = {name: repeats(test_set, e, t_acc) for name, e in evals.items()}
+print(f"\nStep 6: on {len(test_set)} test prompts (greedy). 'teacher errors repeated' = of the "
+      f"{len(rep['unfiltered'])} prompts the teacher gets wrong, how often the student writes the same wrong answer")
+print(f"  {'model':24s} {'train examples':>14s} {'accuracy':>9s} {'teacher errors repeated':>24s}")
+print(f"  {'weak teacher':24s} {'':>14s} {100 * t_acc['acc']:8.1f}%")
+students = {}
+for name, e in evals.items():
+    share = sum(rep[name]) / max(1, len(rep[name]))
+    students[name] = {"acc": e["acc"], "n_train": len(data[name]), "teacher_errors_repeated": share}
+    print(f"  {name:24s} {len(data[name]):14d} {100 * e['acc']:8.1f}% {100 * share:23.1f}%")
+if rep["unfiltered"]:
+    claim("the verifier stops the student from copying the teacher's errors", rep["filtered"], rep["unfiltered"],
+          "<", "filtered − unfiltered, teacher errors repeated per prompt", scale=100, unit="points", fast=args.fast)
+claim("the student on verified data is right more often than the one on unfiltered data",
+      [float(x) for x in evals["filtered"]["correct"]], [float(x) for x in evals["unfiltered"]["correct"]],
+      ">", "filtered − unfiltered, per test prompt", scale=100, unit="points", fast=args.fast)
 
-    print("\nCheck yourself")
-    print("  1. Why must a cut-off answer (no end token) never be kept, even when its text looks right?")
-    print("  2. Which prompts does regeneration fail on, and what does that say about rejection sampling?")
-    print("  3. Why can a student on filtered data still repeat some of the teacher's errors?")
-    return results
-
-
-if __name__ == "__main__":
-    main()
+# %%
+print("\nCheck yourself")
+print("  1. Why must a cut-off answer (no end token) never be kept, even when its text looks right?")
+print("  2. Which prompts does regeneration fail on, and what does that say about rejection sampling?")
+print("  3. Why can a student on filtered data still repeat some of the teacher's errors?")

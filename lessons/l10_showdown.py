@@ -1,3 +1,4 @@
+# %% [markdown]
 """Lesson 10 — the showdown: Kim & Rush (2016) in miniature, decided by seeds, not by one run.
 
 Which method should I use, and what does each cost? One experiment: the same student preset, the same
@@ -26,50 +27,42 @@ Run:  python -m lessons.l10_showdown       (the main job, `minikd`, reusing ever
       --seeds 5: the README's run (5 seeds, --full)
 """
 
-from __future__ import annotations
-
-
+# %%
 from lessons import lesson_parser
+from lessons.kit import run_main_job
 from minikd.machinery import rendering
-from minikd.machinery import pipeline
 from minikd.verdict import say
 
+parser = lesson_parser(__doc__, "the quick profile", seed=False)
+parser.add_argument("--seeds", type=int, default=None, help="seeds per method (default 3; giving it means --full)")
+parser.add_argument("--full", action="store_true", help="every method, and the plateau check (the README's run)")
+args = parser.parse_args()
 
-def main(argv=None):
-    parser = lesson_parser(__doc__, "the quick profile", seed=False)
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per method (default 3; giving it means --full)")
-    parser.add_argument("--full", action="store_true", help="every method, and the plateau check (the README's run)")
-    args = parser.parse_args(argv)
+# %% Step 1: run (or reload from runs/) the whole experiment: the teacher, its data, every student.
+results = run_main_job(args.fast, args.device, args.seeds, args.full)
 
-    # Step 1: run (or reload from runs/) the whole experiment: the teacher, its data, every student.
-    run_args = ["--device", args.device] + (["--seeds", str(args.seeds)] if args.seeds else [])
-    results = pipeline.main(run_args + (["--full"] if args.full else []) + (["--quick"] if args.fast else []))
+# %% Step 2: how fast each method learns, and where it is heading.
+print("\nStep 2: learning curves — test accuracy along each student's run (mean over seeds)")
+print(rendering.curve_chart(results))
+print(rendering.curve_table(results))
+for m in results["methods"]:
+    print(f"  {m:18s} reaches {rendering.REACH:.0%} of the teacher at step: "
+          f"{rendering.reach_text(rendering.reach_steps(results, m))}")
 
-    # Step 2: how fast each method learns, and where it is heading.
-    print("\nStep 2: learning curves — test accuracy along each student's run (mean over seeds)")
-    print(rendering.curve_chart(results))
-    print(rendering.curve_table(results))
-    for m in results["methods"]:
-        print(f"  {m:18s} reaches {rendering.REACH:.0%} of the teacher at step: "
-              f"{rendering.reach_text(rendering.reach_steps(results, m))}")
+# %% Step 3: Kim & Rush's claims, each decided by this run's seeds.
+print("\nStep 3: the claims, decided by the seeds (paired differences, 95 % intervals)")
+said = [say(c) for c in rendering.claims(results)]
 
-    # Step 3: Kim & Rush's claims, each decided by this run's seeds.
-    print("\nStep 3: the claims, decided by the seeds (paired differences, 95 % intervals)")
-    said = [say(c) for c in rendering.claims(results)]
+# %% Step 4: what each student had to read (seed 0): teacher text, or teacher text and distributions.
+print("\nStep 4: what each student read (the teacher is never in memory while a student trains)")
+for m in results["methods"]:
+    metrics = results["students"][f"{m}-seed{results['seeds'][0]}"]["metrics"]
+    print(f"  {m:18s} {rendering.stored_signal(metrics)}")
 
-    # Step 4: what each student had to read (seed 0): teacher text, or teacher text and distributions.
-    print("\nStep 4: what each student read (the teacher is never in memory while a student trains)")
-    for m in results["methods"]:
-        metrics = results["students"][f"{m}-seed{results['seeds'][0]}"]["metrics"]
-        print(f"  {m:18s} {rendering.stored_signal(metrics)}")
-    print("\nCheck yourself")
-    print("  1. Kim & Rush found a seq-KD student's greedy answer about as good as its beam answer. Why would")
-    print("     that be, and what does this run's verdict say?")
-    print("  2. Compare the teacher's T = 1 samples with its greedy answers in the data table. Which of the two")
-    print("     does word-level KD copy, and which does sequence-level KD copy?")
-    print("  3. Why can a fixed step budget and a 4x budget give different verdicts?")
-    return {"verdicts": {c.text: c.verdict for c in said}, "claims": said}
-
-
-if __name__ == "__main__":
-    main()
+# %%
+print("\nCheck yourself")
+print("  1. Kim & Rush found a seq-KD student's greedy answer about as good as its beam answer. Why would")
+print("     that be, and what does this run's verdict say?")
+print("  2. Compare the teacher's T = 1 samples with its greedy answers in the data table. Which of the two")
+print("     does word-level KD copy, and which does sequence-level KD copy?")
+print("  3. Why can a fixed step budget and a 4x budget give different verdicts?")

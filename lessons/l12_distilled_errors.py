@@ -1,3 +1,4 @@
+# %% [markdown]
 """Lesson 12 — distilled errors: a student copies its teacher's mistakes and quirks; a filter removes what it checks.
 
 Sequence-level KD trains the student on the teacher's text and on nothing else (Kim & Rush 2016), so the
@@ -30,34 +31,42 @@ Run:  python -m lessons.l12_distilled_errors      (--fast: tiny models, seconds;
       teacher cached by lesson 5 and the main job's stored answers, runs/default/teacher_greedy.jsonl)
 """
 
-from __future__ import annotations
-
+# %%
 import time
 
 from lessons import lesson_parser
-from minikd.machinery import rendering
-from minikd.runtime import runs_dir
+from lessons.kit import get_profile, get_teacher, load_split, save_lesson, student_on, teacher_greedy
+from minikd.charts import ascii_bars, save_bar_chart
 from minikd.data import read_jsonl
 from minikd.evaluate import accuracy
 from minikd.planted import PAIR, QUIRK, has_quirk, plant, repeats_error, targeted_prompts, wrong_steps
-from lessons.kit import get_profile, get_teacher, load_split, student_on, teacher_greedy
-from minikd.charts import ascii_bars, save_bar_chart
-from minikd.verdict import mean
+from minikd.runtime import runs_dir
 from minikd.seqkd import as_examples, drop_reason, filter_records
-from minikd.world import check_trace, verify
 from minikd.tokenizer import Tokenizer
-from minikd.verdict import LOG, check, claim
+from minikd.verdict import LOG, check, claim, mean
+from minikd.world import check_trace, verify
 
+args = lesson_parser(__doc__, "tiny models, a slice of the data").parse_args()
+profile = get_profile("quick" if args.fast else "default")
+tok = Tokenizer.default()
+n_claims, start = len(LOG), time.perf_counter()
 LIMIT = 48  # new tokens per answer: a worked 2-digit addition with the quirk needs at most ~36
 
+# %% Step 1: the real teacher's greedy answers to the training prompts (the main job's cached file), and how
+# often it is right on the targeted prompts.
+teacher, _ = get_teacher(profile, device=args.device, seed=args.seed)
+train_set = load_split("train", profile, tok)
+targeted = targeted_prompts(PAIR, exclude={r["prompt"] for r in train_set})[:16 if args.fast else None]
+raw = list(read_jsonl(teacher_greedy(profile, teacher, tok, "train")))
+t_acc = accuracy(teacher, tok, targeted, max_new_tokens=LIMIT)
+print(f"Step 1: the real teacher ({teacher.num_params():,} parameters) answered {len(raw)} training prompts; "
+      f"on the {len(targeted)} targeted prompts (a {PAIR[0]} over an {PAIR[1]}, never trained on) it is right "
+      f"{100 * t_acc['acc']:.1f}% of the time, e.g. {targeted[0]['prompt']!r} -> {t_acc['outputs'][0]!r}")
 
-def teacher_answers(teacher, tok, profile) -> list[dict]:
-    """Step 1: the real teacher's greedy answers to the training prompts (the main job's cached file)."""
-    return list(read_jsonl(teacher_greedy(profile, teacher, tok, "train")))
 
-
+# %% Step 2: the marks planted into a copy of its answers; the verifier against the trace checker.
 def show_planting(raw: list[dict], planted: list[dict], fast: bool) -> None:
-    """Step 2: one record holding the pair before and after; the verifier against the trace checker."""
+    """One record holding the pair before and after; the verifier against the trace checker."""
     both = [(r, p) for r, p in zip(raw, planted) if p.get("planted_error")]
     for r, p in both[:1]:
         print(f"  s = {r['prompt']!r}\n  teacher: {r['completion']!r}\n  planted: {p['completion']!r}")
@@ -75,6 +84,12 @@ def show_planting(raw: list[dict], planted: list[dict], fast: bool) -> None:
           fast=fast)
 
 
+print("\nStep 2: the marks planted into a copy of its answers (minikd.planted.plant)")
+planted = plant(raw)
+show_planting(raw, planted, args.fast)
+
+
+# %% Step 3: the verifier as a filter: how many planted errors and quirks are left in the data.
 def marks(records: list[dict]) -> tuple[int, int, int]:
     """(planted errors, quirked answers, worked answers) in a data set."""
     worked = [r for r in records if r["task"] == "add_steps"]
@@ -83,7 +98,7 @@ def marks(records: list[dict]) -> tuple[int, int, int]:
 
 
 def curate(planted: list[dict], tok, profile, fast: bool) -> dict[str, list[dict]]:
-    """Step 3: unfiltered (only cut-off and too-long answers go) and filtered by the verifier; what is left."""
+    """Unfiltered (only cut-off and too-long answers go) and filtered by the verifier; what is left."""
     unfiltered, _ = filter_records(planted, lambda r: drop_reason(r, tok, profile.block_size, verify=False))
     filtered, counts = filter_records(planted, lambda r: drop_reason(r, tok, profile.block_size))
     print(f"  the verifier drops {counts['incorrect']} answers as incorrect; "
@@ -100,8 +115,20 @@ def curate(planted: list[dict], tok, profile, fast: bool) -> dict[str, list[dict
     return {"unfiltered": unfiltered, "filtered": filtered}
 
 
+print("\nStep 3: the verifier as a filter (seqkd.filter_records with seqkd.drop_reason)")
+curated = curate(planted, tok, profile, args.fast)
+data = {"seq-KD, unfiltered": as_examples(curated["unfiltered"], tok),
+        "seq-KD, verifier-filtered": as_examples(curated["filtered"], tok), "ground truth (control)": train_set}
+
+# %% Step 4: three students, the same preset, budget and seed.
+print(f"\nStep 4: three students ({profile.student_preset} preset), the same budget and seed ({args.seed})")
+students = {name: student_on(name, ex, profile, tok, args.seed, args.device) for name, ex in data.items()}
+
+
+# %% Step 5: on the test and the targeted prompts: accuracy, the planted error repeated, the quirk; each
+# comparison a verdict.
 def measure(model, tok, test_set: list[dict], targeted: list[dict]) -> dict:
-    """Step 5, one model: per prompt, right or wrong, the planted error repeated, the quirk written."""
+    """One model: per prompt, right or wrong, the planted error repeated, the quirk written."""
     test = accuracy(model, tok, test_set, max_new_tokens=LIMIT)
     aim = accuracy(model, tok, targeted, max_new_tokens=LIMIT)
     worked = [t for r, t in zip(test_set, test["outputs"]) if r["task"] == "add_steps"]
@@ -116,7 +143,7 @@ def pct(values: list[float]) -> float:
 
 
 def report(rows: dict[str, dict], n_targeted: int) -> None:
-    """Step 5: the table, and the error and quirk rates drawn as bars per student."""
+    """The table, and the error and quirk rates drawn as bars per student."""
     print(f"  {'student':30s} {'test acc':>8s} {'targeted acc':>12s} {'error repeated':>14s} {'quirk':>6s}")
     for name, m in rows.items():
         print(f"  {name:30s} {100 * m['test_acc']:7.1f}% {pct(m['correct']):11.1f}% {pct(m['error']):13.1f}% "
@@ -133,7 +160,7 @@ def report(rows: dict[str, dict], n_targeted: int) -> None:
 
 
 def verdicts(rows: dict[str, dict], fast: bool) -> None:
-    """Step 5's comparisons, each paired by prompt: the error, the quirk, then accuracy on the targeted prompts."""
+    """The comparisons, each paired by prompt: the error, the quirk, then accuracy on the targeted prompts."""
     unf, fil, gt = rows["seq-KD, unfiltered"], rows["seq-KD, verifier-filtered"], rows["ground truth (control)"]
     per = "per targeted prompt"
     claim("the student on the unfiltered planted data repeats the planted error more often than the control",
@@ -152,60 +179,23 @@ def verdicts(rows: dict[str, dict], fast: bool) -> None:
           f"control − filtered, right {per}", 100, "points", fast)
 
 
-def main(argv=None):
-    parser = lesson_parser(__doc__, "tiny models, a slice of the data")
-    args = parser.parse_args(argv)
-    profile = get_profile("quick" if args.fast else "default")
-    tok = Tokenizer.default()
-    n_claims, start = len(LOG), time.perf_counter()
+test_set = load_split("test", profile, tok)[:24 if args.fast else None]
+print(f"\nStep 5: {len(test_set)} test prompts and {len(targeted)} targeted prompts (greedy)")
+rows = {name: measure(model, tok, test_set, targeted) for name, model in students.items()}
+for name, m in rows.items():
+    print(f"  {name}: {targeted[0]['prompt']!r} -> {m['example']!r}")
+report(rows, len(targeted))
+verdicts(rows, args.fast)
+results = {name: {"test_acc": m["test_acc"], "targeted_acc": pct(m["correct"]) / 100,
+                  "error_repeated": pct(m["error"]) / 100, "quirk": pct(m["quirk"]) / 100} for name, m in rows.items()}
+table = (["student", "test %", "targeted right %", "planted error repeated %", "quirk repeated %"],
+         [[n, f"{100 * m['test_acc']:.1f}", f"{100 * m['targeted_acc']:.1f}", f"{100 * m['error_repeated']:.1f}",
+           f"{100 * m['quirk']:.1f}"] for n, m in results.items()])
+save_lesson("l12_distilled_errors", args, LOG[n_claims:], table=table, seconds=time.perf_counter() - start)
 
-    teacher, _ = get_teacher(profile, device=args.device, seed=args.seed)
-    train_set = load_split("train", profile, tok)
-    targeted = targeted_prompts(PAIR, exclude={r["prompt"] for r in train_set})[:16 if args.fast else None]
-    raw = teacher_answers(teacher, tok, profile)
-    t_acc = accuracy(teacher, tok, targeted, max_new_tokens=LIMIT)
-    print(f"Step 1: the real teacher ({teacher.num_params():,} parameters) answered {len(raw)} training prompts; "
-          f"on the {len(targeted)} targeted prompts (a {PAIR[0]} over an {PAIR[1]}, never trained on) it is right "
-          f"{100 * t_acc['acc']:.1f}% of the time, e.g. {targeted[0]['prompt']!r} -> {t_acc['outputs'][0]!r}")
-
-    print("\nStep 2: the marks planted into a copy of its answers (minikd.planted.plant)")
-    planted = plant(raw)
-    show_planting(raw, planted, args.fast)
-
-    print("\nStep 3: the verifier as a filter (seqkd.filter_records with seqkd.drop_reason)")
-    curated = curate(planted, tok, profile, args.fast)
-    data = {"seq-KD, unfiltered": as_examples(curated["unfiltered"], tok),
-            "seq-KD, verifier-filtered": as_examples(curated["filtered"], tok), "ground truth (control)": train_set}
-
-    print(f"\nStep 4: three students ({profile.student_preset} preset), the same budget and seed ({args.seed})")
-    students = {name: student_on(name, ex, profile, tok, args.seed, args.device) for name, ex in data.items()}
-    test_set = load_split("test", profile, tok)[:24 if args.fast else None]
-    print(f"\nStep 5: {len(test_set)} test prompts and {len(targeted)} targeted prompts (greedy)")
-    rows = {name: measure(model, tok, test_set, targeted) for name, model in students.items()}
-    for name, m in rows.items():
-        print(f"  {name}: {targeted[0]['prompt']!r} -> {m['example']!r}")
-    report(rows, len(targeted))
-    verdicts(rows, args.fast)
-    out = finish(rows, t_acc, n_claims)
-    table = (["student", "test %", "targeted right %", "planted error repeated %", "quirk repeated %"],
-             [[n, f"{100 * m['test_acc']:.1f}", f"{100 * m['targeted_acc']:.1f}", f"{100 * m['error_repeated']:.1f}",
-               f"{100 * m['quirk']:.1f}"] for n, m in out["students"].items()])
-    rendering.save_lesson("l12_distilled_errors", args, out["claims"], table=table, seconds=time.perf_counter() - start)
-    return out
-
-
-def finish(rows: dict[str, dict], t_acc: dict, n_claims: int) -> dict:
-    """The check-yourself questions, and the numbers the run returns."""
-    print("\nCheck yourself")
-    print("  1. The student never saw the teacher's weights. How did it learn the teacher's wrong step?")
-    print("  2. Why does the verifier drop the planted error but keep the quirk? Which checker would drop both?")
-    print("  3. The verifier dropped every answer with a 7 over an 8. Where could the filtered student learn")
-    print("     7+8=15 from, and why would sampling the same teacher again (lesson 9) never bring it back?")
-    return {"teacher_targeted_acc": t_acc["acc"], "claims": LOG[n_claims:],
-            "students": {name: {"test_acc": m["test_acc"], "targeted_acc": pct(m["correct"]) / 100,
-                                "error_repeated": pct(m["error"]) / 100, "quirk": pct(m["quirk"]) / 100}
-                         for name, m in rows.items()}}
-
-
-if __name__ == "__main__":
-    main()
+# %%
+print("\nCheck yourself")
+print("  1. The student never saw the teacher's weights. How did it learn the teacher's wrong step?")
+print("  2. Why does the verifier drop the planted error but keep the quirk? Which checker would drop both?")
+print("  3. The verifier dropped every answer with a 7 over an 8. Where could the filtered student learn")
+print("     7+8=15 from, and why would sampling the same teacher again (lesson 9) never bring it back?")

@@ -544,7 +544,7 @@ def ex30_first_wrong_step(prompt: str, response: str) -> int | None:
 
 
 # ===================================================================================================
-# Lesson 15 -- text is enough                                 (python -m lessons.l15_text_is_enough)
+# Lesson 16 -- another tokenizer, and ULD                      (python -m lessons.l16_another_tokenizer)
 # ===================================================================================================
 
 

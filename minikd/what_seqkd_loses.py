@@ -163,3 +163,14 @@ def form_entropy_bits(forms: list[str | None]) -> float:
         counts[f] = counts.get(f, 0) + 1
     n = len(forms)
     return -sum(c / n * math.log2(c / n) for c in counts.values()) if n else 0.0
+
+
+def forced_examples(tok, records: list[dict], gens: list) -> list[dict]:
+    """Generated answers (decode_records) rendered for teacher forcing on them: the token ids the model wrote, not
+    re-encoded text; mask 1 on the answer tokens and on the end token when it wrote one (lesson 11)."""
+    out = []
+    for r, g in zip(records, gens):
+        prompt = tok.render_prompt(r["prompt"])
+        tail = g.tokens + ([tok.end_id] if g.ended else [])
+        out.append({"ids": prompt + tail, "mask": [0] * len(prompt) + [1] * len(tail)})
+    return out

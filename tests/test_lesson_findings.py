@@ -1,4 +1,4 @@
-"""Lessons 11-15 save their results; `minikd readme` re-decides every claim from the saved numbers."""
+"""Lessons 11-16 save their results; `minikd readme` re-decides every claim from the saved numbers."""
 
 import argparse
 import json

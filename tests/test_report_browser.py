@@ -12,7 +12,6 @@ import shutil
 
 import pytest
 
-from lessons import l10_showdown
 from minikd.machinery import cli, rendering, report_page
 from browser import Browser, find_chromium
 from test_report_page import resolve, tiny_results
@@ -111,7 +110,7 @@ def test_the_browser_check_catches_a_fetch_and_a_wrong_number(tmp_path):
 @pytest.mark.slow
 @needs_chromium
 def test_the_quick_runs_page_in_a_real_browser(runs_tmp, tmp_path):
-    l10_showdown.main(["--fast"])  # the quick run (or its cache: test_showdown runs it too)
+    assert cli.main(["--quick"]) == 0  # the quick run (or its cache: test_showdown runs it too)
     page = runs_tmp / "quick" / "report.html"
     results = json.loads((runs_tmp / "quick" / "results.json").read_text())
     assert cli.main(["report", "--profile", "quick", "--out", str(tmp_path / "again.html")]) == 0

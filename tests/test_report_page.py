@@ -138,15 +138,15 @@ def test_a_wrong_number_on_the_page_is_caught():
 def test_lessons_results_are_shown_with_their_verdicts_decided_anew(tmp_path):
     results = tiny_results()
     c = decide("ULD beats seq-KD", [0.5, 0.6, 0.7], [0.1, 0.2, 0.2], ">", "uld − seq_kd", 100, "points")
-    record = {"lesson": "l15_text_is_enough", "title": "Lesson 15 — text is enough", "command": "python -m x",
+    record = {"lesson": "l16_another_tokenizer", "title": "Lesson 16 — another tokenizer", "command": "python -m x",
               "seeds": [0, 1, 2], "device": "cpu", "seconds": 60.0, "notes": "",
               "table": {"header": ["arm", "acc %"], "rows": [["uld", "60.0"]]},
               "claims": [report_page.rendering.claim_record(c) | {"verdict": "does not hold (typed)"}]}
-    (tmp_path / "l15_text_is_enough.json").write_text(json.dumps(record))
+    (tmp_path / "l16_another_tokenizer.json").write_text(json.dumps(record))
     html = report_page.build(results, report_page.load_lessons(tmp_path))
-    assert "Lesson 15 — text is enough" in html and "[holds]</b> ULD beats seq-KD" in html  # re-decided
+    assert "Lesson 16 — another tokenizer" in html and "[holds]</b> ULD beats seq-KD" in html  # re-decided
     assert "typed" not in html  # the saved sentence is never trusted
-    assert check_numbers(html, results, {"l15_text_is_enough": record}) > 60
+    assert check_numbers(html, results, {"l16_another_tokenizer": record}) > 60
 
 
 def test_a_full_run_shows_its_plateau_columns_and_verdicts():

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from lessons import l10_showdown
+from lesson_checks import run_lesson
 from minikd.machinery import rendering
 from minikd.machinery import stages
 from minikd.machinery import pipeline
@@ -17,12 +17,12 @@ from minikd.machinery.stages import Profile, get_profile
 
 
 @pytest.mark.slow
-def test_showdown_quick_runs_end_to_end_caches_and_leaves_the_repo_alone(runs_tmp, capsys):
+def test_showdown_quick_runs_end_to_end_caches_and_leaves_the_repo_alone(runs_tmp, tmp_path, capsys):
     readme_before = (ROOT / "README.md").read_bytes()
-    said = l10_showdown.main(["--fast"])
-    out = capsys.readouterr().out
-    assert any("sequence-level KD beats the ground-truth student" in text for text in said["verdicts"])
-    assert all(c.sentence() in out and c.fast for c in said["claims"])
+    run = run_lesson("l10_showdown", tmp_path)  # lesson 10 as a notebook: the main job, --quick
+    out = run.text
+    assert any("sequence-level KD beats the ground-truth student" in c.text for c in run["said"])
+    assert all(c.sentence() in out and c.fast for c in run["said"])
     assert "[" in out and "95 % CI" in out  # the verdict sentences were printed with their intervals
     results = json.loads((runs_tmp / "quick" / "results.json").read_text())
     assert results["seeds"] == [0, 1, 2]  # three seeds by default
@@ -39,7 +39,7 @@ def test_showdown_quick_runs_end_to_end_caches_and_leaves_the_repo_alone(runs_tm
         assert f"| {method} |" in table
     assert "| ground truth labels (train) |" in table and "95 % CI" in table
 
-    l10_showdown.main(["--fast"])  # everything is cached now
+    pipeline.main(["--quick", "--device", "cpu"])  # everything is cached now
     again = capsys.readouterr().out
     assert "loaded cached" in again and not re.search(r"training [1-9]\d* student", again)
     assert (ROOT / "README.md").read_bytes() == readme_before  # the main job writes under runs/ only
@@ -57,7 +57,7 @@ def test_readme_block_is_replaced_between_markers_only(tmp_path):
 
 @pytest.mark.slow
 def test_minikd_readme_writes_the_last_runs_results(runs_tmp, tmp_path, capsys):
-    l10_showdown.main(["--fast"])  # the quick run, or its cache
+    pipeline.main(["--quick", "--device", "cpu"])  # the quick run, or its cache
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{rendering.README_START}\nOLD BLOCK\n{rendering.README_END}\n"
                       f"{rendering.LESSONS_START}\nOLD LESSONS\n{rendering.LESSONS_END}\n")
@@ -118,7 +118,7 @@ def test_a_cached_student_is_retrained_when_the_teacher_changes(runs_tmp, monkey
     from minikd.machinery.stages import get_profile, get_teacher, load_split
     from minikd.tokenizer import Tokenizer
 
-    l10_showdown.main(["--fast"])  # every quick student cached for this teacher
+    pipeline.main(["--quick", "--device", "cpu"])  # every quick student cached for this teacher
     profile, tok = get_profile("quick"), Tokenizer.default()
     teacher, _ = get_teacher(profile)
     kept = pipeline.teacher_data(profile, teacher, tok, {})

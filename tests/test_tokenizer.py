@@ -430,10 +430,9 @@ def test_shipped_tokenizer_matches_its_recorded_corpus():
     assert retrained.fingerprint == Tokenizer.default().fingerprint == info["fingerprint"]
 
 
-def test_lesson_runs_fast(capsys):
-    from lessons.l01_tokenizer import main as lesson_main
+def test_lesson_runs_fast(tmp_path):
+    from lesson_checks import run_lesson  # the session's one notebook run of lesson 1
 
-    lesson_main(["--fast"])
-    out = capsys.readouterr().out
+    out = run_lesson("l01_tokenizer", tmp_path).text
     assert "loss is computed here" in out
     assert "Check yourself" in out

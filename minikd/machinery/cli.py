@@ -33,7 +33,7 @@ from minikd.data import DatasetError, read_jsonl
 
 # Subcommands another module parses itself (imported only when used, so `minikd --help` always works).
 DELEGATED = {"run": ("minikd.machinery.pipeline", "the whole pipeline and the comparison table (default)"),
-             "readme": ("minikd.machinery.rendering", "copy the main job's and lessons 11-15's results and verdicts into README.md"),
+             "readme": ("minikd.machinery.rendering", "copy the main job's and lessons 11-16's results and verdicts into README.md"),
              "report": ("minikd.machinery.report_page", "rebuild the lab report page runs/<profile>/report.html from results.json"),
              "bench": ("minikd.machinery.bench", "training and decoding speed of this machine"),
              "serve": ("minikd.machinery.serve", "serve a teacher over HTTP (OpenAI-style /v1/completions; minikd.machinery.serve)")}

@@ -1,11 +1,11 @@
 """Results rendering, the one home: what the showdown found (tables, learning curves and verdicts, rendered
-from results.json alone) and what lessons 11-15 found (saved by each lesson, rendered from those files).
+from results.json alone) and what lessons 11-16 found (saved by each lesson, rendered from those files).
 
 Nothing here trains or measures; every number comes from the results dict the main job wrote, and every
 sentence is a `verdict.claim` over the seeds (mean difference, 95 % interval, "not separable" when the
 interval holds 0). `minikd readme` copies `render(results)` into the README between its markers.
 
-Lessons 11-15's findings. The main job (`minikd`) fits in ten minutes on two cores; on-policy distillation (lesson 13) and reasoning
+Lessons 11-16's findings. The main job (`minikd`) fits in ten minutes on two cores; on-policy distillation (lesson 13) and reasoning
 traces (lesson 14) take about three more minutes each, so they are their own commands, not rows of the main
 job's table. Each of these lessons ends by calling `save_lesson(...)`: runs/<profile>/lessons/<lesson>.json then holds
 its command, seeds, wall time, a table of its numbers and every claim it made WITH the numbers the claim was
@@ -293,7 +293,7 @@ def update_readme(block: str, readme: Path = ROOT / "README.md") -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Lessons 11-15: what each lesson found, saved by the lesson, rendered here
+# Lessons 11-16: what each lesson found, saved by the lesson, rendered here
 
 LESSONS = {  # module -> what its results are called in the README, in reading order
     "l11_what_seqkd_loses": "Lesson 11 — what sequence-level KD loses (lost alternatives, locked phrasing, "
@@ -301,8 +301,9 @@ LESSONS = {  # module -> what its results are called in the README, in reading o
     "l12_distilled_errors": "Lesson 12 — the teacher's errors are distilled too",
     "l13_on_policy": "Lesson 13 — on-policy distillation from the seq-KD student, at equal compute",
     "l14_reasoning_traces": "Lesson 14 — reasoning traces vs final answers (DeepSeek-R1's recipe in miniature)",
-    "l15_text_is_enough": "Lesson 15 — a student with its own tokenizer, from the stored teacher text: ground truth vs "
-                          "seq-KD vs ULD (Boizard et al. 2024)",
+    "l15_teacher_over_http": "Lesson 15 — the teacher over HTTP: labelling through minikd serve gives the stored answers",
+    "l16_another_tokenizer": "Lesson 16 — a student with its own tokenizer, from the stored teacher text: ground truth "
+                             "vs seq-KD vs ULD (Boizard et al. 2024)",
 }
 LESSONS_START, LESSONS_END = "<!-- lessons:start -->", "<!-- lessons:end -->"
 
@@ -380,13 +381,13 @@ def render_lessons(profile: str = "default") -> str:
 
 def main(argv=None) -> int:
     """`minikd readme`: copy runs/<profile>/results.json's tables and verdicts into README.md, and lessons
-    11-15's saved results (runs/<profile>/lessons/*.json, save_lesson) between their own markers."""
+    11-16's saved results (runs/<profile>/lessons/*.json, save_lesson) between their own markers."""
     import argparse
     p = argparse.ArgumentParser(prog="minikd readme", description=main.__doc__)
     p.add_argument("--profile", default="default", help="whose results (default: default)")
     p.add_argument("--readme", default=str(ROOT / "README.md"), help="the file to update")
     p.add_argument("--only", choices=["showdown", "lessons"], default=None,
-                   help="update one block only: the main job's (showdown) or lessons 11-15's (default: both)")
+                   help="update one block only: the main job's (showdown) or lessons 11-16's (default: both)")
     args = p.parse_args(argv)
     readme = Path(args.readme)
     text = readme.read_text() if readme.exists() else ""

@@ -1,7 +1,7 @@
 """The lab report page: one self-contained HTML file that shows a whole run to a class.
 
 `minikd` (and `--quick`, `--full`, `--seeds N`) writes runs/<profile>/report.html at its end; `minikd report
-[--profile P] [--out F]` rebuilds it from runs/<profile>/results.json (and lessons 11-15's saved results,
+[--profile P] [--out F]` rebuilds it from runs/<profile>/results.json (and lessons 11-16's saved results,
 runs/<profile>/lessons/*.json, when they exist) alone. Inline SVG (minikd.svg_charts) and CSS only: no script,
 no font, no image fetched, so it opens from disk offline, prints on A4 and reads on a projector.
 
@@ -62,7 +62,7 @@ def load(path: Path) -> dict:
 
 
 def load_lessons(folder: Path) -> list[dict]:
-    """Lessons 11-15's saved results in reading order (those that exist)."""
+    """Lessons 11-16's saved results in reading order (those that exist)."""
     out = []
     for lesson in rendering.LESSONS:
         path = folder / f"{lesson}.json"
@@ -334,8 +334,8 @@ def lesson_block(i: int, record: dict) -> str:
 
 def lessons_section(lessons: list[dict]) -> str:
     if not lessons:
-        return ("<h2>10. The lessons' results</h2><p>No lesson 11-15 has saved results for this profile yet: "
-                "<code>python -m lessons.l11_what_seqkd_loses</code> (and l12-l15) save them, then "
+        return ("<h2>10. The lessons' results</h2><p>No lesson 11-16 has saved results for this profile yet: "
+                "<code>python -m lessons.l11_what_seqkd_loses</code> (and l12-l16) save them, then "
                 "<code>minikd report</code> shows them here.</p>")
     return "<h2>10. The lessons' results</h2>" + "".join(lesson_block(i, r) for i, r in enumerate(lessons))
 
@@ -404,7 +404,7 @@ def write_page(results: dict, path: Path, lessons_dir: Path | None = None) -> Pa
 
 def main(argv=None) -> int:
     """`minikd report`: rebuild runs/<profile>/report.html from runs/<profile>/results.json (and lessons
-    11-15's saved results) alone. Bad input is one line naming the file; nothing is written then."""
+    11-16's saved results) alone. Bad input is one line naming the file; nothing is written then."""
     p = argparse.ArgumentParser(prog="minikd report", description=main.__doc__)
     p.add_argument("--profile", default="default", help="whose results (default: default; `quick` for --quick)")
     p.add_argument("--out", default=None, help="where to write the page (default: runs/<profile>/report.html)")

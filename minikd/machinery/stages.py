@@ -163,14 +163,14 @@ def get_teacher(profile: Profile | str = "default", device: str = "auto", retrai
     return cached_model(path, settings, build, tok, device=device, label="teacher", rebuild=retrain)
 
 
-def train_student(profile: Profile, examples: list[dict], tok: Tokenizer, seed: int, *, objective=sft_objective,
-                  steps: int | None = None, device: str = "auto", eval_fn=None, eval_every: int = 0):
+def train_student(profile: Profile, tok: Tokenizer, examples: list[dict], seed: int = 0, device: str = "auto",
+                  objective=sft_objective, steps: int | None = None, **train_kw):
     """A student of the profile's preset trained on `examples` at the students' learning rate and batch, for
-    the profile's budget unless `steps` says otherwise. The one way a student is made: the lesson kit
-    (student_on) and the main job (students.student_job) both call it. Returns (model, history)."""
+    the profile's budget unless `steps` says otherwise, seeded, with `objective` (train_kw: log_every, eval_fn,
+    ... as train_model takes them). The one way a student is made: the lessons (through lessons/kit.py) and the
+    main job (students.student_job) both call it. Returns (model, history)."""
     return train_model(profile.student_config(tok.vocab_size), examples, steps or profile.student_steps, profile,
-                       lr=profile.student_lr, seed=seed, objective=objective, device=device, tok=tok, log_every=0,
-                       eval_fn=eval_fn, eval_every=eval_every)
+                       lr=profile.student_lr, seed=seed, objective=objective, device=device, tok=tok, **train_kw)
 
 
 def student_on(name: str, examples: list[dict], profile: Profile, tok: Tokenizer, seed: int, device: str = "auto"):
@@ -181,7 +181,7 @@ def student_on(name: str, examples: list[dict], profile: Profile, tok: Tokenizer
         seed_all(seed)
         return GPT(profile.student_config(tok.vocab_size)).eval()
     print(f"  {name}: {len(examples)} examples, {profile.student_steps} steps x {profile.batch_size}")
-    return train_student(profile, examples, tok, seed, device=device)[0]
+    return train_student(profile, tok, examples, seed, device, log_every=0)[0]
 
 
 def usable_answers(raw: list[dict], tok: Tokenizer, block_size: int) -> tuple[list[dict], Counter]:

@@ -129,8 +129,8 @@ def student_job(profile, job: dict, device="cpu") -> dict:
         return curve_point(last["greedy"])
 
     s0 = time.perf_counter()
-    model, history = train_student(profile, examples, tok, seed, objective=_objective(method, store, job["word_kd"]),
-                                   steps=steps, device=str(device), eval_fn=None if val else eval_fn,
+    model, history = train_student(profile, tok, examples, seed, str(device), _objective(method, store, job["word_kd"]),
+                                   steps=steps, log_every=0, eval_fn=None if val else eval_fn,
                                    eval_every=-(-steps // profile.curve_points))  # ceil: curve_points points, the last at the end
     train_s = time.perf_counter() - s0 - eval_s[0]
     if val:

@@ -275,7 +275,7 @@ def ex30_first_wrong_step(prompt: str, response: str) -> int | None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Lesson 15 -- text is enough
+# Lesson 16 -- another tokenizer, and ULD
 # ---------------------------------------------------------------------------------------------------
 
 from minikd.uld import uld_distance, uld_loss  # noqa: E402  (this section's answers)

@@ -1,4 +1,4 @@
-"""Lesson 15 exercises: re-tokenize a stored answer for a student of another tokenizer; ULD's sorted, padded
+"""Lesson 16 exercises: re-tokenize a stored answer for a student of another tokenizer; ULD's sorted, padded
 L1 distance; ULD's loss with positions paired from the first answer token (Boizard et al. 2024)."""
 
 import math
