@@ -1,8 +1,7 @@
-"""`python -m minikd`: the command line, minikd.machinery.cli (this file only starts it)."""
+"""`python -m minikd`: the command line. This file is only the door: it runs minikd/machinery/cli.py as the
+program; no core module imports the machinery."""
 
-import sys
-
-from minikd.machinery.cli import main
+import runpy
 
 if __name__ == "__main__":
-    sys.exit(main())
+    runpy.run_module("minikd.machinery.cli", run_name="__main__", alter_sys=True)

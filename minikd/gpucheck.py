@@ -1,8 +1,7 @@
-"""`python -m minikd.gpucheck`: the one GPU check, minikd.machinery.gpucheck (this file only starts it)."""
+"""`python -m minikd.gpucheck`: the one GPU check. This file is only the door: it runs minikd/machinery/gpucheck.py as the
+program; no core module imports the machinery."""
 
-import sys
-
-from minikd.machinery.gpucheck import main
+import runpy
 
 if __name__ == "__main__":
-    sys.exit(main())
+    runpy.run_module("minikd.machinery.gpucheck", run_name="__main__", alter_sys=True)

@@ -290,7 +290,7 @@ class RunsCode:
 
 
 def test_a_checkpoint_that_would_run_code_is_refused_and_the_code_never_runs(tmp_path):
-    """Bug class: torch.load(..., weights_only=False), which runs whatever the pickle calls. The file is
+    """Bug class: a torch.load that unpickles freely (weights_only off), which runs whatever the pickle calls. The file is
     refused by name, and differently from a truncated file, so the user knows it is not just damaged."""
     marker, path = tmp_path / "code_ran", tmp_path / "evil.pt"
     torch.save({"model": RunsCode(marker), "config": {}, "step": 0}, path)

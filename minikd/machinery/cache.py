@@ -124,8 +124,8 @@ def cached_topk_store(teacher, examples: list[dict], tok, k: int, path) -> tuple
         try:
             return load_topk_store(path, expect_fingerprint=tok.fingerprint, expect_examples=examples,
                                    expect_device=store_device(teacher)), False
-        except TopkStoreError:  # missing, unreadable, or made from other data: (re)build it
-            pass
+        except TopkStoreError as e:  # missing, unreadable, or made from other data: (re)build it
+            print(f"  top-k store {Path(path).name}: {e}; rebuilding it")
     sidecar.unlink(missing_ok=True)  # a store being rebuilt has no settings until it is complete
     store = build_topk_store(teacher, examples, tok.pad_id, k=k, temperature=1.0, path=path,
                              fingerprint=tok.fingerprint)
