@@ -17,7 +17,7 @@ student trains, and the stored data is only text.
     sequence_logprobs  log p(u + <|end|> | s) per example: the quantity sequence-level KD raises
 
 Every function here works on records in memory. Writing them to disk so that a killed run resumes, splitting
-the prompts over processes, sidecars and caches: that is the job shell, minikd.machinery.labelling.
+the prompts over processes, sidecars and caches: that is the machinery, minikd.machinery.labelling.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Settings-keyed caches (the shell around the lessons; a learner need not read it).
+"""Settings-keyed caches (machinery around the lessons; a learner need not read it).
 
 One rule for every artefact that is expensive to make (a trained teacher, a student's results): reuse it
 only when the settings it was made with equal the settings wanted now; otherwise make it again and record

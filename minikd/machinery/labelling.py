@@ -1,4 +1,4 @@
-"""Teacher labelling as jobs over files (the shell around minikd.seqkd): resumable, shardable, cached on disk.
+"""Teacher labelling as jobs over files (the machinery around minikd.seqkd): resumable, shardable, cached on disk.
 
 minikd.seqkd holds the ideas — label_prompts, filter_records, rejection_sample, seq_inter_labels — as short
 functions on records in memory. This module runs them as jobs over files, the way a real distillation

@@ -1,4 +1,4 @@
-"""Several processes, one job: the ranks of PyTorch's own engine, torch.distributed (the shell; a learner
+"""Several processes, one job: the ranks of PyTorch's own engine, torch.distributed (the machinery; a learner
 need not read it).
 
 Every parallel part of minikd runs on ranks, started one of two ways, with the same environment:

@@ -1,5 +1,5 @@
 """The shared stages every later lesson and the main job reuse: load the data, get the (cached) teacher,
-train a student with any objective. Part of the shell: the ideas are in train.py (the loop), data.py and
+train a student with any objective. Part of the machinery: the ideas are in train.py (the loop), data.py and
 model.py; this module fixes the sizes and budgets and caches what later steps reuse.
 
 Two profiles name every size and budget in one place:

@@ -1,4 +1,4 @@
-"""The student runs of the main job (the shell; a learner need not read it): one job per (method, seed, steps),
+"""The student runs of the main job (the machinery; a learner need not read it): one job per (method, seed, steps),
 trained from files on disk and cached by every setting it depends on, spread over the ranks; word-level KD's
 T and alpha chosen on a validation slice first (word_kd_choice, which lesson 6 calls too).
 """
