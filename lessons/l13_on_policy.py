@@ -116,7 +116,7 @@ for b in STARTS:
     print(f"  {b:6s} base: {100 * why[b]['own samples right']:5.1f}% right | {len(rescued)} wrong: from their midpoint "
           f"{100 * why[b]['rescued']:5.1f}%, from its own sample's midpoint {100 * why[b]['from its own']:5.1f}%")
     claim(f"the {b} base's own samples are right less often than the teacher's (both at T = 1)", [float(x) for x in
-          own[1]], target["sampled at T = 1"], "<", "student − teacher, per prompt", scale=100, unit="points", fast=FAST)
+          own[1]], target["sampled at T = 1"], "<", "student − teacher, per prompt", 100, "points", FAST)
     if len(rescued) >= 2:
         claim(f"the teacher rescues a wrong sample of the {b} base less often than it completes its own sample",
               [float(x) for x in rescued], [float(x) for x in from_own], "<",
@@ -165,8 +165,8 @@ for b in STARTS:
         print(f"  {b:6s} {name:26s}" + "".join(f"{100 * mean(measured[b, name, s][k] for s in SEEDS):12.1f}"
                                             for k in KEYS))
 spent = [r["spent"] for r in runs.values()]
-check("every arm spent the seq-KD continuation's compute to within 15% (its step cost is estimated), every base "
-      "and seed", all(abs(x - 1) <= 0.15 for x in spent), f"spent / budget: {min(spent):.3f} to {max(spent):.3f}", fast=FAST)
+check("every arm spent the seq-KD continuation's compute to within 15% (its step cost is estimated), every base and "
+      "seed", all(abs(x - 1) <= 0.15 for x in spent), f"spent / budget: {min(spent):.3f} to {max(spent):.3f}", FAST)
 
 # %% Step 8: validation accuracy against the compute spent (seed 0, chosen lrs), per base.
 for b in STARTS:
@@ -202,8 +202,8 @@ for b in STARTS:
           unit="points", fast=FAST)
 
 # %% Check yourself
-print("\nCheck yourself\n  1. Why is the on-policy loss divided by the number of tokens the student sampled, and what would a"
-      "\n     mean over every position of the batch (prompt and padding included) do to long and short answers?"
+print("\nCheck yourself\n  1. Why is the on-policy loss divided by the number of tokens the student sampled, and what"
+      "\n     would a mean over every position (prompt and padding included) do to long and short answers?"
       "\n  2. Step 2 compares the teacher greedy with the teacher sampled at T = 1. What does the reverse KL to its"
       "\n     T = 1 distribution teach a student, and what changes at T = 0.1?"
       "\n  3. An on-policy step costs several seq-KD steps. Which counted parts make it expensive here, and which"
@@ -212,8 +212,8 @@ rows = [[b, name, f"{runs[b, name, SEEDS[0]]['lr']:.0e}" if name != "base" else 
          str(runs[b, name, SEEDS[0]]["steps"]) if name != "base" else ""]
         + ["{:.1f} ± {:.1f}".format(*mean_std([100 * x for x in per_seed(b, name, k)])) for k in KEYS]
         for b in STARTS for name in NAMES]
-notes = "; ".join([f"validation % at lr {'/'.join(f'{lr:.0e}' for lr in LR_GRID)}: "
-                   + ", ".join(f"{b} {a} " + "/".join(f"{100 * v:.1f}" for v in g.values()) for (b, a), g in grid.items())]
+notes = "; ".join([f"validation % at lr {'/'.join(f'{lr:.0e}' for lr in LR_GRID)}: " + ", ".join(
+    f"{b} {a} " + "/".join(f"{100 * v:.1f}" for v in g.values()) for (b, a), g in grid.items())]
                   + [f"teacher {k}: {100 * mean(v):.1f} %" for k, v in target.items()]
                   + [f"{b} base: {', '.join(f'{k} {100 * v:.1f} %' for k, v in w.items())}" for b, w in why.items()])
 lesson_rendering.save("l13_on_policy", args, LOG[n_claims:], seeds=SEEDS, seconds=time.perf_counter() - T0, notes=notes,

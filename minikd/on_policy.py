@@ -33,7 +33,16 @@ about 2N floating-point operations and a backward one 4N, N = the model's parame
 trained token, Kaplan et al. 2020). Sampling reads every prompt token once and every written token once
 (the KV cache); the teacher only reads forward. Padding and the idle rows of a batch are left out.
 
-Exposure bias is measured with lesson 11's tools (minikd.what_seqkd_loses: prefix_correct, first_divergence).
+Continuing a student (`continue_student`): an `Arm` (lambda, the teacher's temperature) trains a copy of a
+base student at a budget of counted FLOPs (`seq_kd_flops`, `steps_for_budget`) and at a peak learning rate
+of its own: each arm picks it on validation prompts (`best_lr`), as GKD and MiniLLM tune each method; one lr
+chosen for seq-KD is not a fair lr for on-policy.
+
+Why on-policy can fail, measured: the student's own samples are right less often than the teacher's
+(`sampled_answers`), and the teacher, continuing greedily from the midpoint of a wrong student sample, may
+not reach a right answer (`rescue_rates`): then the per-token target on that prefix teaches little.
+Exposure bias is measured with lesson 11's tools (minikd.what_seqkd_loses: prefix_correct, first_divergence),
+in `exposure`.
 """
 
 from __future__ import annotations
@@ -250,7 +259,8 @@ def steps_for_budget(base, arm: Arm, setup: Continuation, budget: float, seed: i
     if arm.share == 0.0:
         return seq_steps
     probe = Compute()
-    OnPolicyData(base, setup.prompts, setup.tok, setup.batch_size, seed, setup.max_new_tokens, probe).get_batch(setup.start)
+    sampler = OnPolicyData(base, setup.prompts, setup.tok, setup.batch_size, seed, setup.max_new_tokens, probe)
+    sampler.get_batch(setup.start)  # one batch, counted in probe
     per_step = arm.share * probe.flops(n_student, n_teacher) + (1 - arm.share) * budget / seq_steps
     return max(1, round(budget / per_step))
 
