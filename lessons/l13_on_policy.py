@@ -53,7 +53,7 @@ if os.environ.get("MINIKD_FAST") == "1" and not args.fast:  # a notebook kernel'
     torch.set_num_threads(1)
 FAST, T0 = args.fast, time.perf_counter()
 SEEDS = [args.seed + i for i in range(2 if FAST else args.seeds or (5 if args.full else 3))]
-LR_GRID = (3e-4, 1e-3, 3e-3)  # every arm's choices (the seq-KD base itself trained at 1e-2)
+LR_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)  # every arm's choices (the seq-KD base trained at 1e-2)
 TEMPERATURES = (0, 1.0, 0.5, 0.1)  # the teacher greedy (0) and sampled at each: how good a target is it?
 ARMS = [Arm("seq-KD", 0.0), Arm("on-policy", 1.0), Arm("on-policy, sharp (T = 0.1)", 1.0, 0.1),
         Arm("GKD lambda = 0.5", 0.5)] + ([Arm("on-policy, T = 0.5", 1.0, 0.5)] if args.full else [])
