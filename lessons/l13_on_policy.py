@@ -6,20 +6,19 @@ continues its own prefixes (exposure bias, lesson 11). On-policy distillation le
 frozen teacher grade every token it wrote: KL(p_student || p_teacher) at each sampled position (MiniLLM, Gu et
 al. 2024; GKD, Agarwal et al. 2024, whose lambda mixes on-policy and seq-KD batches; Thinking Machines' 2025
 recipe). Those recipes warm-start from a supervised student already close to the teacher and tune each arm.
-So here every seed's full-budget seq-KD run gives two bases, a weak one (its weights at half the budget)
-and a strong one (its end), and four arms continue each at EQUAL counted compute (minikd.on_policy.Compute:
-2N FLOPs per forward token-pass, 4N per backward, sampling and teacher included), EACH at its own peak
-learning rate, chosen from a small grid on a validation slice of the training prompts (seed 0):
+So every seed's full-budget seq-KD run gives a weak base (its weights at half the budget) and a strong one
+(its end); four arms continue each at EQUAL counted compute (minikd.on_policy.Compute: 2N FLOPs per forward
+token-pass, 4N per backward, sampling and teacher included), EACH at its own peak lr, chosen from a grid on
+a validation slice of the training prompts (seed 0):
     seq-KD            more steps on the teacher's text (SFT loss)
     on-policy         reverse KL to the teacher at T = 1
     on-policy, sharp  reverse KL to softmax(z_teacher / 0.1): the teacher near its greedy answer
     GKD lambda = 0.5  every other step on-policy (T = 1), the others seq-KD batches
-Look at: the teacher greedy vs sampled; the lr grid and each choice; why on-policy can fail (how often the
-student's own samples are right, how often the teacher, continuing greedily from the midpoint of a WRONG one,
-still gets it right); accuracy and the exposure-bias gap per base; validation curves; the verdicts.
+Look at: the teacher greedy vs sampled; each lr grid and choice; why on-policy can fail (the student's own samples
+right, the teacher right from the midpoint of a WRONG one); accuracy, exposure bias per base; curves; verdicts.
 
 Run:  python -m lessons.l13_on_policy   (--fast or MINIKD_FAST=1: tiny, seconds;
-      --full: also the teacher at T = 0.5 as an arm, 5 seeds; --seeds N)
+      --full: also the teacher at T = 0.5 and a clean-label teacher as arms, 5 seeds; --seeds N)
 """
 
 # %%
@@ -32,7 +31,7 @@ import time
 import torch
 
 from lessons import lesson_parser
-from lessons.kit import get_profile, get_teacher, load_split, teacher_greedy, train_model
+from lessons.kit import get_profile, get_teacher, load_split, profile_dir, teacher_greedy, train_model
 from minikd.charts import ascii_bars, ascii_chart, save_line_plot
 from minikd.data import read_jsonl
 from minikd.evaluate import accuracy
@@ -45,7 +44,7 @@ from minikd.tokenizer import Tokenizer
 from minikd.verdict import LOG, check, claim, mean, mean_std
 
 parser = lesson_parser(__doc__, "tiny models, a slice of the data, 2 seeds")
-parser.add_argument("--full", action="store_true", help="also the teacher at T = 0.5 as an arm, and 5 seeds")
+parser.add_argument("--full", action="store_true", help="adds arms (teacher at T = 0.5, clean-label teacher), 5 seeds")
 parser.add_argument("--seeds", type=int, default=None, help="seeds (default 3; --full 5; --fast 2)")
 args = parser.parse_args([] if "ipykernel" in sys.modules else sys.argv[1:])
 if os.environ.get("MINIKD_FAST") == "1" and not args.fast:  # a notebook kernel's way to say --fast
@@ -73,6 +72,12 @@ BASE_STEPS = profile.student_steps // 2  # the weak base; the strong one is the 
 setup = Continuation(teacher, tok, examples, [tok.render_prompt(e["prompt"]) for e in examples], profile.batch_size,
                      BASE_STEPS, LIMIT, args.device, profile.length_groups)
 print(f"Step 1: {len(examples)} seq-KD examples, {len(val)} validation prompts, {len(test)} test prompts")
+if args.full:  # a teacher of the same size trained only on the right labels: is the noise what on-policy copies?
+    clean = [r for r in load_split("train", profile, tok) if not r["label_noisy"]]
+    ARMS.append(Arm("on-policy, clean-label teacher", 1.0, 1.0, train_model(  # cached: a finished checkpoint
+        profile.teacher_config(tok.vocab_size), clean, profile.teacher_steps, profile, lr=profile.teacher_lr, seed=0,
+        device=args.device, tok=tok, ckpt_path=profile_dir(profile) / "teacher_clean.pt", resume=True,
+        meta={"data": f"{len(clean)} training records with right labels"})[0]))
 
 # %% Step 2: the teacher as a target. Greedy vs sampled: on-policy pulls the student toward the teacher's
 # distribution, and a teacher trained on noisy labels may hold the noise as probability.
@@ -81,10 +86,9 @@ samples = {T: sampled_answers(teacher, tok, test, T, seed=0, max_new_tokens=LIMI
 teacher_answers = samples[0][0]  # its greedy answers: the exposure-bias probe continues their first half
 target = {("greedy" if T == 0 else f"sampled at T = {T:g}"): [float(x) for x in s[1]] for T, s in samples.items()}
 print(ascii_bars({k: round(100 * mean(v), 1) for k, v in target.items()}, width=30, unit="%"))
-claim("sampled at T = 1, the teacher is right less often than greedy", target["sampled at T = 1"],
-      target["greedy"], "<", "sampled − greedy, per prompt", scale=100, unit="points", fast=FAST)
-claim("sampled at T = 0.1, the teacher is right more often than at T = 1", target["sampled at T = 0.1"],
-      target["sampled at T = 1"], ">", "T = 0.1 − T = 1, per prompt", scale=100, unit="points", fast=FAST)
+for a, b, expect in (("sampled at T = 1", "greedy", "<"), ("sampled at T = 0.1", "sampled at T = 1", ">")):
+    claim(f"the teacher is right {'less' if expect == '<' else 'more'} often {a} than {b}", target[a], target[b],
+          expect, f"{a} − {b}, per prompt", 100, "points", FAST)
 
 # %% Step 3: the bases. One full-budget seq-KD run per seed (lesson 8's student); a copy of its weights at
 # half the budget is the weak base, its end the strong one. Each continues on the batches its run had not used.
@@ -119,9 +123,8 @@ for b in STARTS:
           own[1]], target["sampled at T = 1"], "<", "student − teacher, per prompt", 100, "points", FAST)
     if len(rescued) >= 2:
         claim(f"the teacher rescues a wrong sample of the {b} base less often than it completes its own sample",
-              [float(x) for x in rescued], [float(x) for x in from_own], "<",
-              "from the student's half − from its own half, per prompt the student got wrong", scale=100,
-              unit="points", fast=FAST)
+              [float(x) for x in rescued], [float(x) for x in from_own], "<", "from the student's half − from its "
+              "own half, per prompt the student got wrong", 100, "points", FAST)
 
 # %% Step 6: each arm's learning rate, chosen from LR_GRID on the validation prompts (seed 0), per base; every
 # arm spends the compute of CONT_STEPS seq-KD steps. The chosen run of seed 0 is kept; Step 7 adds the others.
@@ -146,24 +149,19 @@ for b in STARTS:
         tried = {lr: run_arm(b, arm, SEEDS[0], lr, curve=True) for lr in LR_GRID}
         grid[b, arm.name] = scores = {lr: r["history"][-1]["val"] for lr, r in tried.items()}
         runs[b, arm.name, SEEDS[0]] = tried[best_lr(scores)]
-        print(f"  {b:6s} {arm.name:26s}" + "".join(f"  lr {lr:.0e}: {100 * v:5.1f}" for lr, v in scores.items())
+        print(f"  {b:6s} {arm.name:30s}" + "".join(f"  lr {lr:.0e}: {100 * v:5.1f}" for lr, v in scores.items())
               + f"  -> {best_lr(scores):.0e}")
 
 # %% Step 7: every other seed at the chosen learning rates; every model measured on the test prompts.
-for b in STARTS:
-    for arm in ARMS:
-        for seed in SEEDS[1:]:
-            runs[b, arm.name, seed] = run_arm(b, arm, seed, runs[b, arm.name, SEEDS[0]]["lr"], curve=False)
+for b, arm, seed in [(b, arm, seed) for b in STARTS for arm in ARMS for seed in SEEDS[1:]]:
+    runs[b, arm.name, seed] = run_arm(b, arm, seed, runs[b, arm.name, SEEDS[0]]["lr"], curve=False)
 measured = {(b, "base", s): exposure(bases[s][b], tok, test, teacher_answers, LIMIT) for b in STARTS for s in SEEDS}
 measured |= {key: exposure(r["model"], tok, test, teacher_answers, LIMIT) for key, r in runs.items()}
-NAMES = ["base"] + [arm.name for arm in ARMS]
-KEYS = ("own start", "teacher prefix", "same as teacher")
+NAMES, KEYS = ["base"] + [arm.name for arm in ARMS], ("own start", "teacher prefix", "same as teacher")
 print(f"\nStep 7: test accuracy % (mean of {len(SEEDS)} seeds): from its own start (= test accuracy), continuing "
       "the teacher's first half, token for token the teacher's")
-for b in STARTS:
-    for name in NAMES:
-        print(f"  {b:6s} {name:26s}" + "".join(f"{100 * mean(measured[b, name, s][k] for s in SEEDS):12.1f}"
-                                            for k in KEYS))
+for b, name in [(b, name) for b in STARTS for name in NAMES]:
+    print(f"  {b:6s} {name:30s}" + "".join(f"{100 * mean(measured[b, name, s][k] for s in SEEDS):12.1f}" for k in KEYS))
 spent = [r["spent"] for r in runs.values()]
 check("every arm spent the seq-KD continuation's compute to within 15% (its step cost is estimated), every base and "
       "seed", all(abs(x - 1) <= 0.15 for x in spent), f"spent / budget: {min(spent):.3f} to {max(spent):.3f}", FAST)
@@ -194,12 +192,14 @@ for b in STARTS:
     for name in NAMES[2:]:
         claim(f"from the {b} base, {name} beats continued seq-KD (test accuracy)", per_seed(b, name), per_seed(
               b, "seq-KD"), ">", f"{name} − seq-KD, per seed, equal compute", scale=100, unit="points", fast=FAST)
-    claim(f"the {b} base is right more often continuing the teacher's first half than from its own start",
-          per_seed(b, "base", "teacher prefix"), per_seed(b, "base"), ">", "teacher prefix − own start, per seed",
-          scale=100, unit="points", fast=FAST)
+    claim(f"the {b} base is right more often continuing the teacher's first half than from its own start", per_seed(
+          b, "base", "teacher prefix"), per_seed(b, "base"), ">", "teacher prefix − own start", 100, "points", FAST)
     claim(f"from the {b} base, on-policy leaves a smaller exposure-bias gap than continued seq-KD",
           gap[b, "on-policy"], gap[b, "seq-KD"], "<", "gap on-policy − gap seq-KD, per seed", scale=100,
           unit="points", fast=FAST)
+    if args.full:  # is the noise the default teacher learned what on-policy copies?
+        claim(f"from the {b} base, a clean-label teacher makes on-policy more accurate", per_seed(b, NAMES[-1]),
+              per_seed(b, "on-policy"), ">", "clean − default teacher, per seed", 100, "points", FAST)
 
 # %% Check yourself
 print("\nCheck yourself\n  1. Why is the on-policy loss divided by the number of tokens the student sampled, and what"

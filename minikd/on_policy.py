@@ -206,10 +206,12 @@ def seq_kd_steps_for(budget: float, offline: SFTData, n_student: int, start: int
 @dataclass(frozen=True)
 class Arm:
     """One way to continue a student (TRL's GKD knobs): lambda, the share of on-policy steps (0 = continued
-    seq-KD, 1 = pure on-policy, between: GKD's mixture), and the temperature the teacher scores at."""
+    seq-KD, 1 = pure on-policy, between: GKD's mixture), the temperature the teacher scores at, and the
+    teacher that grades (None: the Continuation's; another one of the same size, e.g. a clean-label teacher)."""
     name: str
     share: float
     teacher_temperature: float = 1.0
+    teacher: object = None
 
 
 @dataclass
@@ -237,7 +239,8 @@ def continue_student(base, arm: Arm, setup: Continuation, steps: int, lr: float,
     cfg = TrainConfig(steps=steps, lr=lr, warmup=max(1, steps // 10), device=setup.device, seed=seed,
                       length_groups=min(setup.length_groups, setup.batch_size), log_every=0,
                       eval_every=max(1, steps // setup.curve_points))
-    objective = on_policy_objective(setup.teacher, 1.0, arm.teacher_temperature)
+    grader = setup.teacher if arm.teacher is None else arm.teacher
+    objective = on_policy_objective(grader, 1.0, arm.teacher_temperature)
     history = train(model, lambda step: mixed.get_batch(setup.start + step), objective, cfg, eval_fn=eval_fn)
     return model, history, compute
 
