@@ -248,3 +248,20 @@ def test_rescue_rates_pair_the_teachers_two_starts_on_the_students_wrong_prompts
     greedy = generate(teacher, [TOK.render_prompt(p) for p in PROMPTS], max_new_tokens=4, end_id=TOK.end_id,
                       method="greedy")
     assert answers == [g.tokens for g in greedy], "temperature 0 is the greedy answer"
+
+
+def test_an_arm_with_its_own_teacher_is_graded_by_it():
+    """Arm.teacher (lesson 13's clean-label teacher) replaces the Continuation's teacher as the grader."""
+    examples = [dict(zip(("ids", "mask"), TOK.render(p, "1 2"))) for p in PROMPTS]
+    prompts = [TOK.render_prompt(p) for p in PROMPTS]
+    default, other = tiny(4), tiny(6)
+
+    def weights(setup_teacher, arm):
+        setup = Continuation(setup_teacher, TOK, examples, prompts, batch_size=3, start=0, max_new_tokens=6)
+        model, _, _ = continue_student(tiny(3), arm, setup, 2, lr=1e-2, seed=0)
+        return model.state_dict()
+
+    own = weights(default, Arm("on-policy, other teacher", 1.0, 1.0, other))
+    want, graded_by_default = weights(other, Arm("on-policy", 1.0)), weights(default, Arm("on-policy", 1.0))
+    assert all(torch.equal(own[k], want[k]) for k in own)
+    assert not all(torch.equal(own[k], graded_by_default[k]) for k in own)
