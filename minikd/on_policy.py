@@ -33,11 +33,21 @@ about 2N floating-point operations and a backward one 4N, N = the model's parame
 trained token, Kaplan et al. 2020). Sampling reads every prompt token once and every written token once
 (the KV cache); the teacher only reads forward. Padding and the idle rows of a batch are left out.
 
-Exposure bias is measured with lesson 11's tools (minikd.what_seqkd_loses: prefix_correct, first_divergence).
+Continuing a student (`continue_student`): an `Arm` (lambda, the teacher's temperature) trains a copy of a
+base student at a budget of counted FLOPs (`seq_kd_flops`, `steps_for_budget`) and at a peak learning rate
+of its own: each arm picks it on validation prompts (`best_lr`), as GKD and MiniLLM tune each method; one lr
+chosen for seq-KD is not a fair lr for on-policy.
+
+Why on-policy can fail, measured: the student's own samples are right less often than the teacher's
+(`sampled_answers`), and the teacher, continuing greedily from the midpoint of a wrong student sample, may
+not reach a right answer (`rescue_rates`): then the per-token target on that prefix teaches little.
+Exposure bias is measured with lesson 11's tools (minikd.what_seqkd_loses: prefix_correct, first_divergence),
+in `exposure`.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -45,8 +55,11 @@ import torch
 
 from minikd.runtime import mix_seed
 from minikd.data import IGNORE_INDEX, SFTData, collate
+from minikd.evaluate import score
 from minikd.generate import generate
-from minikd.losses import generalized_jsd, masked_nll
+from minikd.losses import generalized_jsd, masked_nll, reverse_kl
+from minikd.train import TrainConfig, train
+from minikd.what_seqkd_loses import continue_from, first_divergence, prefix_correct
 from minikd.word_kd import run_teacher
 
 SAMPLING_STREAM = 1  # mix_seed(seed, step, SAMPLING_STREAM) seeds the student's sampling at `step`
@@ -185,3 +198,126 @@ def seq_kd_steps_for(budget: float, offline: SFTData, n_student: int, start: int
         spent += 6 * n_student * int((batch["inputs"] != offline.pad_id).sum())
         steps += 1
     return steps
+
+
+# ---------------------------------------------------------------------------------------------------
+# Continuing a student: one arm at its own learning rate, at a counted compute budget
+
+@dataclass(frozen=True)
+class Arm:
+    """One way to continue a student (TRL's GKD knobs): lambda, the share of on-policy steps (0 = continued
+    seq-KD, 1 = pure on-policy, between: GKD's mixture), the temperature the teacher scores at, and the
+    teacher that grades (None: the Continuation's; another one of the same size, e.g. a clean-label teacher)."""
+    name: str
+    share: float
+    teacher_temperature: float = 1.0
+    teacher: object = None
+
+
+@dataclass
+class Continuation:
+    """What every continuation of a base student shares: the teacher, the data, the loop's settings."""
+    teacher: object
+    tok: object
+    examples: list  # the seq-KD data: the teacher's answers, rendered for SFT
+    prompts: list  # the same prompts, rendered (same order): what the student answers on-policy
+    batch_size: int
+    start: int  # continuations draw batches start, start + 1, ...: the base's run used those before
+    max_new_tokens: int  # the student's sampled answers are cut at this length
+    device: str = "cpu"
+    length_groups: int = 4
+    curve_points: int = 4  # eval_fn runs this many times along a continuation (a learning curve)
+
+
+def continue_student(base, arm: Arm, setup: Continuation, steps: int, lr: float, seed: int, eval_fn=None):
+    """A copy of `base` trained `steps` more steps in `arm` at peak learning rate `lr` (warmup, cosine).
+    The on-policy batches are sampled by the copy being trained. Returns (model, history, Compute)."""
+    model, compute = copy.deepcopy(base), Compute()
+    offline = SFTData(setup.examples, setup.tok.pad_id, setup.batch_size, seed=seed)
+    on = OnPolicyData(model, setup.prompts, setup.tok, setup.batch_size, seed, setup.max_new_tokens, compute)
+    mixed = MixedData(on, offline, arm.share)
+    cfg = TrainConfig(steps=steps, lr=lr, warmup=max(1, steps // 10), device=setup.device, seed=seed,
+                      length_groups=min(setup.length_groups, setup.batch_size), log_every=0,
+                      eval_every=max(1, steps // setup.curve_points))
+    grader = setup.teacher if arm.teacher is None else arm.teacher
+    objective = on_policy_objective(grader, 1.0, arm.teacher_temperature)
+    history = train(model, lambda step: mixed.get_batch(setup.start + step), objective, cfg, eval_fn=eval_fn)
+    return model, history, compute
+
+
+def seq_kd_flops(setup: Continuation, n_student: int, steps: int, seed: int) -> float:
+    """The budget every arm gets: the FLOPs of seq-KD batches start .. start + steps - 1."""
+    offline, compute = SFTData(setup.examples, setup.tok.pad_id, setup.batch_size, seed=seed), Compute()
+    for step in range(setup.start, setup.start + steps):
+        compute.add_seq_kd(offline.get_batch(step), setup.tok.pad_id)
+    return compute.flops(n_student, 0)
+
+
+def steps_for_budget(base, arm: Arm, setup: Continuation, budget: float, seed: int) -> int:
+    """How many steps of `arm` the budget buys: an on-policy step's cost estimated on one batch the base
+    samples, a seq-KD step's on the seq-KD batches themselves."""
+    offline = SFTData(setup.examples, setup.tok.pad_id, setup.batch_size, seed=seed)
+    n_student, n_teacher = base.num_params(), setup.teacher.num_params()
+    seq_steps = seq_kd_steps_for(budget, offline, n_student, start=setup.start)
+    if arm.share == 0.0:
+        return seq_steps
+    probe = Compute()
+    sampler = OnPolicyData(base, setup.prompts, setup.tok, setup.batch_size, seed, setup.max_new_tokens, probe)
+    sampler.get_batch(setup.start)  # one batch, counted in probe
+    per_step = arm.share * probe.flops(n_student, n_teacher) + (1 - arm.share) * budget / seq_steps
+    return max(1, round(budget / per_step))
+
+
+def best_lr(scores: dict[float, float]) -> float:
+    """The learning rate with the best validation score; a tie goes to the smaller one (the safer step)."""
+    return max(sorted(scores), key=lambda lr: (scores[lr], -lr))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Why on-policy can fail here, measured: whose samples are right, and can the teacher rescue a wrong one
+
+def sampled_answers(model, tok, records: list[dict], temperature: float, seed: int,
+                    max_new_tokens: int) -> tuple[list[list[int]], list[bool]]:
+    """The model's answers sampled at `temperature` (0: greedy), as token ids without the end token, and
+    whether each is right."""
+    prompts = [tok.render_prompt(r["prompt"]) for r in records]
+    how = dict(method="sample", temperature=temperature, seed=seed) if temperature > 0 else dict(method="greedy")
+    gens = generate(model, prompts, max_new_tokens=max_new_tokens, end_id=tok.end_id, batch_size=128, **how)
+    return [g.tokens for g in gens], [score(r["prompt"], tok.decode(g.tokens), g.ended) for r, g in zip(records, gens)]
+
+
+def show_batch_row(teacher, student, batch: dict, tok) -> str:
+    """Row 0 of an on-policy batch drawn for a learner: the mask under the tokens, then the reverse KL
+    (the loss before its mean) at each token the student sampled."""
+    with torch.no_grad():
+        rkl = reverse_kl(run_teacher(teacher, batch["inputs"]), student(batch["inputs"]))  # (B, T)
+    inputs, targets = batch["inputs"][0], batch["targets"][0]  # (T,) row 0
+    n = int((inputs != tok.pad_id).sum())  # its real length
+    keep = (targets[:n] != IGNORE_INDEX).tolist()
+    cells = [f"{tok.decode([int(t)])!r} {float(v):.2f}" for t, v, k in zip(targets[:n], rkl[0, :n], keep) if k]
+    return (tok.draw_mask(inputs[:n].tolist() + [int(targets[n - 1])], [0] + [int(k) for k in keep]) +
+            "\n  reverse KL(student || teacher) at each sampled token, in nats (the loss is their mean):\n    " +
+            " | ".join(cells))
+
+
+def rescue_rates(teacher, tok, records: list[dict], student: tuple, own: tuple,
+                 max_new_tokens: int) -> tuple[list[bool], list[bool]]:
+    """On the prompts where the student's sample is wrong, is the teacher right continuing greedily from the
+    first half of that sample (its rescue), and from the first half of its own sample (paired by prompt)?
+    student, own: (answers, right) from sampled_answers, for the student and for the teacher."""
+    wrong = [i for i, ok in enumerate(student[1]) if not ok]
+    recs = [records[i] for i in wrong]
+    rescued = prefix_correct(teacher, tok, recs, [student[0][i] for i in wrong], 0.5, max_new_tokens)
+    from_own = prefix_correct(teacher, tok, recs, [own[0][i] for i in wrong], 0.5, max_new_tokens)
+    return rescued, from_own
+
+
+def exposure(model, tok, records: list[dict], teacher_answers: list[list[int]], max_new_tokens: int) -> dict:
+    """Greedy, per prompt: right from its own start; right continuing the first half of the teacher's
+    answer (lesson 11's exposure-bias probe); token for token the teacher's answer. Means of each."""
+    own = continue_from(model, tok, records, [[] for _ in records], max_new_tokens)
+    right = [score(r["prompt"], tok.decode(ids), ended) for r, (ids, ended) in zip(records, own)]
+    from_teacher = prefix_correct(model, tok, records, teacher_answers, 0.5, max_new_tokens)
+    same = [first_divergence(ids, t) is None for (ids, _), t in zip(own, teacher_answers)]
+    return {"own start": sum(right) / len(right), "teacher prefix": sum(from_teacher) / len(right),
+            "same as teacher": sum(same) / len(right)}

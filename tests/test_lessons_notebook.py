@@ -8,15 +8,10 @@ import pytest
 
 from lesson_checks import LESSONS, ROOT, run_lesson
 
-NOT_YET = {"l13_on_policy"}  # converted to notebook cells by its owner (issue 20): drop from here on merge
-
-
 @pytest.mark.parametrize("name", LESSONS)
 def test_every_lesson_is_percent_format_with_its_docstring_first(name):
     """The docstring is the first (markdown) cell, each numbered step a `# %%` cell at module level,
     and no main() holding the flow."""
-    if name in NOT_YET:
-        pytest.skip(f"{name} is converted to notebook cells by its owner")
     path = ROOT / "lessons" / f"{name}.py"
     nb = jupytext.read(path)
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("Lesson")
@@ -27,7 +22,7 @@ def test_every_lesson_is_percent_format_with_its_docstring_first(name):
     assert len(path.read_text().splitlines()) <= 220, f"{name} is over 220 lines"
 
 
-@pytest.mark.parametrize("name", sorted(set(LESSONS) - NOT_YET))
+@pytest.mark.parametrize("name", LESSONS)
 def test_every_lesson_executes_as_a_notebook_in_fast_mode(name, tmp_path):
     run = run_lesson(name, tmp_path)
     assert "Check yourself" in run.text
@@ -37,7 +32,7 @@ def test_every_lesson_executes_as_a_notebook_in_fast_mode(name, tmp_path):
 FORBIDDEN = ("minikd.machinery.pipeline", "minikd.machinery.labelling")  # the main job, the labelling jobs
 
 
-@pytest.mark.parametrize("name", sorted(set(LESSONS) - {"l13_on_policy"}))
+@pytest.mark.parametrize("name", LESSONS)
 def test_lessons_set_up_teachers_and_students_only_through_the_kit(name):
     """A lesson never reaches into the main job or the labelling jobs: lessons/kit.py is its one door."""
     tree = ast.parse((ROOT / "lessons" / f"{name}.py").read_text())

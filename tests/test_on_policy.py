@@ -11,8 +11,11 @@ from minikd.data import IGNORE_INDEX, SFTData, collate
 from minikd.generate import Generation
 from minikd.losses import forward_kl, generalized_jsd, reverse_kl
 from minikd.model import GPT, get_config
-from minikd.on_policy import (Compute, MixedData, OnPolicyData, on_policy_loss,
-                              on_policy_objective, on_policy_step, sampled_example, seq_kd_steps_for)
+from minikd.generate import generate
+from minikd.on_policy import (SAMPLING_STREAM, Arm, Compute, Continuation, MixedData, OnPolicyData, best_lr,
+                              continue_student, on_policy_loss, on_policy_objective, on_policy_step, rescue_rates,
+                              sampled_answers, sampled_example, seq_kd_flops, seq_kd_steps_for, steps_for_budget)
+from minikd.runtime import mix_seed
 from minikd.tokenizer import Tokenizer
 from minikd.train import TrainConfig, accumulate_gradients, train
 
@@ -170,3 +173,95 @@ def test_seq_kd_steps_for_reaches_the_budget():
     assert seq_kd_steps_for(sum(per_step[:3]), offline, n_student=7) == 3
     assert seq_kd_steps_for(sum(per_step[:3]) + 1, offline, n_student=7) == 4
     assert seq_kd_steps_for(0, offline, n_student=7) == 0
+
+
+def recorded_continuation(share, monkeypatch, steps=8):
+    """continue_student (GKD's mixture at `share`) with every on-policy batch recorded, together with the
+    weights of the model that sampled it at that moment and the model object itself."""
+    seen = []
+    original = OnPolicyData.get_batch
+
+    def recording(self, step):
+        weights = {k: v.clone() for k, v in self.student.state_dict().items()}
+        batch = original(self, step)
+        seen.append((step, self.student, weights, batch))
+        return batch
+    monkeypatch.setattr(OnPolicyData, "get_batch", recording)
+    examples = [dict(zip(("ids", "mask"), TOK.render(p, "1 2"))) for p in PROMPTS]
+    prompts = [TOK.render_prompt(p) for p in PROMPTS]
+    setup = Continuation(tiny(4), TOK, examples, prompts, batch_size=3, start=0, max_new_tokens=6, length_groups=1)
+    base = tiny(3)
+    model, _, compute = continue_student(base, Arm("gkd", share), setup, steps, lr=1e-2, seed=0)
+    return base, model, compute, seen, prompts
+
+
+@pytest.mark.parametrize("share", [0.0, 0.25, 0.5, 0.75, 1.0])
+def test_gkd_share_gives_that_share_of_on_policy_steps_of_the_students_own_samples(share, monkeypatch):
+    """GKD's lambda: exactly lambda * steps of the run are on-policy, and every on-policy batch is what the
+    model being trained (not the frozen base, not the teacher) samples with its weights of that step.
+    Shown to fail on an inverted share (on_policy_step's test made `1 - share`): 6 on-policy steps of 8 at 0.25."""
+    steps = 8
+    base, model, compute, seen, prompts = recorded_continuation(share, monkeypatch, steps)
+    n_on = round(share * steps)
+    assert len(seen) == n_on and compute.steps.get("on-policy", 0) == n_on, f"share {share}: {len(seen)} of {steps}"
+    assert compute.steps.get("seq-KD", 0) == steps - n_on
+    for step, sampler, weights, batch in seen:
+        trained_copy = sampler is model and sampler is not base
+        assert trained_copy, "the on-policy batches must be sampled by the model being trained, not the base"
+        again = tiny(0)
+        again.load_state_dict(weights)
+        index = batch["index"].tolist()
+        gens = generate(again.eval(), [prompts[i] for i in index], max_new_tokens=6, end_id=TOK.end_id,
+                        method="sample", temperature=1.0, seed=mix_seed(0, step, SAMPLING_STREAM), batch_size=len(index))
+        want = collate([sampled_example(prompts[i], g, TOK.end_id) for i, g in zip(index, gens)], TOK.pad_id)
+        assert torch.equal(batch["inputs"], want["inputs"]) and torch.equal(batch["targets"], want["targets"])
+    base_weights = base.state_dict()
+    for step, _, weights, _ in [s for s in seen if s[0] > 0]:  # after a step, the sampler has moved
+        assert any(not torch.equal(weights[k], base_weights[k]) for k in weights), f"step {step}: base weights"
+
+
+def test_steps_for_budget_and_best_lr():
+    examples = [dict(zip(("ids", "mask"), TOK.render(p, "1 2"))) for p in PROMPTS]
+    prompts = [TOK.render_prompt(p) for p in PROMPTS]
+    setup = Continuation(tiny(4, n_embd=32), TOK, examples, prompts, batch_size=3, start=5, max_new_tokens=6)
+    base = tiny(3)
+    budget = seq_kd_flops(setup, base.num_params(), 10, seed=0)
+    assert steps_for_budget(base, Arm("seq", 0.0), setup, budget, seed=0) == 10
+    on = steps_for_budget(base, Arm("on", 1.0), setup, budget, seed=0)
+    mix = steps_for_budget(base, Arm("mix", 0.5), setup, budget, seed=0)
+    assert 1 <= on < mix < 10, "an on-policy step costs more than a seq-KD step (sampling and the teacher)"
+    assert best_lr({1e-3: 0.5, 3e-3: 0.7, 3e-4: 0.7}) == 3e-4, "the best score; a tie goes to the smaller lr"
+    assert best_lr({1e-3: 0.9, 3e-3: 0.7}) == 1e-3
+
+
+def test_rescue_rates_pair_the_teachers_two_starts_on_the_students_wrong_prompts():
+    """A teacher that always writes the same tokens: continuing from the first half of the student's wrong
+    answer vs from the first half of its own answer, on exactly the prompts the student got wrong."""
+    records = [{"prompt": p} for p in PROMPTS]
+    teacher = tiny(5)
+    student = ([[7, 8, 9, 10]] * 4, [True, False, False, True])
+    own = ([[11, 12]] * 4, [False] * 4)
+    rescued, from_own = rescue_rates(teacher, TOK, records, student, own, max_new_tokens=4)
+    assert len(rescued) == len(from_own) == 2
+    answers, right = sampled_answers(teacher, TOK, records, 0, seed=0, max_new_tokens=4)
+    assert len(answers) == 4 and all(r is False or r is True for r in right)
+    greedy = generate(teacher, [TOK.render_prompt(p) for p in PROMPTS], max_new_tokens=4, end_id=TOK.end_id,
+                      method="greedy")
+    assert answers == [g.tokens for g in greedy], "temperature 0 is the greedy answer"
+
+
+def test_an_arm_with_its_own_teacher_is_graded_by_it():
+    """Arm.teacher (lesson 13's clean-label teacher) replaces the Continuation's teacher as the grader."""
+    examples = [dict(zip(("ids", "mask"), TOK.render(p, "1 2"))) for p in PROMPTS]
+    prompts = [TOK.render_prompt(p) for p in PROMPTS]
+    default, other = tiny(4), tiny(6)
+
+    def weights(setup_teacher, arm):
+        setup = Continuation(setup_teacher, TOK, examples, prompts, batch_size=3, start=0, max_new_tokens=6)
+        model, _, _ = continue_student(tiny(3), arm, setup, 2, lr=1e-2, seed=0)
+        return model.state_dict()
+
+    own = weights(default, Arm("on-policy, other teacher", 1.0, 1.0, other))
+    want, graded_by_default = weights(other, Arm("on-policy", 1.0)), weights(default, Arm("on-policy", 1.0))
+    assert all(torch.equal(own[k], want[k]) for k in own)
+    assert not all(torch.equal(own[k], graded_by_default[k]) for k in own)
