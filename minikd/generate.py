@@ -41,8 +41,10 @@ from minikd.device import synchronize
 from minikd.model import check_vocab
 
 DECODINGS = ("greedy", "sample", "beam")
-# Asking "has every row ended?" makes the host wait for the GPU (a sync). Decoding asks every END_CHECK tokens:
-# a finished batch runs at most END_CHECK - 1 idle steps, whose tokens are cut off (the answers are the same).
+# Asking "has every row ended?" makes the host wait for the GPU (a sync). Greedy decoding and beam search ask every
+# END_CHECK tokens: a finished batch runs at most END_CHECK - 1 idle steps, whose tokens are cut off (the answers
+# are the same). Sampling asks every token: an idle step would still draw random numbers, and every later
+# sample of the same seed would change.
 END_CHECK = 8
 
 
@@ -151,8 +153,9 @@ def _decode_rows(model, prompts: torch.Tensor, max_new_tokens: int, end_id: int 
         just_ended = ~ended & (nxt == stop)
         lengths = torch.where(just_ended, t + 1, lengths)
         ended |= just_ended
-        if t + 1 == max_new_tokens or (end_id is not None and (t + 1) % END_CHECK == 0 and bool(ended.all())):
-            break  # the batch stops when every row has ended (asked every END_CHECK tokens: one host sync)
+        check = 1 if pick is not _pick_greedy else END_CHECK  # how often to ask (one host sync each time)
+        if t + 1 == max_new_tokens or (end_id is not None and (t + 1) % check == 0 and bool(ended.all())):
+            break  # the batch stops when every row has ended
         # Step 4: read the new tokens to get the next distribution.
         logits = reader.step(nxt)
 

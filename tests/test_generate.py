@@ -295,6 +295,24 @@ def test_an_ended_row_stops_and_the_batch_stops_when_every_row_has():
     assert (cut[1].tokens, cut[1].ended) == ([4], True)
 
 
+def test_a_sampled_batch_draws_random_numbers_only_while_a_row_still_writes(monkeypatch):
+    """Sampling asks "has every row ended?" every token (greedy asks every END_CHECK): an idle step would still
+    draw from the generator and shift every later sample of the same seed (the main job's T = 1 samples of the
+    test prompts are drawn chunk after chunk from one seed)."""
+    draws = []
+    real = torch.multinomial
+    monkeypatch.setattr(torch, "multinomial", lambda *a, **k: draws.append(1) or real(*a, **k))
+    model = tiny(std=0.6)
+    for seed in range(20):  # a batch that ends between two of greedy's checks, well before the limit
+        draws.clear()
+        gens = generate(model, PROMPTS, max_new_tokens=28, end_id=END, method="sample", temperature=2.0, seed=seed)
+        needed = max(len(g.tokens) + 1 for g in gens)  # the steps until the last row wrote its end token
+        if all(g.ended for g in gens) and needed % END_CHECK:
+            break
+    assert all(g.ended for g in gens) and needed % END_CHECK, "no seed gave a batch that ends between checks"
+    assert len(draws) == needed  # one draw per step the batch needed, no idle step
+
+
 def test_generate_leaves_the_training_mode_as_it_found_it():
     model = tiny().train()
     generate(model, PROMPTS, max_new_tokens=2, end_id=END)
