@@ -33,6 +33,7 @@ from minikd.runtime import DATA_DIR, get_device
 from minikd.data import SFTData, load_sft
 from minikd.model import GPT, get_config
 from minikd.machinery.reference_gpt import RefGPT, copy_weights
+from minikd.machinery.serve import BATCH_WINDOW_MS
 from minikd.tokenizer import Tokenizer
 from minikd.train import TrainConfig, accumulate_gradients, micro_batches, optimizer_step, setup, sft_objective
 from minikd.verdict import claim
@@ -309,7 +310,7 @@ def parse_args(argv):
     serve.add_argument("--serve-requests", type=int, default=4, help="requests each client sends, one after another")
     serve.add_argument("--serve-max-tokens", type=int, default=32, help="tokens per answer")
     serve.add_argument("--serve-repeats", type=int, default=3, help="rounds of every level (off and on paired)")
-    serve.add_argument("--serve-window-ms", type=float, default=5.0, help="the batching window when on")
+    serve.add_argument("--serve-window-ms", type=float, default=BATCH_WINDOW_MS, help="the batching window when on")
     serve.add_argument("--serve-threads", type=int, default=None, help="torch threads of each server")
     serve.add_argument("--serve-teacher", default=None, help="a teacher checkpoint (default: an untrained "
                        "--serve-preset model, whose answers all run to --serve-max-tokens)")
