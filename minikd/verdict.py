@@ -95,6 +95,7 @@ class Paired:
     what: str  # what a and b are ("word-KD − ground truth, test accuracy")
     over: str  # "seeds" (a method: one value per training seed) or "prompts" (two models: one per test prompt)
     seed: int | None = None  # over prompts: the training seed of the two particular models
+    models: str = "these two models"  # over prompts: which models ("this teacher": one model on two targets)
 
     def __post_init__(self):
         if self.over not in ("seeds", "prompts"):
@@ -108,9 +109,9 @@ def by_seed(what: str) -> Paired:
     return Paired(what, "seeds")
 
 
-def by_prompt(what: str, seed: int) -> Paired:
+def by_prompt(what: str, seed: int, models: str = "these two models") -> Paired:
     """a and b hold one value per test prompt of two models trained with `seed`: the claim is about THESE MODELS."""
-    return Paired(what, "prompts", seed)
+    return Paired(what, "prompts", seed, models)
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class Claim:
     inputs: dict | None = None  # the numbers it was decided from (a, b, scale): saved with a lesson's results
     over: str | None = None  # "seeds" (a method), "prompts" (two particular models), None (not said: older calls)
     seed: int | None = None  # over prompts: the two models' training seed
+    models: str | None = None  # over prompts: which models ("these two models")
 
     @property
     def found(self) -> str:
@@ -161,7 +163,7 @@ class Claim:
         if d is None:
             return self.what
         n = {"seeds": f"n = {d.n} training seeds, paired by seed",
-             "prompts": f"n = {d.n} test prompts; these two models (seed {self.seed}), paired by test prompt",
+             "prompts": f"n = {d.n} test prompts; {self.models} (seed {self.seed}), paired by test prompt",
              None: f"n = {d.n}"}[self.over]
         if d.n == 1:
             return f"{self.what}: {d.mean:+.2f} {self.unit} (one value: no interval; {n})"
@@ -195,7 +197,8 @@ def decide(text: str, a: list[float], b: list[float] | float, expect: str = ">",
     b_values = b if isinstance(b, (int, float)) else list(b)
     how = what if isinstance(what, Paired) else None
     return Claim(text, expect, how.what if how else what, iv, unit, fast=fast,
-                 inputs={"a": list(a), "b": b_values, "scale": scale}, over=how and how.over, seed=how and how.seed)
+                 inputs={"a": list(a), "b": b_values, "scale": scale}, over=how and how.over, seed=how and how.seed,
+                 models=how.models if how and how.over == "prompts" else None)
 
 
 def claim(text: str, a: list[float], b: list[float] | float, expect: str = ">", what: Paired | str = "a − b",

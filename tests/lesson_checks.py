@@ -103,4 +103,4 @@ def check_units(claims: list) -> None:
             assert c.sentence().endswith("training seeds, paired by seed")
             assert c.diff.n >= MIN_SEEDS or c.verdict not in ("holds", "does not hold"), c.sentence()
         else:
-            assert f"these two models (seed {c.seed}), paired by test prompt" in c.sentence()
+            assert f"{c.models} (seed {c.seed}), paired by test prompt" in c.sentence()

@@ -94,6 +94,9 @@ def test_a_method_claim_needs_three_training_seeds_and_says_its_unit():
     models = claim("this A beats this B", [1.0] * 50, [0.0] * 50, ">", by_prompt("A − B, right per prompt", seed=0))
     assert models.verdict == "holds"
     assert models.sentence().endswith("n = 50 test prompts; these two models (seed 0), paired by test prompt")
+    teacher = claim("the teacher likes its own answers", [1.0] * 9, [0.0] * 9, ">",
+                    by_prompt("own − ground truth", seed=0, models="this teacher"))
+    assert teacher.sentence().endswith("this teacher (seed 0), paired by test prompt")
     with pytest.raises(ValueError, match="training seed"):
         by_prompt("A − B", seed=None)
 
@@ -103,7 +106,7 @@ def test_a_saved_claim_keeps_its_unit(runs_tmp):
     from minikd.machinery import rendering
     from minikd.verdict import ONE_RUN, by_prompt, by_seed, decide
     one = decide("A beats B", [0.9], [0.1], ">", by_seed("A − B"), scale=100, unit="points")
-    models = decide("this A beats this B", [1.0] * 9, [0.0] * 9, ">", by_prompt("A − B", seed=2))
+    models = decide("this A beats this B", [1.0] * 9, [0.0] * 9, ">", by_prompt("A − B", seed=2, models="A and B"))
     again = [rendering.claim_from_record(rendering.claim_record(c)) for c in (one, models)]
     assert again[0].verdict == ONE_RUN and again[0].sentence() == one.sentence()
-    assert again[1].sentence() == models.sentence() and "(seed 2)" in again[1].sentence()
+    assert again[1].sentence() == models.sentence() and "A and B (seed 2)" in again[1].sentence()

@@ -323,7 +323,7 @@ def claim_record(c: Claim) -> dict:
     b = c.inputs["b"]  # floats: JSON-safe whatever they were (bools, numpy scalars)
     b = float(b) if isinstance(b, (int, float)) else [float(x) for x in b]
     return record | {"a": [float(x) for x in c.inputs["a"]], "b": b, "scale": c.inputs["scale"], "over": c.over,
-                     "seed": c.seed}
+                     "seed": c.seed, "models": c.models}
 
 
 def claim_from_record(r: dict) -> Claim:
@@ -332,7 +332,7 @@ def claim_from_record(r: dict) -> Claim:
     if "fact" in r:
         return Claim(r["text"], "=", r["what"], None, "", fact=r["fact"], fast=r["fast"])
     over = r.get("over")  # absent in results saved before the unit was
-    what = Paired(r["what"], over, r.get("seed")) if over else r["what"]
+    what = Paired(r["what"], over, r.get("seed"), r.get("models") or "these two models") if over else r["what"]
     return decide(r["text"], r["a"], r["b"], r["expect"], what, r["scale"], r["unit"], r["fast"])
 
 
