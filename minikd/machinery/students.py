@@ -5,6 +5,8 @@ T and alpha chosen on a validation slice first (word_kd_choice, which lesson 6 c
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from pathlib import Path
 
@@ -297,7 +299,9 @@ def kept_pools(profile, teacher, tok) -> dict[str, Path]:
     for name, split in (("greedy", "train"), ("test", "test")):
         path = teacher_greedy(profile, teacher, tok, split)
         kept[name] = path.with_name(path.stem + ".filtered.jsonl")
-        filter_dataset(path, kept[name], tok, profile.block_size, verify=False)
+        with contextlib.redirect_stdout(io.StringIO()):  # its table is the main job's to print
+            report = filter_dataset(path, kept[name], tok, profile.block_size, verify=False)
+        print(f"  the teacher's answers ({name}): {report['output']} of {report['input']} kept ({kept[name].name})")
     return kept
 
 
