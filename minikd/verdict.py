@@ -1,7 +1,7 @@
 """Verdicts: what the numbers of a run allow one to say, computed, never typed.
 
 A single accuracy means little: a student trained with another seed (other initial weights, other
-batches) lands elsewhere. So every comparison in minikd is made over seeds, and *paired*: methods
+batches) lands elsewhere. So every comparison of methods in minikd is made over seeds, and *paired*: methods
 trained with the same seed start from the same weights and draw the same batch indices, so the
 difference a_i - b_i of seed i removes what the seed does to both. From n paired differences:
 
@@ -195,10 +195,11 @@ def decide(text: str, a: list[float], b: list[float] | float, expect: str = ">",
     iv = paired(a, b)
     iv = Interval(iv.mean * scale, iv.lo * scale, iv.hi * scale, iv.n)
     b_values = b if isinstance(b, (int, float)) else list(b)
-    how = what if isinstance(what, Paired) else None
-    return Claim(text, expect, how.what if how else what, iv, unit, fast=fast,
-                 inputs={"a": list(a), "b": b_values, "scale": scale}, over=how and how.over, seed=how and how.seed,
-                 models=how.models if how and how.over == "prompts" else None)
+    how = what if isinstance(what, Paired) else Paired(what, "seeds")  # a plain string: the unit left unsaid
+    unsaid, per_prompt = not isinstance(what, Paired), how.over == "prompts"
+    return Claim(text, expect, how.what, iv, unit, fast=fast, inputs={"a": list(a), "b": b_values, "scale": scale},
+                 over=None if unsaid else how.over, seed=how.seed if per_prompt else None,
+                 models=how.models if per_prompt else None)
 
 
 def claim(text: str, a: list[float], b: list[float] | float, expect: str = ">", what: Paired | str = "a − b",
