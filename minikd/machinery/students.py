@@ -310,7 +310,7 @@ def showdown_students(profile, methods: list[str], seeds: list[int], device="aut
     """The main job's own students of `methods` x `seeds` at the profile's budget, by (method, seed): each one's
     {"metrics": student_job's, "model": the trained GPT (models=True) or None}, read from the main job's
     settings-keyed cache (runs/<profile>/students/) or, when missing, trained in this process and cached there,
-    so the main job reuses them. A lesson that compares the showdown's methods (6, 8) reads these: its
+    so the main job reuses them. The lessons that compare or measure the showdown's methods (6, 11) read these: their
     numbers are the showdown's, from the same students."""
     unknown = [m for m in methods if m not in CORE_METHODS]
     if unknown:
