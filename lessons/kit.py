@@ -20,7 +20,7 @@ from minikd.machinery.labelling import generate_dataset, teacher_fingerprint
 from minikd.machinery.rendering import save_lesson
 from minikd.machinery.stages import (Profile, get_profile, get_teacher, load_split, profile_dir, prompt_records,
                                      student_on, teacher_greedy, train_model, train_student, usable_answers)
-from minikd.machinery.students import word_kd_choice
+from minikd.machinery.students import showdown_students, word_kd_choice
 from minikd.seqkd import as_examples
 from minikd.what_seqkd_loses import form_entropy_bits
 from minikd.word_kd import kl_by_example, topk_mass
@@ -28,7 +28,7 @@ from minikd.word_kd import kl_by_example, topk_mass
 __all__ = [  # the setup a lesson asks for, then the kit's own calls
     "Profile", "get_profile", "get_teacher", "load_split", "profile_dir", "student_on", "train_model", "SLACK",
     "answer_limit", "form_entropy_bits", "prompt_records", "teacher_greedy", "word_kd_choice", "usable_answers",
-    "save_lesson",
+    "save_lesson", "showdown_students",
     "train_student", "weak_teacher", "teacher_answers", "teacher_sorted_topk", "label_to_file", "run_main_job",
     "draw", "score_against_teacher"]
 

@@ -18,17 +18,15 @@ alpha sets how much of the pull comes from the teacher (alpha = 1: only the teac
 label, and some of our labels are wrong). T softens (T > 1) or sharpens (T < 1) the teacher's
 distribution before it is matched. Hinton et al. multiply the soft term by T^2 so that its gradient
 keeps its size when T changes; step 5 measures whether it does, for small logits and for our teacher.
-Which T and alpha? Not a guess and never the test set: every setting of a small grid trains a student
-on the training set minus its last prompts, and the one most accurate on those held-back prompts is
-used here AND in the showdown (lesson 10) — the same cached sweep (minikd.machinery.pipeline).
+T and alpha: the setting of a small grid most accurate on held-back training prompts (never the test set).
+The students are the showdown's own (lesson 10: the same cached runs), so "word-level KD beats the ground truth",
+a claim about METHODS, is decided over training seeds as there; what two students show per prompt is about them.
 
 What to look at: the seven steps below, one cell each (the picture position by position in step 3,
 temperature in step 4, T^2 on log-log axes in step 5, the verdicts in step 7).
-What word-level KD costs — the teacher's top k stored once, training without the teacher, bytes and
-time — is lesson 7 (python -m lessons.l07_token_kd_cost).
+What word-level KD costs (top k stored once, bytes, time) is lesson 7 (python -m lessons.l07_token_kd_cost).
 
-Run:  python -m lessons.l06_token_kd        (--fast: tiny models, seconds)
-Charts are drawn in the terminal, and as PNGs under runs/<profile>/ when matplotlib is installed.
+Run:  python -m lessons.l06_token_kd  (--fast: tiny models, seconds). Charts: terminal; PNGs too with matplotlib.
 """
 
 # %%
@@ -37,17 +35,20 @@ import math
 import torch
 
 from lessons import lesson_parser
-from lessons.kit import draw, get_profile, get_teacher, load_split, profile_dir, score_against_teacher, train_student, word_kd_choice
+from lessons.kit import (draw, get_profile, get_teacher, load_split, profile_dir, score_against_teacher,
+                         showdown_students, word_kd_choice)
 from minikd.charts import markdown_table
 from minikd.data import IGNORE_INDEX, collate
 from minikd.losses import forward_kl, log_softmax_t
 from minikd.tokenizer import Tokenizer
-from minikd.verdict import check, claim
-from minikd.word_kd import kl_grad_norms, run_teacher, word_kd_objective
+from minikd.verdict import by_prompt, by_seed, check, claim
+from minikd.word_kd import kl_grad_norms, run_teacher
 
 parser = lesson_parser(__doc__, "tiny models, few steps")
 parser.add_argument("--task", default="sort", help="task family of the example walked through (step 1)")
+parser.add_argument("--seeds", type=int, default=3, help="training seeds per method (the showdown's default 3)")
 args = parser.parse_args()
+seeds = list(range(args.seed, args.seed + args.seeds))  # the models walked through are the first seed's
 profile = get_profile("quick" if args.fast else "default")
 tok = Tokenizer.default()
 train_set, test_set = load_split("train", profile, tok), load_split("test", profile, tok)
@@ -66,10 +67,11 @@ print(tok.draw_mask(example["ids"], example["mask"]))
 batch = collate([example], tok.pad_id)  # inputs / targets (1, T)
 answer_at = (batch["targets"][0] != IGNORE_INDEX).nonzero().flatten().tolist()
 
-# %% Step 2: the baseline student, masked SFT on the ground truth.
-print(f"\nStep 2: baseline student ({profile.student_preset} preset), masked SFT on {len(train_set)} "
-      f"ground-truth examples, {profile.student_steps} steps")
-baseline, _ = train_student(profile, tok, train_set, args.seed, args.device)
+# %% Step 2: the showdown's students (cached; trained here first if the main job has not run): SFT and word-KD.
+print(f"\nStep 2: the showdown's students ({profile.student_preset} preset, {profile.student_steps} steps), "
+      f"seeds {seeds}: masked SFT on {len(train_set)} ground-truth examples, and word-KD (step 6)")
+showdown = showdown_students(profile, ["gt", "word_kd"], seeds, args.device, models=True)
+baseline = showdown[("gt", args.seed)]["model"]  # the baseline of steps 3-5: seed args.seed's SFT student
 device = next(baseline.parameters()).device
 inputs, targets, teacher = batch["inputs"].to(device), batch["targets"], teacher.to(device)
 
@@ -173,26 +175,22 @@ draw(profile_dir(profile) / "l06_grad_norm_vs_T.png",
      {f"{case}, {label}": ([math.log10(r["T"]) for r in rows], [math.log10(r[key]) for r in rows])
       for case, rows in cases.items() for key, label in (("with_t2", "with T^2"), ("without_t2", "without"))},
      "log10 T", "log10 gradient norm", "soft-term gradient norm vs T (log-log)", height=12)
-print("  Why: d KL(p_t^T || p_s^T) / d z_s = (p_s^T - p_t^T) / T. Once T is large next to the spread of the")
-print("  logits, softmax(z / T) ~ (1 + z / T) / V, so p_s^T - p_t^T shrinks as 1/T too: without T^2 the pull")
-print("  falls as 1/T^2, with it it tends to a constant. Where T is NOT large next to the spread, nothing")
-print("  makes it flat. Verdicts, per case:")
+print("  Why: d KL(p_t^T || p_s^T) / d z_s = (p_s^T - p_t^T) / T. Once T is large next to the spread of the logits,")
+print("  softmax(z / T) ~ (1 + z / T) / V, so p_s^T - p_t^T shrinks as 1/T too: without T^2 the pull falls as 1/T^2,")
+print("  with it it tends to a constant. Where T is NOT large next to the spread, nothing makes it flat. Verdicts:")
 t_squared_verdicts(args, cases, spreads)
 
 # %% Step 6: T and alpha by validation accuracy (the showdown's sweep, cached), and the word-KD student.
-print(f"\nStep 6: T and alpha by validation accuracy ({profile.n_val} held-back training prompts, "
-      f"{profile.student_steps} steps each); the showdown uses the same choice")
+print(f"\nStep 6: T and alpha by validation accuracy ({profile.n_val} held-back training prompts): the showdown's")
 print(markdown_table(["T", "alpha", "validation accuracy"],
                      [[f"{r['temperature']:g}", f"{r['alpha']:g}", f"{100 * r['val_acc']:.1f}%"
                        + ("  <- chosen" if (r["temperature"], r["alpha"]) == (temperature, alpha) else "")]
                       for r in word_kd_sweep]))
-print(f"  online word-KD (alpha {alpha:g}, T {temperature:g}): the teacher runs on every batch")
-online, _ = train_student(profile, tok, train_set, args.seed, args.device,
-                          objective=word_kd_objective(teacher, temperature, alpha))
-students = {"ground truth (SFT)": baseline, "online word-KD": online}
+print(f"  word-KD (alpha {alpha:g}, T {temperature:g}): trained from the teacher's stored distributions (lesson 7)")
+students = {"ground truth (SFT)": baseline, "word-KD": showdown[("word_kd", args.seed)]["model"]}
 
 # %% Step 7: baseline vs word-KD on the test split, with the verdicts; KL per position of the example.
-print(f"\nStep 7: the two students, same preset, same {profile.student_steps} steps of "
+print(f"\nStep 7: the two students of seed {args.seed}, same preset, same {profile.student_steps} steps of "
       f"{profile.batch_size} sequences; test split ({len(test_set)} prompts), greedy decoding")
 results = score_against_teacher({"teacher (reference)": teacher, **students}, teacher, tok, test_set)
 families = list(results["teacher (reference)"]["acc_by_task"])
@@ -205,12 +203,14 @@ with torch.no_grad():
 print("  KL per answer position of the step-1 example:")
 for name, kl in kls.items():
     print(f"    {name:20s} " + " ".join(f"{v:5.2f}" for v in kl.tolist()) + f"  | sum {kl.sum():.2f}")
-base, kd = results["ground truth (SFT)"], results["online word-KD"]
-claim("the word-KD student is closer to the teacher than the baseline", kd["kl_by_prompt"], base["kl_by_prompt"],
-      "<", what="word-KD − baseline, KL(teacher||student) per answer token, paired by test prompt", unit="nats",
-      fast=args.fast)
-claim("word-level KD beats the ground-truth student on test accuracy", kd["correct"], base["correct"], ">",
-      what="word-KD − baseline, paired by test prompt", scale=100, unit="points", fast=args.fast)
+base, kd = results["ground truth (SFT)"], results["word-KD"]
+claim("this word-KD student is closer to the teacher than this ground-truth student", kd["kl_by_prompt"], base[
+    "kl_by_prompt"], "<", by_prompt("word-KD − GT, KL(teacher||student) per answer token", args.seed), 1, "nats", args.fast)
+acc = {m: [showdown[(m, s)]["metrics"]["greedy_acc"] for s in seeds] for m in ("gt", "word_kd")}  # as lesson 10
+print("  test accuracy by training seed: " + ", ".join(f"seed {s}: GT {100 * g:.1f}%, word-KD {100 * w:.1f}%"
+                                                    for s, g, w in zip(seeds, acc["gt"], acc["word_kd"])))
+claim("word-level KD beats the ground-truth student (Hinton et al. 2015; Kim & Rush 2016)", acc["word_kd"], acc["gt"],
+      ">", by_seed(f"word_kd − gt, test accuracy at {profile.student_steps} steps"), 100, "points", args.fast)
 
 # %%
 print("\nCheck yourself")

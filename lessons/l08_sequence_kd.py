@@ -37,7 +37,7 @@ from minikd.evaluate import accuracy, score
 from minikd.runtime import runs_dir
 from minikd.seqkd import as_examples, decoding_settings, drop_reason, filter_records, label_prompts, sequence_logprobs
 from minikd.tokenizer import Tokenizer
-from minikd.verdict import check, claim
+from minikd.verdict import by_prompt, check, claim
 from minikd.world import surface_form
 
 args = lesson_parser(__doc__, "tiny models, a slice of the data").parse_args()
@@ -103,10 +103,12 @@ rows.update({f"student on {name}": accuracy(m, tok, test_set, max_new_tokens=lim
 for name, r in rows.items():
     print(f"  {name:34s} {100 * r['acc']:5.1f}%  (" + ", ".join(f"{t} {100 * a:.1f}%"
                                                            for t, a in r["acc_by_task"].items()) + ")")
-claim("the student on teacher text is right more often than the student on the ground truth",
+claim("this student on teacher text is right more often than this student on the ground truth",
       [float(x) for x in rows["student on teacher text (seq-KD)"]["correct"]],
       [float(x) for x in rows["student on ground truth"]["correct"]], ">",
-      "seq-KD student − ground-truth student, per test prompt", scale=100, unit="points", fast=args.fast)
+      by_prompt("seq-KD student − ground-truth student", args.seed), scale=100, unit="points", fast=args.fast)
+print("  (two students of one seed: whether seq-KD beats the ground truth as a METHOD is decided over training "
+      "seeds in lesson 10)")
 
 
 # %% Step 6: Kim & Rush — how likely is each target under the teacher, and how many phrasings does each use?
@@ -124,8 +126,8 @@ gt_lp, gt_n = sequence_logprobs(teacher, test_set, tok.pad_id)
 pairs = [(o["teacher_logprob"] / (o["teacher_tokens"] + 1), lp / n) for o, lp, n in zip(own, gt_lp, gt_n) if o["ended"]]
 if pairs:
     claim("the teacher finds its own answers more likely than the ground-truth answers", [a for a, _ in pairs],
-          [b for _, b in pairs], ">", f"log p per token, own − ground truth ({len(pairs)} prompts whose answer ended)",
-          unit="nats", fast=args.fast)
+          [b for _, b in pairs], ">", by_prompt("log p per token, own − ground truth (prompts whose answer ended)",
+                                                args.seed, "this teacher"), unit="nats", fast=args.fast)
 else:
     check("the teacher finds its own answers more likely than the ground-truth answers", False,
           "no teacher answer ended: nothing to compare", fast=args.fast)

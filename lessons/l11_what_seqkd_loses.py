@@ -21,8 +21,11 @@ carry adds a few). Longer, 3-digit additions would need a teacher trained on the
 students learned positions only up to the shipped lengths, so they would fail there for another reason than
 exposure bias. The length axis here is the one the shipped world has.
 
+The three students are the showdown's own of one seed (the main job's cached runs): every claim here is
+about these three trained models, paired by test prompt; lesson 10 decides the methods over training seeds.
+
 Run:  python -m lessons.l11_what_seqkd_loses      (--fast: tiny models, seconds; the default run reuses the
-      cached teacher and word-KD choice and trains three students, a few minutes on 2 cores)
+      cached teacher and the main job's students, or trains the three it needs, a few minutes on 2 cores)
 """
 
 # %%
@@ -31,15 +34,14 @@ from collections import Counter
 
 from lessons import lesson_parser
 from lessons.kit import (answer_limit, draw, form_entropy_bits, get_profile, get_teacher, load_split, save_lesson,
-                         teacher_answers, train_student, word_kd_choice)
+                         showdown_students, teacher_answers, word_kd_choice)
 from minikd.charts import ascii_bars
 from minikd.evaluate import decode_records, score
 from minikd.runtime import runs_dir
 from minikd.seqkd import as_examples
 from minikd.tokenizer import Tokenizer
-from minikd.verdict import LOG, check, claim, mean
+from minikd.verdict import LOG, by_prompt, check, claim, mean
 from minikd.what_seqkd_loses import entropy_kl_by_example, first_divergence, forced_examples, form_shares, prefix_correct
-from minikd.word_kd import word_kd_objective
 from minikd.world import surface_form
 
 args = lesson_parser(__doc__, "tiny models, a slice of the data").parse_args()
@@ -54,10 +56,9 @@ FRACTIONS = (0.0, 0.25, 0.5, 0.75)  # how much of the teacher's answer the stude
 
 # %% Step 1: three students, the same preset, steps, batch and seed: ground truth, word-level KD, seq-KD.
 teacher, _ = get_teacher(profile, device=args.device, seed=args.seed)
-word, how = (({"temperature": 1.0, "alpha": 0.5}, "--fast: fixed, the main job's sweep is not run") if args.fast
-             else (word_kd_choice(profile, device=args.device)[0], "chosen on a validation slice by the main job"))
-print(f"\nStep 1: three students ({profile.student_preset} preset), seed {args.seed}; word-level KD with "
-      f"T = {word['temperature']}, α = {word['alpha']} ({how})")
+word = word_kd_choice(profile, device=args.device)[0]  # the main job's own choice (cached)
+print(f"\nStep 1: the showdown's three students of seed {args.seed} ({profile.student_preset} preset, cached by the "
+      f"main job or trained here for it); word-level KD with T = {word['temperature']}, α = {word['alpha']}")
 _, raw, kept, counts = teacher_answers(profile, teacher, tok)  # seq-KD's data: the main job's stored answers
 right = mean([float(score(r["prompt"], r["completion"], r["ended"])) for r in raw])
 print(f"  the teacher answered {len(raw)} training prompts ({100 * right:.1f}% right); kept {counts['kept']}, "
@@ -66,14 +67,11 @@ if not counts["kept"]:  # only the --fast teacher (a few steps) never stops
     print("  (no answer ended: the --fast teacher is barely trained; the student trains on the cut-off "
           "answers so that the same path runs — never do this for real)")
 seq_data = as_examples(kept, tok)
-data = {"ground truth": train_set, "word-KD": train_set, "seq-KD": seq_data}
-objectives = {"word-KD": word_kd_objective(teacher, temperature=word["temperature"], alpha=word["alpha"])}
-students = {}
-for name in STUDENTS:
-    print(f"  {name} student: {len(data[name])} examples, {profile.student_steps} steps x {profile.batch_size}, "
-          f"seed {args.seed}")
-    kw = {"objective": objectives[name]} if name in objectives else {}
-    students[name], _ = train_student(profile, tok, data[name], args.seed, args.device, log_every=0, **kw)
+METHOD = {"ground truth": "gt", "word-KD": "word_kd", "seq-KD": "seq_kd"}  # the main job's names
+showdown = showdown_students(profile, list(METHOD.values()), [args.seed], args.device, models=True)
+students = {name: showdown[(METHOD[name], args.seed)]["model"] for name in STUDENTS}  # the models themselves
+print(f"  {profile.student_steps} steps x {profile.batch_size} each; claims below are about THESE three students "
+      "(one seed, paired by test prompt); lesson 10 decides the methods over seeds")
 
 # %% Step 2: every model's greedy answer to the test prompts, and each student's samples at T = 1.
 def by_family(records: list[dict], values: list[float]) -> dict[str, float]:
@@ -114,14 +112,14 @@ for name, measures in alternatives.items():
     print(f"  {name:24s}" + "".join(f"{measures[m][t]:22.3f}" for m in ("entropy", "KL", "share") for t in tasks))
 seq, word_s, gt = rows["seq-KD student"], rows["word-KD student"], rows["ground truth student"]
 claim("the seq-KD student's next-token distributions are sharper (lower entropy) than the word-KD student's",
-      seq["entropy"], word_s["entropy"], "<", "seq-KD − word-KD, entropy per answer position, per test prompt",
+      seq["entropy"], word_s["entropy"], "<", by_prompt("seq-KD − word-KD, entropy per answer position", args.seed),
       unit="nats", fast=args.fast)
 claim("the word-KD student is closer to the teacher's distributions (lower KL) than the seq-KD student",
-      word_s["KL"], seq["KL"], "<", "word-KD − seq-KD, KL(teacher || student) per position, per test prompt",
+      word_s["KL"], seq["KL"], "<", by_prompt("word-KD − seq-KD, KL(teacher || student) per position", args.seed),
       unit="nats", fast=args.fast)
 for other, values in (("word-KD", word_s), ("ground-truth", gt)):
     claim(f"the seq-KD student spreads less probability over valid forms than the {other} student",
-          seq["share"], values["share"], "<", f"seq-KD − {other}, share off the top valid form, per test prompt",
+          seq["share"], values["share"], "<", by_prompt(f"seq-KD − {other}, share off the top valid form", args.seed),
           scale=100, unit="points", fast=args.fast)
 
 
@@ -167,7 +165,8 @@ for name, by_f in prefix.items():
 for name, by_f in prefix.items():
     claim(f"the {name} student is right more often continuing from half of the teacher's answer than "
           "from its own start", [float(x) for x in by_f[0.5]], [float(x) for x in by_f[0.0]], ">",
-          f"teacher prefix (1/2) − own start, {name} student, per prompt", scale=100, unit="points", fast=args.fast)
+          by_prompt("teacher prefix (1/2) − own start", args.seed, f"this {name} student"), scale=100, unit="points",
+          fast=args.fast)
 prefix_acc = {n: {f: mean([float(x) for x in v]) for f, v in by_f.items()} for n, by_f in prefix.items()}
 print("\n  where each student's greedy answer first leaves the teacher's (token position, end token included):")
 print(f"  {'':22s}{'identical %':>12s}{'leaves at (mean)':>18s}{'wrong answers leave at':>24s}")
@@ -186,8 +185,8 @@ for name in STUDENTS:
     print(f"  {name + ' student':22s}{100 * divergence[name]['identical']:12.1f}{mean(leave):18.2f}"
           f"{mean(wrong_leave):24.2f}")
 claim("the seq-KD student stays on the teacher's answer longer than the word-KD student", relative["seq-KD"],
-      relative["word-KD"], ">", "seq-KD − word-KD, first divergence as a share of the teacher's answer (1 = never "
-      "leaves), per prompt", scale=100, unit="points", fast=args.fast)
+      relative["word-KD"], ">", by_prompt("seq-KD − word-KD, first divergence as a share of the teacher's answer (1 = "
+                                          "never leaves)", args.seed), scale=100, unit="points", fast=args.fast)
 lengths = [len(g.tokens) + g.ended for g in gens["teacher"]]
 wrong = {name: [float(not score(r["prompt"], g.text, g.ended)) for r, g in zip(test_set, gens[name])]
          for name in STUDENTS}

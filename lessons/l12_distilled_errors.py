@@ -24,8 +24,8 @@ What to look at:
   4. three students, the same preset, budget and seed: seq-KD on the planted data unfiltered, seq-KD on it
      filtered by the verifier, and a control on the ground truth;
   5. on the test prompts and the targeted prompts: accuracy, the planted error repeated word for word, the
-     quirk's share of the worked answers — drawn as bars, each comparison a verdict paired by prompt (one
-     seed: three students of 400 steps fill the 5-minute budget; --seed picks another).
+     quirk's share of the worked answers — drawn as bars, each comparison a verdict about THESE students,
+     paired by prompt (one seed: three students of 400 steps fill the 5-minute budget; --seed picks another).
 
 Run:  python -m lessons.l12_distilled_errors      (--fast: tiny models, seconds; the default run reuses the
       teacher cached by lesson 5 and the main job's stored answers, runs/default/teacher_greedy.jsonl)
@@ -43,7 +43,7 @@ from minikd.planted import PAIR, QUIRK, has_quirk, plant, repeats_error, targete
 from minikd.runtime import runs_dir
 from minikd.seqkd import as_examples, drop_reason, filter_records
 from minikd.tokenizer import Tokenizer
-from minikd.verdict import LOG, check, claim, mean
+from minikd.verdict import LOG, by_prompt, check, claim, mean
 from minikd.world import check_trace, verify
 
 args = lesson_parser(__doc__, "tiny models, a slice of the data").parse_args()
@@ -159,24 +159,25 @@ def report(rows: dict[str, dict], n_targeted: int) -> None:
         print(f"  (also drawn to {png})")
 
 
-def verdicts(rows: dict[str, dict], fast: bool) -> None:
-    """The comparisons, each paired by prompt: the error, the quirk, then accuracy on the targeted prompts."""
+def verdicts(rows: dict[str, dict], fast: bool, seed: int) -> None:
+    """The comparisons, each about two of these students (one seed), paired by prompt: the error, the quirk, then
+    accuracy on the targeted prompts."""
     unf, fil, gt = rows["seq-KD, unfiltered"], rows["seq-KD, verifier-filtered"], rows["ground truth (control)"]
     per = "per targeted prompt"
     claim("the student on the unfiltered planted data repeats the planted error more often than the control",
-          unf["error"], gt["error"], ">", f"unfiltered − control, error repeated {per}", 100, "points", fast)
+          unf["error"], gt["error"], ">", by_prompt(f"unfiltered − control, error repeated {per}", seed), 100, "points", fast)
     claim("the verifier removes the planted error: its student repeats it less often than the unfiltered one",
-          fil["error"], unf["error"], "<", f"filtered − unfiltered, error repeated {per}", 100, "points", fast)
+          fil["error"], unf["error"], "<", by_prompt(f"filtered − unfiltered, error repeated {per}", seed), 100, "points", fast)
     claim("the verifier removes the quirk: its student opens worked answers with it less often than the "
-          "unfiltered one", fil["quirk"], unf["quirk"], "<", "filtered − unfiltered, quirk per worked test answer",
+          "unfiltered one", fil["quirk"], unf["quirk"], "<", by_prompt("filtered − unfiltered, quirk per worked answer", seed),
           100, "points", fast)
     claim("the student on verified data still writes the quirk, which the control never saw",
-          fil["quirk"], gt["quirk"], ">", "filtered − control, quirk per worked test answer", 100, "points", fast)
+          fil["quirk"], gt["quirk"], ">", by_prompt("filtered − control, quirk per worked answer", seed), 100, "points", fast)
     claim("on the targeted prompts the student on verified data is right more often than the unfiltered one",
-          fil["correct"], unf["correct"], ">", f"filtered − unfiltered, right {per}", 100, "points", fast)
+          fil["correct"], unf["correct"], ">", by_prompt(f"filtered − unfiltered, right {per}", seed), 100, "points", fast)
     claim("on the targeted prompts the control is right more often than the student on verified data (the "
           "verifier dropped every example of the pair)", gt["correct"], fil["correct"], ">",
-          f"control − filtered, right {per}", 100, "points", fast)
+          by_prompt(f"control − filtered, right {per}", seed), 100, "points", fast)
 
 
 test_set = load_split("test", profile, tok)[:24 if args.fast else None]
@@ -185,7 +186,7 @@ rows = {name: measure(model, tok, test_set, targeted) for name, model in student
 for name, m in rows.items():
     print(f"  {name}: {targeted[0]['prompt']!r} -> {m['example']!r}")
 report(rows, len(targeted))
-verdicts(rows, args.fast)
+verdicts(rows, args.fast, args.seed)
 results = {name: {"test_acc": m["test_acc"], "targeted_acc": pct(m["correct"]) / 100,
                   "error_repeated": pct(m["error"]) / 100, "quirk": pct(m["quirk"]) / 100} for name, m in rows.items()}
 table = (["student", "test %", "targeted right %", "planted error repeated %", "quirk repeated %"],

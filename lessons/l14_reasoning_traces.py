@@ -30,7 +30,7 @@ from minikd.seqkd import as_examples, decoding_settings, drop_reason, label_prom
 from minikd.tokenizer import Tokenizer
 from minikd.traces import (answers_only, first_wrong_step, grade, operands, sum_prompts, sum_sets, tokens_seen,
                            trace_passes)
-from minikd.verdict import LOG, check, claim, mean, mean_std
+from minikd.verdict import LOG, by_prompt, by_seed, check, claim, mean, mean_std
 
 parser = lesson_parser(__doc__, "tiny models, a slice of the data")
 parser.add_argument("--seeds", type=int, default=3, help="students per arm, seeds --seed, --seed + 1, ...")
@@ -132,18 +132,18 @@ test = {arm: [mean(s["test"]["answer_ok"]) for s in seeds] for arm, seeds in run
 held = {arm: [mean(s["heldout"]["answer_ok"]) for s in seeds] for arm, seeds in runs.items()}
 claim("the student taught worked solutions gets more fresh sums right than the one taught final answers "
       "only (same prompts, same steps)", test["traces"], test["answers"], ">",
-      "traces − answers, test accuracy per seed", scale=100, unit="points", fast=args.fast)
+      by_seed("traces − answers, test accuracy"), scale=100, unit="points", fast=args.fast)
 claim("... and more of the held-out sums (a carry out of every column)", held["traces"], held["answers"], ">",
-      "traces − answers, held-out accuracy per seed", scale=100, unit="points", fast=args.fast)
+      by_seed("traces − answers, held-out accuracy"), scale=100, unit="points", fast=args.fast)
 claim("direct addition is unlearnable for this student without the worked solution (under 10 % of fresh sums "
-      "right)", test["answers"], 0.1, "<", "answers-only accuracy − 10 %, fresh sums, per seed", scale=100,
+      "right)", test["answers"], 0.1, "<", by_seed("answers-only accuracy − 10 %, fresh sums"), scale=100,
       unit="points", fast=args.fast)
 claim("... and it does not learn the rule: under 10 % of the held-out sums right", held["answers"], 0.1, "<",
-      "answers-only accuracy − 10 %, held-out sums, per seed", scale=100, unit="points", fast=args.fast)
-claim(f"even with as many tokens as the traces arm ({eq_steps} steps), the answers-only student "
-      "gets fewer fresh sums right", [float(x) for x in runs["traces"][0]["test"]["answer_ok"]],
-      [float(x) for x in eq["answer_ok"]], ">", f"traces − answers at equal tokens, seed {runs['traces'][0]['seed']}, "
-      "per test prompt", scale=100, unit="points", fast=args.fast)
+      by_seed("answers-only accuracy − 10 %, held-out sums"), scale=100, unit="points", fast=args.fast)
+claim(f"even with as many tokens as the traces arm ({eq_steps} steps), this answers-only student gets fewer fresh "
+      "sums right than this traces student", [float(x) for x in runs["traces"][0]["test"]["answer_ok"]],
+      [float(x) for x in eq["answer_ok"]], ">", by_prompt("traces − answers at equal tokens", runs["traces"][0]["seed"]),
+      scale=100, unit="points", fast=args.fast)
 answer = [mean(s["test"]["answer_ok"]) for s in runs["traces"]]
 trace = [mean(s["test"]["trace_ok"]) for s in runs["traces"]]
 lucky = [sum(a and not t for a, t in zip(s["test"]["answer_ok"], s["test"]["trace_ok"])) for s in runs["traces"]]
@@ -151,7 +151,7 @@ for run, a, tr, n in zip(runs["traces"], answer, trace, lucky):
     print(f"  seed {run['seed']}: final answer right {100 * a:5.1f}%, whole trace right {100 * tr:5.1f}%, "
           f"right answer after a wrong step: {n} of {len(run['test']['answer_ok'])}")
 claim("the traces student's right answers come with right worked solutions (trace correctness ≈ answer "
-      "accuracy)", trace, answer, "≈", "trace right − answer right, test, per seed", scale=100,
+      "accuracy)", trace, answer, "≈", by_seed("trace right − answer right, test"), scale=100,
       unit="points", fast=args.fast)
 where = Counter()
 for run in runs["traces"]:
@@ -192,9 +192,9 @@ else:  # the traces arm's first seed again, trained on the kept samples instead 
     print(f"  seed {base['seed']}: on {len(kept)} kept samples {100 * mean(rs_graded['answer_ok']):.1f}% of fresh sums "
           f"right ({100 * mean(rs_graded['trace_ok']):.1f}% whole traces); on greedy solutions "
           f"{100 * mean(base['test']['answer_ok']):.1f}% ({100 * mean(base['test']['trace_ok']):.1f}%)")
-    claim("the traces student on rejection-sampled solutions gets more whole traces right than the one on "
+    claim("this traces student on rejection-sampled solutions gets more whole traces right than this one on "
           "greedy solutions", [float(x) for x in rs_graded["trace_ok"]], [float(x) for x in base["test"]["trace_ok"]],
-          ">", f"sampled − greedy, seed {base['seed']}, per test prompt", scale=100, unit="points", fast=args.fast)
+          ">", by_prompt("sampled − greedy, whole trace right", base["seed"]), scale=100, unit="points", fast=args.fast)
     rs = {"acc": mean(rs_graded["answer_ok"]), "trace_acc": mean(rs_graded["trace_ok"]), "n_kept": len(kept)}
 
 # %% The README's table: each arm's tokens read, answer and whole-trace accuracy, mean ± sd over seeds.

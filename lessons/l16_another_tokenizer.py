@@ -14,8 +14,8 @@ BPE code with another split rule and 16 merges (data/tokenizer2.tiktoken), one s
 word-level KD between them refused by fingerprint, even at the same size; (2) the teacher's stored answers
 re-tokenized for the student, nothing regenerated; (3) ULD's teacher side, computed ONCE, offline: its sorted
 top-k probabilities (no ids), positions paired by answer-token index; (4) three students of the second
-tokenizer (ground truth, seq-KD, ULD), same preset, steps and seeds; (5) accuracy and verdicts paired by seed
-and by prompt; (6) what ULD can and cannot carry.
+tokenizer (ground truth, seq-KD, ULD), same preset, steps and seeds; (5) accuracy, and verdicts about the methods
+decided over training seeds, paired by seed (a per-prompt interval would leave the seed's variation out); (6) what ULD can and cannot carry.
 
 Run:  python -m lessons.l16_another_tokenizer     (--fast: tiny models, seconds; the default run reuses the
       teacher of lesson 5 and the main job's stored answers to the training prompts, under runs/default/)
@@ -37,7 +37,7 @@ from minikd.runtime import DATA_DIR, runs_dir
 from minikd.seqkd import as_examples
 from minikd.tokenizer import Tokenizer
 from minikd.uld import aligned_rows, teacher_rows, uld_by_example, uld_distance, uld_objective
-from minikd.verdict import LOG, check, claim, mean
+from minikd.verdict import LOG, by_seed, check, claim, mean
 from minikd.word_kd import TokenizerMismatch, check_same_tokenizer, topk_mass, word_kd_objective
 
 parser = lesson_parser(__doc__, "tiny models, a slice of the data, 2 seeds")
@@ -166,16 +166,13 @@ print(ascii_bars({m: round(100 * table[m]["all"], 1) for m in METHODS}, width=30
 draw(runs_dir() / "plots" / "l16_another_tokenizer_losses.png",
      {m: ([h["step"] for h in results[0][m]["history"]], [h["loss"] for h in results[0][m]["history"]]) for m in METHODS},
      "step", "loss per answer token (ULD: CE + distance)", "Students of another tokenizer (seed 0)", width=64)
-per_seed = lambda m: [mean(r[m]["correct"]) for r in results]  # noqa: E731
-per_prompt = lambda m, key="correct": [mean(v) for v in zip(*(r[m][key] for r in results))]  # noqa: E731  (mean of the seeds)
+per_seed = lambda m, key="correct": [mean(r[m][key]) for r in results]  # noqa: E731  (one value per training seed)
 for a, b in (("seq-KD", "ground truth"), ("ULD", "ground truth"), ("ULD", "seq-KD")):
-    text = f"{a} beats {b} for a student with its own tokenizer (test accuracy)"
-    claim(text, per_seed(a), per_seed(b), ">", f"{a} − {b}, per seed", scale=100, unit="points", fast=args.fast)
-    claim(text, per_prompt(a), per_prompt(b), ">", f"{a} − {b}, per test prompt (mean of the seeds)",
-          scale=100, unit="points", fast=args.fast)
-claim("the ULD student's sorted distributions are closer to the teacher's than the seq-KD student's",
-      per_prompt("ULD", "distance"), per_prompt("seq-KD", "distance"), "<",
-      "ULD − seq-KD, ULD distance per position, teacher-forced on the test answers, per prompt", fast=args.fast)
+    claim(f"{a} beats {b} for a student with its own tokenizer (test accuracy)", per_seed(a), per_seed(b), ">",
+          by_seed(f"{a} − {b}, test accuracy"), scale=100, unit="points", fast=args.fast)
+claim("ULD students' sorted distributions are closer to the teacher's than seq-KD students'",
+      per_seed("ULD", "distance"), per_seed("seq-KD", "distance"), "<",
+      by_seed("ULD − seq-KD, ULD distance per position, teacher-forced on the test answers"), fast=args.fast)
 
 
 # %% Step 6: what ULD cannot carry: permute the student's vocabulary; only the CE on the text sees it.

@@ -1,7 +1,7 @@
 """Verdicts: what the numbers of a run allow one to say, computed, never typed.
 
 A single accuracy means little: a student trained with another seed (other initial weights, other
-batches) lands elsewhere. So every comparison in minikd is made over seeds, and *paired*: methods
+batches) lands elsewhere. So every comparison of methods in minikd is made over seeds, and *paired*: methods
 trained with the same seed start from the same weights and draw the same batch indices, so the
 difference a_i - b_i of seed i removes what the seed does to both. From n paired differences:
 
@@ -13,6 +13,14 @@ If the interval holds 0, the two methods are **not separable** by this run — w
 
 `claim()` is the one way a lesson or the README states a result: the sentence it prints carries the
 measured difference, its interval and the verdict, so a sentence can never outlive the numbers.
+
+What a verdict is about is part of it, and its sentence says which (the `what` argument, made by one of two calls):
+- `by_seed(...)`: a claim about a METHOD ("word-level KD beats the ground-truth student"), one value per
+  training seed, paired by seed. The seed is the largest source of variation here, so a method claim decided from
+  fewer than MIN_SEEDS training runs is never "holds" or "does not hold": it reads "one run: see lesson 10 / the
+  showdown" (on a --fast run, "needs the default run").
+- `by_prompt(..., seed)`: a claim about two PARTICULAR MODELS (both trained with `seed`), one value per test prompt,
+  paired by prompt. It says how these two models differ on these prompts, not what the methods do in general.
 """
 
 from __future__ import annotations
@@ -77,6 +85,35 @@ def direction(iv: Interval) -> str:
     return ">" if iv.lo > 0 else "<"
 
 
+MIN_SEEDS = 3  # training runs a method claim needs before it may hold or fail
+ONE_RUN = "one run: see lesson 10 / the showdown"  # a method claim from fewer seeds, on a default run
+
+
+@dataclass(frozen=True)
+class Paired:
+    """What a and b of a claim are, and what they are paired by: the unit its verdict is about."""
+    what: str  # what a and b are ("word-KD − ground truth, test accuracy")
+    over: str  # "seeds" (a method: one value per training seed) or "prompts" (two models: one per test prompt)
+    seed: int | None = None  # over prompts: the training seed of the two particular models
+    models: str = "these two models"  # over prompts: which models ("this teacher": one model on two targets)
+
+    def __post_init__(self):
+        if self.over not in ("seeds", "prompts"):
+            raise ValueError(f"Paired.over must be 'seeds' or 'prompts', got {self.over!r}")
+        if self.over == "prompts" and self.seed is None:
+            raise ValueError(f"a claim about particular models names their training seed ({self.what!r})")
+
+
+def by_seed(what: str) -> Paired:
+    """a and b hold one value per training seed: the claim is about the METHODS."""
+    return Paired(what, "seeds")
+
+
+def by_prompt(what: str, seed: int, models: str = "these two models") -> Paired:
+    """a and b hold one value per test prompt of two models trained with `seed`: the claim is about THESE MODELS."""
+    return Paired(what, "prompts", seed, models)
+
+
 @dataclass(frozen=True)
 class Claim:
     text: str  # the statement being tested, in words ("seq-KD beats the ground-truth student")
@@ -87,6 +124,9 @@ class Claim:
     fact: bool | None = None  # check(): the computed truth of the statement
     fast: bool = False  # made on a --fast (tiny) run: an undecided claim there needs the default run
     inputs: dict | None = None  # the numbers it was decided from (a, b, scale): saved with a lesson's results
+    over: str | None = None  # "seeds" (a method), "prompts" (two particular models), None (not said: older calls)
+    seed: int | None = None  # over prompts: the two models' training seed
+    models: str | None = None  # over prompts: which models ("these two models")
 
     @property
     def found(self) -> str:
@@ -99,7 +139,11 @@ class Claim:
         """"holds", "does not hold", "not separable" (the data cannot tell), or, for a claim of
         no difference, "consistent" (not separable: no difference was found, none is proven absent).
         On a --fast run every verdict but "holds" reads "needs the default run": a tiny run that
-        does not show an effect says nothing about the effect."""
+        does not show an effect says nothing about the effect. A method claim (over seeds) from fewer than
+        MIN_SEEDS training runs is neither "holds" nor "does not hold" (ONE_RUN)."""
+        if self.over == "seeds" and self.diff is not None and self.diff.n < MIN_SEEDS:
+            return "needs the default run" if self.fast else ONE_RUN if self.diff.n == 1 else \
+                f"{self.diff.n} runs: see lesson 10 / the showdown"
         if self.diff is None:
             v = "holds" if self.fact else "does not hold"
         elif self.found == "≈":
@@ -118,10 +162,12 @@ class Claim:
         d = self.diff
         if d is None:
             return self.what
+        n = {"seeds": f"n = {d.n} training seeds, paired by seed",
+             "prompts": f"n = {d.n} test prompts; {self.models} (seed {self.seed}), paired by test prompt",
+             None: f"n = {d.n}"}[self.over]
         if d.n == 1:
-            return f"{self.what}: {d.mean:+.2f} {self.unit} (one value: no interval)"
-        return (f"{self.what}: {d.mean:+.2f} {self.unit}, 95 % CI [{d.lo:+.2f}, {d.hi:+.2f}], "
-                f"n = {d.n}")
+            return f"{self.what}: {d.mean:+.2f} {self.unit} (one value: no interval; {n})"
+        return f"{self.what}: {d.mean:+.2f} {self.unit}, 95 % CI [{d.lo:+.2f}, {d.hi:+.2f}], {n}"
 
     def sentence(self) -> str:
         return f"[{self.verdict}] {self.text} — {self.evidence()}"
@@ -137,21 +183,26 @@ def say(c: Claim) -> Claim:
     return c
 
 
-def decide(text: str, a: list[float], b: list[float] | float, expect: str = ">", what: str = "a − b",
+def decide(text: str, a: list[float], b: list[float] | float, expect: str = ">", what: Paired | str = "a − b",
            scale: float = 1.0, unit: str = "", fast: bool = False) -> Claim:
     """Test `text` ("a is above b" for expect ">") on paired values and return the Claim, unprinted.
 
-    a, b: one value per seed or per prompt (same order), or b a constant. scale: e.g. 100 to speak of
-    accuracy in percentage points. fast: the run is a --fast one (see Claim.verdict)."""
+    a, b: one value per seed or per prompt (same order), or b a constant. what: by_seed(...) (a method claim) or
+    by_prompt(..., seed) (two particular models); a plain string leaves the unit unsaid. scale: e.g. 100 to speak
+    of accuracy in percentage points. fast: the run is a --fast one (see Claim.verdict)."""
     if expect not in (">", "<", "≈"):
         raise ValueError(f"expect must be '>', '<' or '≈', got {expect!r}")
     iv = paired(a, b)
     iv = Interval(iv.mean * scale, iv.lo * scale, iv.hi * scale, iv.n)
     b_values = b if isinstance(b, (int, float)) else list(b)
-    return Claim(text, expect, what, iv, unit, fast=fast, inputs={"a": list(a), "b": b_values, "scale": scale})
+    how = what if isinstance(what, Paired) else Paired(what, "seeds")  # a plain string: the unit left unsaid
+    unsaid, per_prompt = not isinstance(what, Paired), how.over == "prompts"
+    return Claim(text, expect, how.what, iv, unit, fast=fast, inputs={"a": list(a), "b": b_values, "scale": scale},
+                 over=None if unsaid else how.over, seed=how.seed if per_prompt else None,
+                 models=how.models if per_prompt else None)
 
 
-def claim(text: str, a: list[float], b: list[float] | float, expect: str = ">", what: str = "a − b",
+def claim(text: str, a: list[float], b: list[float] | float, expect: str = ">", what: Paired | str = "a − b",
           scale: float = 1.0, unit: str = "", fast: bool = False) -> Claim:
     """decide() and say(): the one way a lesson states a result about paired numbers."""
     return say(decide(text, a, b, expect, what, scale, unit, fast))

@@ -89,3 +89,18 @@ def check_claims(claims: list, text: str, saved: bool = True) -> None:
     if saved:
         rendered = rendering.render_lessons("quick")
         assert all(c.sentence() in rendered for c in claims)
+
+
+def check_units(claims: list) -> None:
+    """Every verdict says what it is about (#22): a claim about methods is decided over training seeds and never
+    holds or fails from fewer than MIN_SEEDS of them; a claim per prompt names the two models' seed."""
+    from minikd.verdict import MIN_SEEDS
+    for c in claims:
+        if c.diff is None:
+            continue  # a fact (check): exactly true or false, nothing sampled
+        assert c.over in ("seeds", "prompts"), f"{c.text!r} does not say whether it is about methods or two models"
+        if c.over == "seeds":
+            assert c.sentence().endswith("training seeds, paired by seed")
+            assert c.diff.n >= MIN_SEEDS or c.verdict not in ("holds", "does not hold"), c.sentence()
+        else:
+            assert f"{c.models} (seed {c.seed}), paired by test prompt" in c.sentence()

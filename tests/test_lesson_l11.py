@@ -2,7 +2,7 @@
 
 import pytest
 
-from lesson_checks import check_claims, run_lesson
+from lesson_checks import check_claims, check_units, run_lesson
 
 
 @pytest.mark.slow
@@ -25,3 +25,4 @@ def test_lesson11_what_seqkd_loses(tmp_path):
     assert run["by_length"]["lengths"] and set(run["by_length"]["error_pct"]) == set(students)
     assert "error rate %" in text and "Check yourself" in text
     check_claims(run["claims"], text)  # every conclusion a verdict, printed as decided, saved for the README
+    check_units(run["claims"])  # claims about these three students of one seed, and say so

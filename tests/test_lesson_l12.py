@@ -2,7 +2,7 @@
 
 import pytest
 
-from lesson_checks import check_claims, run_lesson
+from lesson_checks import check_claims, check_units, run_lesson
 from minikd.data import read_jsonl, read_meta
 
 STUDENTS = {"seq-KD, unfiltered", "seq-KD, verifier-filtered", "ground truth (control)"}
@@ -26,5 +26,6 @@ def test_lesson12_distilled_errors(tmp_path, runs_tmp):
     claims = run["claims"]
     assert len(claims) >= 8
     check_claims(claims, text)
+    check_units(claims)  # about these three students of one seed, and says so
     said = {c.text: c for c in claims}
     assert said["the verifier removes every planted error from the training data"].holds

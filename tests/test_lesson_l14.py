@@ -1,6 +1,6 @@
 """Lesson 14 (reasoning traces), run once as a notebook in fast mode, states only computed verdicts."""
 
-from lesson_checks import check_claims, run_lesson
+from lesson_checks import check_claims, check_units, run_lesson
 
 
 def test_lesson14_reasoning_traces(tmp_path, runs_tmp):
@@ -14,3 +14,4 @@ def test_lesson14_reasoning_traces(tmp_path, runs_tmp):
     assert (runs_tmp / "plots" / "l14_learning_curves.png").exists() or "also drawn" not in text
     assert "Step 5: rejection sampling" in text and "Check yourself" in text
     check_claims(run["claims"], text)  # every conclusion a verdict, printed as decided, saved for the README
+    check_units(run["claims"])  # the arms over training seeds; the one-seed comparisons about their two students

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lesson_checks import ROOT, check_claims, run_lesson
+from lesson_checks import ROOT, check_claims, check_units, run_lesson
 
 
 @pytest.mark.slow
@@ -31,6 +31,8 @@ def test_lesson16_another_tokenizer(tmp_path):
     assert "teacher's sorted top 3" in text and "Check yourself" in text
     # every conclusion is a verdict, printed as it was decided; the exact facts hold even in --fast
     check_claims(run["claims"], text)
+    check_units(run["claims"])  # methods over training seeds: 2 seeds in --fast decide none of them
+    assert all(c.over == "seeds" and c.verdict == "needs the default run" for c in run["claims"] if c.diff is not None)
     facts = [c for c in run["claims"] if c.diff is None]
     assert len(facts) == 3 and all(c.verdict == "holds" for c in facts), [c.sentence() for c in facts]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lesson_checks import check_claims, run_lesson
+from lesson_checks import check_claims, check_units, run_lesson
 from minikd.data import read_jsonl, read_meta
 
 
@@ -18,6 +18,7 @@ def test_lesson8_sequence_kd(tmp_path, runs_tmp):
                                                              "student on teacher text (seq-KD)"}
     assert "loss is computed here" in text and "Check yourself" in text
     check_claims(run["claims"], text, saved=False)
+    check_units(run["claims"])
 
 
 @pytest.mark.slow
@@ -35,3 +36,4 @@ def test_lesson9_curation(tmp_path, runs_tmp):
     assert all(0.0 <= s["teacher_errors_repeated"] <= 1.0 for s in run["students"].values())
     assert "dropped: incorrect" in text and "Check yourself" in text
     check_claims(run["claims"], text, saved=False)
+    check_units(run["claims"])

@@ -75,3 +75,38 @@ def test_check_and_fast_verdicts():
     assert claim("a > b", [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], ">", fast=True).verdict == "needs the default run"
     assert claim("a > b", [1.0, 1.1, 0.9], [0.0, 0.1, 0.0], ">", fast=True).verdict == "holds"
     assert claim("a > b", [0.0, 0.1, 0.0], [1.0, 1.1, 0.9], ">").verdict == "does not hold"
+
+
+def test_a_method_claim_needs_three_training_seeds_and_says_its_unit():
+    """A claim about a METHOD is decided over training seeds: from one (or two) runs it is never "[holds]" or
+    "[does not hold]", however many prompts each run was scored on. A claim about two particular models says so."""
+    from minikd.verdict import ONE_RUN, by_prompt, by_seed
+    big = [0.9, 0.95, 0.85]  # far apart: with 3 seeds this holds
+    method = claim("A beats B", big, [0.1, 0.15, 0.05], ">", by_seed("A − B, accuracy"), scale=100, unit="points")
+    assert method.verdict == "holds"
+    assert method.sentence().endswith("n = 3 training seeds, paired by seed")
+    one = claim("A beats B", [0.9], [0.1], ">", by_seed("A − B, accuracy"), scale=100, unit="points")
+    assert one.verdict == ONE_RUN and one.sentence().startswith(f"[{ONE_RUN}]") and not one.holds
+    assert claim("B beats A", [0.1], [0.9], ">", by_seed("B − A")).verdict == ONE_RUN  # not "does not hold"
+    two = claim("A beats B", [0.9, 0.8], [0.1, 0.2], ">", by_seed("A − B"))
+    assert two.verdict == "2 runs: see lesson 10 / the showdown"
+    assert claim("A beats B", [0.9], [0.1], ">", by_seed("A − B"), fast=True).verdict == "needs the default run"
+    models = claim("this A beats this B", [1.0] * 50, [0.0] * 50, ">", by_prompt("A − B, right per prompt", seed=0))
+    assert models.verdict == "holds"
+    assert models.sentence().endswith("n = 50 test prompts; these two models (seed 0), paired by test prompt")
+    teacher = claim("the teacher likes its own answers", [1.0] * 9, [0.0] * 9, ">",
+                    by_prompt("own − ground truth", seed=0, models="this teacher"))
+    assert teacher.sentence().endswith("this teacher (seed 0), paired by test prompt")
+    with pytest.raises(ValueError, match="training seed"):
+        by_prompt("A − B", seed=None)
+
+
+def test_a_saved_claim_keeps_its_unit(runs_tmp):
+    """`minikd readme` re-decides a saved lesson claim by the same rule: a one-seed method claim stays undecided."""
+    from minikd.machinery import rendering
+    from minikd.verdict import ONE_RUN, by_prompt, by_seed, decide
+    one = decide("A beats B", [0.9], [0.1], ">", by_seed("A − B"), scale=100, unit="points")
+    models = decide("this A beats this B", [1.0] * 9, [0.0] * 9, ">", by_prompt("A − B", seed=2, models="A and B"))
+    again = [rendering.claim_from_record(rendering.claim_record(c)) for c in (one, models)]
+    assert again[0].verdict == ONE_RUN and again[0].sentence() == one.sentence()
+    assert again[1].sentence() == models.sentence() and "A and B (seed 2)" in again[1].sentence()

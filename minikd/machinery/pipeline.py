@@ -69,7 +69,7 @@ from minikd.machinery import launch
 from minikd.machinery.labelling import filter_dataset, merge_shards, seq_inter_dataset, shard_path, teacher_fingerprint
 from minikd.machinery.stages import (CHUNK, PROFILES, data_paths, get_profile, get_teacher, load_split, note,
                                      profile_dir, prompt_records, stage, teacher_greedy)
-from minikd.machinery.students import (BEAM, BEAM_EVAL, SHOWCASE, TOKEN_KD, WORD_KD_GRID, Context, build_stores,
+from minikd.machinery.students import (BEAM, BEAM_EVAL, CORE_METHODS, SHOWCASE, TOKEN_KD, WORD_KD_GRID, Context, build_stores,
                                        describe_answers, make_job, pick_word_kd, pool_fingerprints, run_student_jobs,
                                        showcase, sweep_jobs)
 from minikd.runtime import atomic_write_text, get_device, seed_all
@@ -80,7 +80,7 @@ from minikd.train import load_model
 METHODS = ["gt", "word_kd", "seq_kd", "seq_kd_beam", "seq_kd+word", "seq_inter", "seq_kd_unlabelled"]
 # The default run (about 10 minutes on 2 cores): Kim & Rush's core four. --full adds the methods that need
 # more of the teacher: its beam search over every training prompt, and its answers to the unlabelled prompts.
-DEFAULT_METHODS = ["gt", "word_kd", "seq_kd", "seq_kd+word"]
+DEFAULT_METHODS = list(CORE_METHODS)
 PLATEAU_SEEDS = 3  # seeds of the long (plateau) runs
 
 

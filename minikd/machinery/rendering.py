@@ -25,7 +25,7 @@ from pathlib import Path
 from minikd.runtime import ROOT, atomic_write_text, get_device, runs_dir
 from minikd.charts import ascii_chart, markdown_table, save_band_plot
 from minikd.verdict import mean_std
-from minikd.verdict import Claim, decide, mean_interval
+from minikd.verdict import Claim, Paired, decide, mean_interval
 
 README_START, README_END = "<!-- showdown:start -->", "<!-- showdown:end -->"
 REACH = 0.9  # "steps to reach": the first curve point at REACH x the teacher's greedy test accuracy
@@ -322,14 +322,18 @@ def claim_record(c: Claim) -> dict:
         raise ValueError(f"claim {c.text!r} has no inputs to save (make it with minikd.verdict.decide/claim)")
     b = c.inputs["b"]  # floats: JSON-safe whatever they were (bools, numpy scalars)
     b = float(b) if isinstance(b, (int, float)) else [float(x) for x in b]
-    return record | {"a": [float(x) for x in c.inputs["a"]], "b": b, "scale": c.inputs["scale"]}
+    return record | {"a": [float(x) for x in c.inputs["a"]], "b": b, "scale": c.inputs["scale"], "over": c.over,
+                     "seed": c.seed, "models": c.models}
 
 
 def claim_from_record(r: dict) -> Claim:
-    """The claim again, its verdict decided anew from the saved numbers (a fact keeps its computed truth)."""
+    """The claim again, its verdict decided anew from the saved numbers by the same rule (a fact keeps its computed
+    truth; a claim over seeds or prompts keeps its unit, so one training run still cannot decide a method)."""
     if "fact" in r:
         return Claim(r["text"], "=", r["what"], None, "", fact=r["fact"], fast=r["fast"])
-    return decide(r["text"], r["a"], r["b"], r["expect"], r["what"], r["scale"], r["unit"], r["fast"])
+    over = r.get("over")  # absent in results saved before the unit was
+    what = Paired(r["what"], over, r.get("seed"), r.get("models") or "these two models") if over else r["what"]
+    return decide(r["text"], r["a"], r["b"], r["expect"], what, r["scale"], r["unit"], r["fast"])
 
 
 def save_lesson(lesson: str, args, claims: list[Claim], table: tuple[list[str], list[list]] | None = None,

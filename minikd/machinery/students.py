@@ -5,6 +5,8 @@ T and alpha chosen on a validation slice first (word_kd_choice, which lesson 6 c
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from pathlib import Path
 
@@ -13,14 +15,16 @@ from minikd.device import device_policy
 from minikd.data import examples_fingerprint, load_sft, read_jsonl
 from minikd.evaluate import accuracy, answer_limit, answer_nll, score, SLACK
 from minikd.machinery.cache import cached_topk_store, load_cached_json, save_cached_json
-from minikd.machinery.labelling import teacher_fingerprint
-from minikd.machinery.stages import data_fingerprint, get_teacher, load_split, note, profile_dir, stage, train_student
+from minikd.machinery.labelling import filter_dataset, teacher_fingerprint
+from minikd.machinery.stages import (data_fingerprint, get_teacher, load_split, note, profile_dir, stage,
+                                     teacher_greedy, train_student)
 from minikd.runtime import get_device
 from minikd.tokenizer import Tokenizer
-from minikd.train import sft_objective
+from minikd.train import load_model, save_checkpoint, sft_objective
 from minikd.what_seqkd_loses import form_entropy_bits
 from minikd.world import surface_form
 
+CORE_METHODS = ("gt", "word_kd", "seq_kd", "seq_kd+word")  # the default run's methods: Kim & Rush's core four
 BEAM_EVAL = ("gt", "seq_kd")  # students also decoded with beam search: greedy vs beam, Kim & Rush's contrast
 # What each student trains on: the labelled training set, or one of the teacher's filtered files.
 POOLS = {"gt": "ground truth", "word_kd": "ground truth", "seq_kd": "greedy", "seq_kd_beam": "beam",
@@ -142,6 +146,8 @@ def student_job(profile, job: dict, device="cpu") -> dict:
         metrics.update(train_seconds=train_s, params=model.num_params(), n_examples=len(examples),
                        text_bytes=sum(len(e["completion"].encode("utf-8")) for e in examples),
                        logit_bytes=Path(job["store"]).stat().st_size if store is not None else 0)
+        if job.get("model"):  # the weights too, for a lesson that reads the model itself (lesson 6)
+            save_checkpoint(job["model"], model, steps, tok.fingerprint, meta={"settings": job["settings"]})
     record = save_cached_json(job["cache"], job["settings"], {"metrics": metrics})
     shown = metrics.get("val_acc", metrics.get("greedy_acc"))
     print(f"  {job['name']}: {'validation' if val else 'test'} accuracy {100 * shown:.1f}%  "
@@ -212,8 +218,19 @@ def make_job(ctx: Context, method: str, seed: int, steps: int, word_kd: dict | N
     name = f"{method}-seed{seed}-{steps}steps" + ("-T{temperature}-a{alpha}".format(**word_kd) if val else "")
     return {"name": name, "method": method, "seed": seed, "steps": steps, "word_kd": word_kd, "val": val,
             "kept": {k: str(v) for k, v in ctx["kept"].items()}, "cache": str(ctx.folder / f"{name}.json"),
+            "model": None if val else str(ctx.folder / f"{name}.pt"), "need_model": False,
             "store": ctx["stores"].get(POOLS[method]) if method in TOKEN_KD else None,
             "settings": student_settings(ctx, method, seed, steps, word_kd, val)}
+
+
+def saved_model(job: dict, tok: Tokenizer | None = None, device="cpu"):
+    """The job's trained student, when its weights were saved by the same settings as its result; else None
+    (a result cached before the weights were kept, or by other settings: the student is trained again)."""
+    path = Path(job["model"]) if job.get("model") else None
+    if path is None or not path.exists():
+        return None
+    model, ckpt = load_model(path, tok or Tokenizer.default(), device=str(device))
+    return model if ckpt["meta"].get("settings") == job["settings"] else None
 
 
 def run_student_jobs(profile, jobs_list: list[dict], device="cpu", did: list | None = None) -> dict[str, dict]:
@@ -221,8 +238,8 @@ def run_student_jobs(profile, jobs_list: list[dict], device="cpu", did: list | N
     settings, else trained. The jobs to train are spread over the ranks (assign; rank 0 decides which are
     cached, so every rank sees the same list), each trained alone on its rank; the results of other ranks'
     jobs come back through their cache files once every rank is done."""
-    todo = ranks.broadcast_object([j["name"] for j in jobs_list
-                                         if load_cached_json(j["cache"], j["settings"]) is None])
+    todo = ranks.broadcast_object([j["name"] for j in jobs_list if load_cached_json(j["cache"], j["settings"]) is None
+                                   or (j.get("need_model") and saved_model(j) is None)])
     world = ranks.world_size()
     print(f"  {len(jobs_list) - len(todo)} cached, training {len(todo)} student(s)"
           + (f" on {world} ranks" if todo and world > 1 else ""), flush=True)
@@ -272,3 +289,49 @@ def word_kd_choice(profile, device="auto") -> tuple[dict, list[dict]]:
     ctx.folder.mkdir(parents=True, exist_ok=True)
     grid = sweep_jobs(ctx)
     return pick_word_kd(grid, run_student_jobs(profile, grid, str(device)))
+
+
+def kept_pools(profile, teacher, tok) -> dict[str, Path]:
+    """The filtered teacher files a default run's students read, made as the main job's stages 3-4 make them in
+    one process (pipeline.teacher_data, full=False): the greedy answers to the training and the test prompts,
+    labelled once (cached), cut-off and too-long answers dropped, wrong ones kept."""
+    kept = {}
+    for name, split in (("greedy", "train"), ("test", "test")):
+        path = teacher_greedy(profile, teacher, tok, split)
+        kept[name] = path.with_name(path.stem + ".filtered.jsonl")
+        with contextlib.redirect_stdout(io.StringIO()):  # its table is the main job's to print
+            report = filter_dataset(path, kept[name], tok, profile.block_size, verify=False)
+        print(f"  the teacher's answers ({name}): {report['output']} of {report['input']} kept ({kept[name].name})")
+    return kept
+
+
+def showdown_students(profile, methods: list[str], seeds: list[int], device="auto",
+                      models: bool = False) -> dict[tuple[str, int], dict]:
+    """The main job's own students of `methods` x `seeds` at the profile's budget, by (method, seed): each one's
+    {"metrics": student_job's, "model": the trained GPT (models=True) or None}, read from the main job's
+    settings-keyed cache (runs/<profile>/students/) or, when missing, trained in this process and cached there,
+    so the main job reuses them. The lessons that compare or measure the showdown's methods (6, 11) read these: their
+    numbers are the showdown's, from the same students."""
+    unknown = [m for m in methods if m not in CORE_METHODS]
+    if unknown:
+        raise ValueError(f"showdown_students: {unknown} are not among the main job's methods {list(CORE_METHODS)}")
+    device = get_device(device)
+    tok = Tokenizer.default()
+    teacher, _ = get_teacher(profile, device=str(device))
+    teacher_id = teacher_fingerprint(teacher)
+    kept = kept_pools(profile, teacher, tok)
+    token_pools = tuple(sorted({POOLS[m] for m in methods if m in TOKEN_KD}))
+    ctx = Context(profile=profile, kept=kept, pools=pool_fingerprints(kept, load_split("train", profile, tok)),
+                  teacher_id=teacher_id, device=device_policy(device).key,
+                  stores=build_stores(profile, teacher, tok, kept, teacher_id, {}, pools=token_pools)
+                  if token_pools else {})
+    ctx.folder.mkdir(parents=True, exist_ok=True)
+    word_kd = None
+    if token_pools:  # T and alpha as the main job chooses them: its cached validation sweep
+        grid = sweep_jobs(ctx)
+        word_kd, _ = pick_word_kd(grid, run_student_jobs(profile, grid, str(device)))
+    jobs = {(m, s): make_job(ctx, m, s, profile.student_steps, word_kd if m in TOKEN_KD else None)
+            | {"need_model": models} for m in methods for s in seeds}
+    done = run_student_jobs(profile, list(jobs.values()), str(device))
+    return {key: {"metrics": done[job["name"]]["metrics"],
+                  "model": saved_model(job, tok, device) if models else None} for key, job in jobs.items()}
