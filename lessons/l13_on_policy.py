@@ -40,7 +40,7 @@ from minikd.on_policy import (Arm, Continuation, OnPolicyData, best_lr, continue
 from minikd.runtime import runs_dir
 from minikd.seqkd import as_examples, drop_reason, filter_records
 from minikd.tokenizer import Tokenizer
-from minikd.verdict import LOG, check, claim, mean, mean_std
+from minikd.verdict import LOG, by_prompt, by_seed, check, claim, mean, mean_std
 
 parser = lesson_parser(__doc__, "tiny models, a slice of the data, 2 seeds")
 parser.add_argument("--full", action="store_true", help="adds arms (teacher at T = 0.5, clean-label teacher), 5 seeds")
@@ -87,7 +87,7 @@ target = {("greedy" if T == 0 else f"sampled at T = {T:g}"): [float(x) for x in 
 print(ascii_bars({k: round(100 * mean(v), 1) for k, v in target.items()}, width=30, unit="%"))
 for a, b, expect in (("sampled at T = 1", "greedy", "<"), ("sampled at T = 0.1", "sampled at T = 1", ">")):
     claim(f"the teacher is right {'less' if expect == '<' else 'more'} often {a} than {b}", target[a], target[b],
-          expect, f"{a} − {b}, per prompt", 100, "points", FAST)
+          expect, by_prompt(f"{a} − {b}", args.seed, "this teacher"), 100, "points", FAST)
 
 # %% Step 3: the bases. One full-budget seq-KD run per seed (lesson 8's student); a copy of its weights at
 # half the budget is the weak base, its end the strong one. Each continues on the batches its run had not used.
@@ -118,12 +118,13 @@ for b in STARTS:
               "from its own": mean(from_own or [0])}  # rescued / from its own: of its wrong samples
     print(f"  {b:6s} base: {100 * why[b]['own samples right']:5.1f}% right | {len(rescued)} wrong: from their midpoint "
           f"{100 * why[b]['rescued']:5.1f}%, from its own sample's midpoint {100 * why[b]['from its own']:5.1f}%")
-    claim(f"the {b} base's own samples are right less often than the teacher's (both at T = 1)", [float(x) for x in
-          own[1]], target["sampled at T = 1"], "<", "student − teacher, per prompt", 100, "points", FAST)
+    pair = by_prompt("student − teacher", SEEDS[0], f"the {b} base and the teacher")
+    claim(f"the {b} base's own samples are right less often than the teacher's (both at T = 1)",
+          [float(x) for x in own[1]], target["sampled at T = 1"], "<", pair, 100, "points", FAST)
     if len(rescued) >= 2:
         claim(f"the teacher rescues a wrong sample of the {b} base less often than it completes its own sample",
-              [float(x) for x in rescued], [float(x) for x in from_own], "<", "from the student's half − from its "
-              "own half, per prompt the student got wrong", 100, "points", FAST)
+              [float(x) for x in rescued], [float(x) for x in from_own], "<", by_prompt("from the student's half − "
+              "from its own, on the prompts it got wrong", args.seed, f"this teacher on the {b} base"), 100, "points", FAST)
 
 # %% Step 6: each arm's learning rate, chosen from LR_GRID on the validation prompts (seed 0), per base; every
 # arm spends the compute of CONT_STEPS seq-KD steps. The chosen run of seed 0 is kept; Step 7 adds the others.
@@ -190,15 +191,14 @@ gap = {(b, n): [x - y for x, y in zip(per_seed(b, n, "teacher prefix"), per_seed
 for b in STARTS:
     for name in NAMES[2:]:
         claim(f"from the {b} base, {name} beats continued seq-KD (test accuracy)", per_seed(b, name), per_seed(
-              b, "seq-KD"), ">", f"{name} − seq-KD, per seed, equal compute", scale=100, unit="points", fast=FAST)
-    claim(f"the {b} base is right more often continuing the teacher's first half than from its own start", per_seed(
-          b, "base", "teacher prefix"), per_seed(b, "base"), ">", "teacher prefix − own start", 100, "points", FAST)
-    claim(f"from the {b} base, on-policy leaves a smaller exposure-bias gap than continued seq-KD",
-          gap[b, "on-policy"], gap[b, "seq-KD"], "<", "gap on-policy − gap seq-KD, per seed", scale=100,
-          unit="points", fast=FAST)
+              b, "seq-KD"), ">", by_seed(f"{name} − seq-KD, equal compute"), scale=100, unit="points", fast=FAST)
+    claim(f"the {b} base is right more often continuing the teacher's first half than from its own start",
+          per_seed(b, "base", "teacher prefix"), per_seed(b, "base"), ">", by_seed("prefix − own start"), 100, "points", FAST)
+    claim(f"from the {b} base, on-policy leaves a smaller exposure-bias gap than continued seq-KD", gap[b, "on-policy"],
+          gap[b, "seq-KD"], "<", by_seed("gap on-policy − gap seq-KD"), 100, "points", FAST)
     if args.full:  # is the noise the default teacher learned what on-policy copies?
         claim(f"from the {b} base, a clean-label teacher makes on-policy more accurate", per_seed(b, NAMES[-1]),
-              per_seed(b, "on-policy"), ">", "clean − default teacher, per seed", 100, "points", FAST)
+              per_seed(b, "on-policy"), ">", by_seed("clean − default teacher"), 100, "points", FAST)
 
 # %% Check yourself
 print("\nCheck yourself\n  1. Why is the on-policy loss divided by the number of tokens the student sampled, and what"
