@@ -35,7 +35,7 @@ from minikd.data import IGNORE_INDEX, collate
 from minikd.evaluate import accuracy, answer_nll
 from minikd.losses import masked_nll
 from minikd.tokenizer import Tokenizer
-from minikd.verdict import check, claim
+from minikd.verdict import by_prompt, check, claim
 
 parser = lesson_parser(__doc__, "tiny models, few steps")
 parser.add_argument("--steps", type=int, default=None, help="training steps of each student "
@@ -128,7 +128,7 @@ for title, key, png_name in charts:
 claim("the masked student gives the test answers a lower loss than the naive student",
       answer_loss_per_prompt(students["naive"][0], test_set, tok.pad_id),
       answer_loss_per_prompt(students["masked"][0], test_set, tok.pad_id), ">",
-      "naive − masked, loss per answer token, paired by test prompt", unit="nats", fast=args.fast)
+      by_prompt("naive − masked, loss per answer token", args.seed, "these two students"), unit="nats", fast=args.fast)
 print()
 
 # %% Step 5: where the naive student's loss goes: prompt positions vs answer positions (on the test set).
@@ -149,8 +149,8 @@ for name, (model, _) in students.items():
     print(f"  {name:8s} {100 * acc['acc']:5.1f}%   ({per_task})")
     right[name] = [float(ok) for ok in acc["correct"]]
 claim("the masked student answers more test prompts correctly than the naive one", right["masked"],
-      right["naive"], ">", "masked − naive, greedy test accuracy, paired by prompt", scale=100, unit="points",
-      fast=args.fast)
+      right["naive"], ">", by_prompt("masked − naive, greedy test accuracy", args.seed, "these two students"),
+      scale=100, unit="points", fast=args.fast)
 print()
 
 # %%

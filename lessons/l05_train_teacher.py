@@ -28,7 +28,7 @@ from lessons.kit import get_profile, get_teacher, load_split, profile_dir, train
 from minikd.charts import ascii_chart, save_line_plot
 from minikd.evaluate import accuracy
 from minikd.tokenizer import Tokenizer
-from minikd.verdict import claim
+from minikd.verdict import by_prompt, claim
 from minikd.world import verify
 
 parser = lesson_parser(__doc__, "tiny models, few steps")
@@ -79,10 +79,11 @@ right = {split: {name: [float(ok) for ok in r[split]["correct"]] for name, r in 
 claim("the teacher is right more often than its training labels", right["test"]["teacher"], label_acc, ">",
       f"teacher test accuracy − label accuracy ({100 * label_acc:.1f} %)", scale=100, unit="points", fast=args.fast)
 claim("the teacher is right more often than a student trained the same way", right["test"]["teacher"],
-      right["test"]["student"], ">", "teacher − student, test accuracy", scale=100, unit="points", fast=args.fast)
+      right["test"]["student"], ">", by_prompt("teacher − student, test accuracy", args.seed, "this teacher and student"),
+      scale=100, unit="points", fast=args.fast)
 claim("the teacher is right more often than the student on held-out cases", right["heldout"]["teacher"],
-      right["heldout"]["student"], ">", "teacher − student, held-out accuracy", scale=100, unit="points",
-      fast=args.fast)
+      right["heldout"]["student"], ">", by_prompt("teacher − student, held-out accuracy", args.seed,
+                                                  "this teacher and student"), scale=100, unit="points", fast=args.fast)
 print()
 
 # %%

@@ -48,7 +48,7 @@ from minikd.kd_cost import step_costs, storage_costs
 from minikd.model import GPT
 from minikd.runtime import get_device
 from minikd.tokenizer import Tokenizer
-from minikd.verdict import check, claim
+from minikd.verdict import by_prompt, check, claim
 from minikd.word_kd import build_topk_store, load_topk_store, teacher_topk, topk_mass, topk_objective, word_kd_objective
 
 args = lesson_parser(__doc__, "tiny models, few steps").parse_args()
@@ -125,10 +125,10 @@ print(markdown_table(["model", "test acc", "KL(teacher||model)/token"],
                      [[n, f"{100 * r['acc']:.1f}%", f"{r['kl_to_teacher']:.3f}"] for n, r in results.items()]))
 on, off = results["online word-KD"], results[f"offline top-{K} KD"]
 claim(f"the offline top-{K} student is as accurate as the online one", off["correct"], on["correct"], "≈",
-      what="offline − online, paired by test prompt", scale=100, unit="points", fast=args.fast)
+      by_prompt("offline − online", args.seed, "these two students"), scale=100, unit="points", fast=args.fast)
 claim(f"the offline top-{K} student is as close to the teacher as the online one", off["kl_by_prompt"],
-      on["kl_by_prompt"], "≈", what="offline − online, KL(teacher||student) per answer token, paired by test prompt",
-      unit="nats", fast=args.fast)
+      on["kl_by_prompt"], "≈", by_prompt("offline − online, KL(teacher||student) per answer token", args.seed,
+                                         "these two students"), unit="nats", fast=args.fast)
 
 # %% Step 3: bytes per example of every kind of teacher signal; the verdicts on how they compare.
 storage = storage_costs(train_set, tok.vocab_size, ks=(1, K, 20), tokenizer=tok, store_path=store_path)
