@@ -77,7 +77,8 @@ print("\nStep 5: verdicts (paired by prompt, 95 % intervals)")
 right = {split: {name: [float(ok) for ok in r[split]["correct"]] for name, r in rows.items()}
          for split in ("test", "heldout")}
 claim("the teacher is right more often than its training labels", right["test"]["teacher"], label_acc, ">",
-      f"teacher test accuracy − label accuracy ({100 * label_acc:.1f} %)", scale=100, unit="points", fast=args.fast)
+      by_prompt(f"teacher test accuracy − label accuracy ({100 * label_acc:.1f} %)", args.seed, "this teacher"), scale=100,
+      unit="points", fast=args.fast)
 claim("the teacher is right more often than a student trained the same way", right["test"]["teacher"],
       right["test"]["student"], ">", by_prompt("teacher − student, test accuracy", args.seed, "this teacher and student"),
       scale=100, unit="points", fast=args.fast)
