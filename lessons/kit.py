@@ -12,8 +12,7 @@ from pathlib import Path
 
 from minikd.charts import ascii_chart, save_line_plot
 from minikd.data import read_jsonl
-from minikd.evaluate import accuracy, answer_nll
-from minikd.evaluate import SLACK, answer_limit
+from minikd.evaluate import SLACK, accuracy, answer_limit, answer_nll
 from minikd.machinery import cli
 from minikd.machinery.cache import cached_model, cached_topk_store
 from minikd.machinery.labelling import generate_dataset, teacher_fingerprint
