@@ -139,6 +139,8 @@ def _decode_rows(model, prompts: torch.Tensor, max_new_tokens: int, end_id: int 
     lengths = torch.full((N,), max_new_tokens, device=device)  # tokens written, the end token included
     ended = torch.zeros(N, dtype=torch.bool, device=device)
 
+    check = 1 if pick is not _pick_greedy else END_CHECK  # how often to ask "all ended?" (one host sync each)
+
     # Step 1: read the prompts (the cache now holds them).
     reader = _NextLogits(model, prompts, use_cache)
     logits = reader.first()  # (N, V)
@@ -153,7 +155,6 @@ def _decode_rows(model, prompts: torch.Tensor, max_new_tokens: int, end_id: int 
         just_ended = ~ended & (nxt == stop)
         lengths = torch.where(just_ended, t + 1, lengths)
         ended |= just_ended
-        check = 1 if pick is not _pick_greedy else END_CHECK  # how often to ask (one host sync each time)
         if t + 1 == max_new_tokens or (end_id is not None and (t + 1) % check == 0 and bool(ended.all())):
             break  # the batch stops when every row has ended
         # Step 4: read the new tokens to get the next distribution.
