@@ -5,13 +5,12 @@ so later lessons and the main job reuse it. What happens inside (caches, the pro
 jobs, the main job) is the machinery's business (minikd/machinery/); a lesson reads only these names.
 """
 
-import hashlib
 import json
 import time
 from pathlib import Path
 
 from minikd.charts import ascii_chart, save_line_plot
-from minikd.data import read_jsonl
+from minikd.data import examples_fingerprint, read_jsonl
 from minikd.evaluate import SLACK, accuracy, answer_limit, answer_nll
 from minikd.machinery import cli
 from minikd.machinery.cache import cached_model, cached_topk_store
@@ -92,7 +91,7 @@ def teacher_sorted_topk(teacher, tok, records: list[dict], name: str, profile: P
     at every answer position are stored (runs/<profile>/, reused while teacher, k and answers are the same).
     The students never load the teacher."""
     examples = as_examples(records, tok)
-    answers = hashlib.sha256("\n".join(r["prompt"] + "\t" + r["completion"] for r in records).encode()).hexdigest()
+    answers = examples_fingerprint(records)  # the same answers, the same file
     path = profile_dir(profile) / f"l16_uld_{name}_top{k}_{teacher_fingerprint(teacher)}_{answers[:12]}.pt"
     t0 = time.perf_counter()
     store, built = cached_topk_store(teacher, examples, tok, k, path)  # the teacher's forward pass, once
